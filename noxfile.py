@@ -1,0 +1,68 @@
+"""nox sessions: each a few lines calling into torchship (`nox -l` lists them)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "src"))
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "unit", "e2e", "benchmark", "tests"]
+
+
+def install(session: nox.Session, *extras: str) -> None:
+    """Install the project with `extras`; a no-op under --no-venv (an image has them)."""
+    if session.venv_backend == "none":
+        return
+    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """The example project's unit suite (model, data, seeding, fingerprint, health check)."""
+    install(session, "torch", "test")
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """A real short training run through the CLI: learning, artefacts, determinism."""
+    install(session, "torch", "test")
+    session.run("pytest", "tests/e2e", *session.posargs)
+
+
+@nox.session
+def benchmark(session: nox.Session) -> None:
+    """pytest-benchmark cases on CPU (and CUDA when present); JSON under results/."""
+    install(session, "torch", "test")
+    session.run("pytest", "tests/benchmarks", "--benchmark-json=results/benchmark.json",
+                *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the whole tree."""
+    if session.venv_backend != "none":
+        session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the automation library."""
+    install(session, "tooling", "test")
+    if session.venv_backend != "none":
+        session.install("mypy")
+    session.run("mypy")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The tooling's own tests: real git, real keys, real engine and registry."""
+    install(session, "tooling", "test")
+    session.run("pytest", "tests/torchship", *session.posargs)

@@ -1,0 +1,64 @@
+"""The one place that starts processes: argument lists only, logged, failures raised."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from torchship.errors import CommandFailed, TorchshipError
+
+log = logging.getLogger("torchship.proc")
+
+
+def run(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    capture: bool = True,
+    check: bool = True,
+    input: str | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `args`; return the finished process, or raise CommandFailed when it fails.
+
+    `env` is added to the current environment rather than replacing it. With
+    `capture=False` output goes straight to the terminal (long builds a person watches).
+    """
+    argv = [os.fspath(a) for a in args]
+    log.debug("$ %s%s", shlex.join(argv), f"  (in {cwd})" if cwd else "")
+    full_env = {**os.environ, **env} if env is not None else None
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=full_env,
+            input=input,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.STDOUT if capture else None,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise TorchshipError(
+            f"`{argv[0]}` was not found", hint="install it or put it on PATH"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        out = exc.output if isinstance(exc.output, str) else ""
+        raise CommandFailed(argv, -1, f"{out}\ntimed out after {timeout}s") from exc
+    if check and proc.returncode != 0:
+        raise CommandFailed(argv, proc.returncode, proc.stdout or "")
+    return proc
+
+
+def which(name: str) -> Path | None:
+    """The absolute path of an executable on PATH, or None."""
+    from shutil import which as _which
+
+    found = _which(name)
+    return Path(found) if found else None

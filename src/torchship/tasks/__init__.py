@@ -1,0 +1,11 @@
+"""The invoke collection: one sub-collection per concept, each a thin layer over the library.
+
+Task modules import only invoke and torchship's light modules at import time; anything
+heavy (docker, matplotlib, torch) is imported inside the task body.
+"""
+
+from __future__ import annotations
+
+from invoke import Collection
+
+ns = Collection()

@@ -1,0 +1,21 @@
+"""Test helpers shared by the tooling's tests (and by projects made from the template)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def in_ci() -> bool:
+    """True under CI (CI=true), where a missing engine or key is a failure, never a skip."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the test when `condition` is false, or fail it under CI: CI cannot skip it."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"CI requires this, but: {reason}", pytrace=False)
+    pytest.skip(reason)
