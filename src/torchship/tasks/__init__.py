@@ -9,3 +9,9 @@ from __future__ import annotations
 from invoke.collection import Collection
 
 ns = Collection()
+
+from torchship.tasks import env, hooks, template  # noqa: E402  (workflow: issue 6)
+
+ns.add_collection(hooks.ns)
+ns.add_collection(env.ns)
+ns.add_collection(template.ns)
