@@ -10,8 +10,10 @@ from invoke.collection import Collection
 
 ns = Collection()
 
-from torchship.tasks import env, hooks, template  # noqa: E402  (workflow: issue 6)
+from torchship.tasks import ci, env, hooks, model, template  # noqa: E402  (workflow: issue 6)
 
 ns.add_collection(hooks.ns)
 ns.add_collection(env.ns)
 ns.add_collection(template.ns)
+ns.add_collection(ci.ns)
+ns.add_collection(model.ns)
