@@ -6,6 +6,7 @@ heavy (docker, matplotlib, torch) is imported inside the task body.
 
 from __future__ import annotations
 
-from invoke import Collection
+from invoke.collection import Collection
 
 ns = Collection()
+ns.add_collection(__import__("torchship.tasks.release", fromlist=["ns"]).ns)
