@@ -10,6 +10,7 @@ Versions: `X.Y.Z` or `X.Y.Z<label><n>` (pre-release), with the labels listed in
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from contextlib import contextmanager
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 PARTS = ("major", "minor", "patch")
+
+# bump-my-version logs through the `bumpversion` logger; with no handler Python would print
+# its warnings raw on stderr (e.g. "does not match last tagged version"), under our one line.
+logging.getLogger("bumpversion").addHandler(logging.NullHandler())
 
 
 class VersionError(TorchshipError):
