@@ -305,7 +305,8 @@ def _restore_file(path: Path, original: bytes, mode: int) -> Callable[[], None]:
     def undo() -> None:
         if path.read_bytes() != original:
             path.write_bytes(original)
-        os.chmod(path, mode)
+        if path.stat().st_mode != mode:
+            os.chmod(path, mode)
     return undo
 
 
@@ -428,26 +429,30 @@ def apply(git: Git, cfg: tsconfig.Config, plan: Plan, out: Out) -> None:
             _state_path(git).write_text(json.dumps(asdict(state), indent=2) + "\n")
             raise PublishedError(
                 f"{step_name} failed after publishing ({'; '.join(published)}): "
-                f"{_cause(exc)}; nothing was undone",
+                f"{_cause(exc, plan.root)}; nothing was undone",
                 hint="fix the cause, then `invoke release --resume` finishes the release") \
                 from exc
         done, failed = undo.run()
         for what in done:
             out(f"  ↺ {what}")
         if failed:
-            raise ReleaseError(f"{step_name} failed: {_cause(exc)}; rollback incomplete: "
-                               f"{'; '.join(failed)}",
+            raise ReleaseError(f"{step_name} failed: {_cause(exc, plan.root)}; rollback "
+                               f"incomplete: {'; '.join(failed)}",
                                hint="fix these by hand (git status, git tag -l)") from exc
         if isinstance(exc, KeyboardInterrupt):
             raise ReleaseError("interrupted; rolled back, the repository is as it was") from exc
         hint = exc.hint if isinstance(exc, TorchshipError) else None
-        raise ReleaseError(f"{step_name} failed: {_cause(exc)}; rolled back, the repository "
-                           "is as it was", hint=hint) from exc
+        raise ReleaseError(f"{step_name} failed: {_cause(exc, plan.root)}; rolled back, the "
+                           "repository is as it was", hint=hint) from exc
 
 
-def _cause(exc: BaseException) -> str:
+def _cause(exc: BaseException, root: Path | None = None) -> str:
     if isinstance(exc, TorchshipError):
         return exc.message
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        name = os.fspath(exc.filename)
+        rel = os.path.relpath(name, root) if root and os.path.isabs(name) else name
+        return f"cannot write {rel}: {exc.strerror}"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -7,6 +7,7 @@ the same repository.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -78,7 +79,8 @@ def settle(repo: Path, *, env: dict[str, str]) -> None:
     past = time.time() - 10
     for path in repo.rglob("*"):
         if ".git" not in path.relative_to(repo).parts and path.is_file():
-            os.utime(path, (past, past))
+            with contextlib.suppress(PermissionError):  # an immutable (chattr +i) file
+                os.utime(path, (past, past))
     subprocess.run(["git", "update-index", "-q", "--really-refresh"], cwd=repo, env=env,
                    capture_output=True, check=False)
 
