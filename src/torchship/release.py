@@ -281,11 +281,11 @@ def render(plan: Plan) -> str:
 
 @dataclass
 class UndoLog:
-    """Undo actions, run newest first; each says what it restored."""
+    """Undo actions, run newest first; each returns whether it had anything to undo."""
 
-    actions: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    actions: list[tuple[str, Callable[[], bool]]] = field(default_factory=list)
 
-    def add(self, what: str, action: Callable[[], None]) -> None:
+    def add(self, what: str, action: Callable[[], bool]) -> None:
         self.actions.append((what, action))
 
     def run(self) -> tuple[list[str], list[str]]:
@@ -293,31 +293,38 @@ class UndoLog:
         failed: list[str] = []
         for what, action in reversed(self.actions):
             try:
-                action()
-                done.append(what)
+                if action():
+                    done.append(what)
             except Exception as exc:  # keep undoing the rest; report each failure
                 failed.append(f"{what}: {exc}")
         self.actions.clear()
         return done, failed
 
 
-def _restore_file(path: Path, original: bytes, mode: int) -> Callable[[], None]:
-    def undo() -> None:
-        if path.read_bytes() != original:
+def _restore_file(path: Path, original: bytes, mode: int) -> Callable[[], bool]:
+    def undo() -> bool:
+        changed = path.read_bytes() != original
+        if changed:
             path.write_bytes(original)
         if path.stat().st_mode != mode:
             os.chmod(path, mode)
+            changed = True
+        return changed
     return undo
 
 
-def _restore_index(index: Path, original: bytes | None) -> Callable[[], None]:
-    def undo() -> None:
+def _restore_index(index: Path, original: bytes | None) -> Callable[[], bool]:
+    def undo() -> bool:
         if original is None:
+            existed = index.exists()
             index.unlink(missing_ok=True)
-        elif not index.exists() or index.read_bytes() != original:
-            tmp = index.with_name("index.torchship-restore")
-            tmp.write_bytes(original)
-            os.replace(tmp, index)
+            return existed
+        if index.exists() and index.read_bytes() == original:
+            return False
+        tmp = index.with_name("index.torchship-restore")
+        tmp.write_bytes(original)
+        os.replace(tmp, index)
+        return True
     return undo
 
 
@@ -377,10 +384,12 @@ def apply(git: Git, cfg: tsconfig.Config, plan: Plan, out: Out) -> None:
         step_name = "commit"
         ref = f"refs/heads/{plan.branch}"
 
-        def undo_commit() -> None:
+        def undo_commit() -> bool:
             now = git.ref(ref)
-            if now is not None and now != plan.head:
-                git.move_ref(ref, plan.head, now)
+            if now is None or now == plan.head:
+                return False
+            git.move_ref(ref, plan.head, now)
+            return True
         undo.add(f"removed the release commit from {plan.branch}", undo_commit)
         undo.add("restored the index", _restore_index(index, index_before))
         git.add(plan.paths)
@@ -389,14 +398,22 @@ def apply(git: Git, cfg: tsconfig.Config, plan: Plan, out: Out) -> None:
 
         step_name = "tag"
         tag_oid = git.tag(plan.tag, plan.tag_message, sign=plan.sign)
-        undo.add(f"deleted tag {plan.tag}",
-                 lambda: git.delete_ref(f"refs/tags/{plan.tag}", tag_oid))
+
+        def undo_tag() -> bool:
+            git.delete_ref(f"refs/tags/{plan.tag}", tag_oid)
+            return True
+        undo.add(f"deleted tag {plan.tag}", undo_tag)
         out(f"• tag {plan.tag} ({'signed' if plan.sign else 'unsigned'})")
 
         step = image_step(cfg) if plan.images else None
         if step is not None:
             step_name = "images"
-            undo.add("removed this release's images", lambda: step.remove(built))
+            images_step = step
+
+            def undo_images() -> bool:
+                images_step.remove(built)
+                return bool(built)
+            undo.add("removed this release's images", undo_images)
             built.extend(step.build(plan.new, commit))
             out(f"• images: {', '.join(built)}")
 
