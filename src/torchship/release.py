@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -57,7 +57,11 @@ class ImageStep(Protocol):
         ...
 
     def build(self, version: str, commit: str) -> list[str]:
-        """Build and label the release images; return their tags."""
+        """Build and label the release images; return their tags.
+
+        On failure it removes whatever it built itself before raising: the release only
+        knows the tags a successful build returned.
+        """
         ...
 
     def push(self, tags: list[str]) -> None:
@@ -111,6 +115,7 @@ class Plan:
     tag: str
     changelog_path: str
     changelog_new: bytes
+    changelog_changes: tuple[str, ...]
     section: str
     tag_message: str
     commit_message: str
@@ -246,9 +251,25 @@ def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
     message = f"Release {new}\n\n{section}\n{manifest(cfg, planned)}"
     return Plan(root=git.root, branch=branch, head=head, remote=remote, bump=bump, tag=tag,
                 changelog_path=rel_log, changelog_new=promoted.encode("utf-8"),
+                changelog_changes=_diff(text, promoted),
                 section=section, tag_message=message, commit_message=f"Release {new}\n",
                 images=planned, images_note=note, push=opts.push, sign=opts.sign,
                 sign_commit=opts.sign_commit)
+
+
+def _diff(before: str, after: str) -> tuple[str, ...]:
+    """The changed lines of a file as `N: - old` / `N: + new` (N: line in the new file)."""
+    import difflib
+
+    old, new = before.splitlines(), after.splitlines()
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        out.extend(f"{a0 + k + 1}: - {ln}".rstrip() for k, ln in enumerate(old[a0:a1]))
+        out.extend(f"{b0 + k + 1}: + {ln}".rstrip() for k, ln in enumerate(new[b0:b1]))
+    return tuple(out)
 
 
 def render(plan: Plan) -> str:
@@ -259,8 +280,8 @@ def render(plan: Plan) -> str:
         lines.append(f"  {ch.path}:{ch.line}")
         lines.append(f"    - {ch.old.strip()}")
         lines.append(f"    + {ch.new.strip()}")
-    lines.append(f"  {plan.changelog_path}: [Unreleased] -> [{plan.new}] - "
-                 f"{date.today().isoformat()}, new empty [Unreleased], compare links")
+    lines.append(f"  {plan.changelog_path}:")
+    lines.extend(f"    {ln}" for ln in plan.changelog_changes)
     signed = "signed" if plan.sign else "unsigned"
     lines += ["", f"commit: {plan.commit_message.strip()!r}"
                   f"{' (signed)' if plan.sign_commit else ''}",
@@ -515,11 +536,28 @@ def verify(git: Git, tag: str, *, require_signature: bool = True,
         raise ReleaseError(f"{cfg.release.changelog} at {tag} has no dated [{ver}] section")
     checked.append(f"{cfg.release.changelog} has [{ver}] - {sec.date}")
     step = image_step(cfg)
+    if images is None:  # the tag message lists the release's images
+        images = _images_in(git.out("cat-file", "tag", tag))
+    if images and step is None:
+        raise ReleaseError(f"{tag} lists {len(images)} image(s) but torchship.images is not "
+                           "available to check their labels")
     if images and step is not None:
         commit = git.out("rev-parse", f"{tag}^{{commit}}")
         step.verify(images, commit)
         checked.append(f"{len(images)} image(s) labelled with {commit[:12]}")
     return checked
+
+
+def _images_in(message: str) -> list[str]:
+    lines = message.splitlines()
+    if "Images:" not in lines:
+        return []
+    out = []
+    for line in lines[lines.index("Images:") + 1:]:
+        if not line.startswith("- "):
+            break
+        out.append(line[2:].strip())
+    return out
 
 
 # -- the entry points -------------------------------------------------------------------
@@ -571,6 +609,9 @@ def run(root: Path | str, opts: Options, *, out: Out | None = None) -> Plan | No
         if _state_path(git).exists():
             raise ReleaseError("a release is half-published in this repository",
                                hint="finish it with `invoke release --resume`")
+        # [tool.torchship.release] sets the team's policy; flags narrow it for one run.
+        opts = replace(opts, sign=opts.sign and cfg.release.sign,
+                       sign_commit=opts.sign_commit or cfg.release.sign_commit)
         plan = make_plan(git, cfg, opts)
         if opts.dry_run:
             write(render(plan) + "dry run: nothing was changed")

@@ -27,6 +27,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(project: Project) -> None:
     assert "release 0.1.0 -> 0.2.0 on main" in out
     assert 'pyproject.toml:7\n    - version = "0.1.0"\n    + version = "0.2.0"' in out
     assert '+ __version__ = "0.2.0"' in out
+    assert "  CHANGELOG.md:\n    9: +\n    10: + ## [0.2.0] - " in out
+    assert "+ [unreleased]: https://github.com/torchship/torchship/compare/v0.2.0...HEAD" in out
     assert "tag: v0.2.0 (annotated, signed)" in out
     assert "  | Release 0.2.0" in out
     assert "  | ### Added" in out
@@ -110,3 +112,17 @@ def test_unsigned_release_when_asked(project: Project) -> None:
     refused = project.invoke("release.verify", "v0.1.1")
     assert refused.returncode == 1
     assert refused.stderr.strip() == "error: tag v0.1.1 is not signed (release with signing on)"
+
+
+def test_release_policy_from_pyproject(project: Project, sshkey: SshKey) -> None:
+    configure_ssh(project.path, sshkey, env=project.env)
+    text = (project.path / "pyproject.toml").read_text()
+    policy = '[tool.torchship.release]\nsign_commit = true\ntag_prefix = "release-"\n\n'
+    project.commit("pyproject.toml", text.replace("[tool.pytest.ini_options]",
+                                                  policy + "[tool.pytest.ini_options]"))
+    res = project.invoke("release", "--part", "patch", "--no-images")
+    assert res.returncode == 0, res.stderr
+    project.git("verify-commit", "HEAD")
+    project.git("tag", "-v", "release-0.1.1")
+    assert "/compare/release-0.1.1...HEAD" in (project.path / "CHANGELOG.md").read_text()
+    assert project.invoke("release.verify", "release-0.1.1").returncode == 0
