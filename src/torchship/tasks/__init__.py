@@ -9,11 +9,9 @@ from __future__ import annotations
 from invoke.collection import Collection
 
 ns = Collection()
-
-from torchship.tasks import ci, env, hooks, model, template  # noqa: E402  (workflow: issue 6)
-
-ns.add_collection(hooks.ns)
-ns.add_collection(env.ns)
-ns.add_collection(template.ns)
-ns.add_collection(ci.ns)
-ns.add_collection(model.ns)
+ns.add_collection(__import__("torchship.tasks.release", fromlist=["ns"]).ns)
+ns.add_collection(__import__("torchship.tasks.hooks", fromlist=["ns"]).ns)
+ns.add_collection(__import__("torchship.tasks.env", fromlist=["ns"]).ns)
+ns.add_collection(__import__("torchship.tasks.model", fromlist=["ns"]).ns)
+ns.add_collection(__import__("torchship.tasks.ci", fromlist=["ns"]).ns)
+ns.add_collection(__import__("torchship.tasks.template", fromlist=["ns"]).ns)
