@@ -11,9 +11,9 @@ from invoke.tasks import task
 from torchship.cli import edge
 
 
-@task(help={"commit": "a sha, branch or tag (default HEAD)"})
+@task(help={"commit": "a sha, branch or tag"})
 @edge
-def which(c: Context, commit: str = "HEAD") -> None:
+def which(c: Context, commit: str) -> None:
     """Print the environment COMMIT names (its Env trailer) and the base image digests pinned for it."""
     from torchship import commitenv
 
