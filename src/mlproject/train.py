@@ -116,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--samples", type=int, default=4096)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    parser.add_argument("--model", default="example", help="a name in mlproject/models/registry.toml")
+    parser.add_argument("--model", default="example",
+                        help="a name in mlproject/models/registry.toml")
     parser.add_argument("--no-deterministic", dest="deterministic", action="store_false",
                         help="allow non-deterministic (faster) kernels")
     args = parser.parse_args(argv)

@@ -236,7 +236,8 @@ def new(root: Path, name: str, *, commit: bool = True) -> Created:
             proc = run(["git", "commit", "-q", "-m", f"Add the {name} model skeleton"], cwd=root,
                        check=False)
             if proc.returncode != 0:
-                failed = [ln for ln in proc.stdout.splitlines() if ln.endswith("Failed")]
+                failed = [ln.split(".")[0] for ln in proc.stdout.splitlines()
+                          if ln.endswith("Failed")]
                 raise ModelError("the skeleton's commit failed"
                                  + (f" in its hooks: {', '.join(failed)}" if failed else
                                     f": {proc.stdout.strip()[-300:]}"))

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from torchship import config as configmod
 from torchship.errors import TorchshipError
 from torchship.proc import run
 
@@ -135,6 +136,30 @@ def _reset_metadata(dest: Path, name: str, old_dist: str) -> None:
         readme.write_text("".join(lines))
 
 
+def check_line_length(root: Path, name: str) -> None:
+    """Refuse a name so long that renaming pushes a Python line past ruff's line-length.
+
+    The first commit runs ruff through the hooks; better one line now than a failed commit.
+    """
+    limit = configmod.read_toml(root / "pyproject.toml").get("tool", {}).get("ruff", {}).get(
+        "line-length", 88)
+    word = re.compile(rf"\b{EXAMPLE}\b")
+    worst: tuple[int, str] | None = None  # (longest name that fits, where)
+    for rel in template_files(root):
+        if rel.suffix != ".py":
+            continue
+        for number, line in enumerate((root / rel).read_text(errors="replace").splitlines(), 1):
+            count = len(word.findall(line))
+            if count:
+                fits = (limit - len(line) + len(EXAMPLE) * count) // count
+                if worst is None or fits < worst[0]:
+                    worst = (fits, f"{rel}:{number}")
+    if worst is not None and len(name) > worst[0]:
+        raise TemplateError(f"{name!r} is too long for this template: {worst[1]} would pass "
+                            f"ruff's line-length of {limit}",
+                            hint=f"use a name of at most {max(worst[0], 1)} characters")
+
+
 def _template_version(root: Path) -> str:
     proc = run(["git", "describe", "--tags", "--always", "--dirty"], cwd=root, check=False)
     return proc.stdout.strip() or "unknown"
@@ -147,8 +172,7 @@ def new(root: Path, dest: Path, *, name: str, hooks: bool = True) -> Created:
     check_dest(dest)
     if dest == root or root in dest.parents:
         raise TemplateError(f"{dest} is inside the template", hint="create the project elsewhere")
-    from torchship import config as configmod
-
+    check_line_length(root, name)
     old_dist = configmod.read_toml(root / "pyproject.toml").get("project", {}).get("name", "")
     existed = dest.exists()
     try:
@@ -165,7 +189,7 @@ def new(root: Path, dest: Path, *, name: str, hooks: bool = True) -> Created:
         message = f"Start {name} from the torchship template ({_template_version(root)})"
         proc = run(["git", "commit", "-q", "-m", message], cwd=dest, check=False)
         if proc.returncode != 0:
-            failed = [ln.rstrip(".") for ln in proc.stdout.splitlines() if ln.endswith("Failed")]
+            failed = [ln.split(".")[0] for ln in proc.stdout.splitlines() if ln.endswith("Failed")]
             raise TemplateError("the first commit failed" + (f" in its hooks: {', '.join(failed)}"
                                                              if failed else f": {proc.stdout.strip()}"),
                                 hint="fix the template (pre-commit run -a), or use --no-hooks")

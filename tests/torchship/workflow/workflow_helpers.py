@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchship.testing.gitrepo import git, isolated_env
+from torchship.testing.gitrepo import Snapshot, git, isolated_env
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -87,3 +87,16 @@ def workflow_env(home: Path, pre_commit_home: Path) -> dict[str, str]:
     for var in ("TORCHSHIP_ENV", "TORCHSHIP_LOCAL_CONFIG", "SKIP"):
         env.pop(var, None)
     return env
+
+
+def unchanged(before: Snapshot, after: Snapshot) -> list[str]:
+    """What differs, ignoring tool caches (ruff's, written by the hook) and index stat data.
+
+    A commit refused by a hook leaves ruff's cache behind and git re-stats the index; neither
+    is a change a person would call one.
+    """
+    def clean(s: Snapshot) -> Snapshot:
+        return Snapshot(s.head, s.refs, None,
+                        tuple(f for f in s.files if not f[0].startswith(".ruff_cache/")),
+                        "\n".join(ln for ln in s.status.splitlines() if ".ruff_cache" not in ln))
+    return clean(before).diff(clean(after))
