@@ -252,9 +252,10 @@ class Named:
             return "\n".join(lines)
         for variant in configmod.VARIANTS:
             ref = self.base.ref(variant)
-            lines.append(f"{variant:<8}{ref.digest or '(not pinned by digest)'}  {ref}")
-        lines.append(f"torch   {self.base.torch or '?'}  CUDA {self.base.cuda or 'none'}  "
-                     f"(pins from {self.source})")
+            name = ref.name + (f":{ref.tag}" if ref.tag else "")
+            lines.append(f"{variant:<8}{ref.digest or '(not pinned by digest)'}  {name}")
+        lines.append(f"torch   {self.base.torch or '?'}  CUDA {self.base.cuda or 'none'}")
+        lines.append(f"pins    from {self.source}")
         return "\n".join(lines)
 
 
@@ -292,5 +293,6 @@ def which(root: Path, commit: str) -> Named:
     current = configmod.load(root)
     if env in current.bases:
         return Named(sha, subject, env, current.bases[env],
-                     f"{current.source.name} now (the commit's pyproject.toml does not pin it)")
+                     f"{current.source.name} as it is now: the commit's pyproject.toml "
+                     "does not pin it")
     return Named(sha, subject, env, None, f"{env} is pinned neither at the commit nor now")

@@ -208,11 +208,13 @@ class Created:
     skeleton: Skeleton
     base: str
     commit: str | None
+    env: str = ""  # the commit's Env trailer, when the hooks added one
 
     def render(self) -> str:
         s = self.skeleton
         head = f"on branch {s.branch} (from {self.base})"
         done = f"committed {self.commit[:12]}" if self.commit else "staged, not committed"
+        done += f" (Env: {self.env})" if self.env else ""
         return "\n".join([f"{head}: {done}", *(f"  {f}" for f in s.files),
                           f"train it: python -m {s.package}.train --model {s.name}",
                           f"test it:  pytest {s.unit_test} {s.e2e_test}"])
@@ -231,7 +233,7 @@ def new(root: Path, name: str, *, commit: bool = True) -> Created:
         with (root / skeleton.registry).open("a") as fh:
             fh.write(registry_entry(skeleton))
         _git(root, "add", "--", *skeleton.files)
-        sha = None
+        sha, env = None, ""
         if commit:
             proc = run(["git", "commit", "-q", "-m", f"Add the {name} model skeleton"], cwd=root,
                        check=False)
@@ -242,6 +244,7 @@ def new(root: Path, name: str, *, commit: bool = True) -> Created:
                                  + (f" in its hooks: {', '.join(failed)}" if failed else
                                     f": {proc.stdout.strip()[-300:]}"))
             sha = _git(root, "rev-parse", "HEAD")
+            env = _git(root, "log", "-1", "--format=%(trailers:key=Env,valueonly)", sha)
     except BaseException:
         _git(root, "reset", "-q", "--hard", base, check=False)
         for rel in render(skeleton):
@@ -249,4 +252,4 @@ def new(root: Path, name: str, *, commit: bool = True) -> Created:
         _git(root, "switch", "-q", previous if previous != "HEAD" else base, check=False)
         _git(root, "branch", "-q", "-D", skeleton.branch, check=False)
         raise
-    return Created(skeleton, base, sha)
+    return Created(skeleton, base, sha, env)

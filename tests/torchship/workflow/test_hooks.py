@@ -135,7 +135,7 @@ def test_which_reads_the_pins_at_that_commit(hooked: Project) -> None:
     assert old.returncode == 0, old.stderr
     assert "env     cpu" in old.stdout
     assert f"devel   {DIGEST}" in old.stdout
-    assert f"pyproject.toml at {pinned[:12]}" in old.stdout
+    assert f"pins    from pyproject.toml at {pinned[:12]}" in old.stdout
     new = hooked.invoke("env.which", "HEAD")
     assert f"devel   {newer}" in new.stdout
 
@@ -146,7 +146,8 @@ def test_which_falls_back_to_the_local_pins_and_says_so(hooked: Project) -> None
     res = hooked.invoke("env.which", "HEAD")
     assert res.returncode == 0, res.stderr
     assert "env     cu121" in res.stdout + res.stderr
-    assert "torchship.local.toml now (the commit's pyproject.toml does not pin it)" in res.stdout + res.stderr
+    assert ("pins    from torchship.local.toml as it is now: the commit's pyproject.toml does "
+            "not pin it") in res.stdout + res.stderr
 
 
 def test_which_on_a_commit_without_trailer_and_on_a_bad_rev(project: Project) -> None:

@@ -18,8 +18,9 @@ def test_new_model_branch_from_main_whose_tests_pass(hooked: Project) -> None:
 
     res = hooked.invoke("model.new", "tiny_net")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert res.stdout.splitlines()[0].startswith("on branch feature/model-tiny_net (from main): "
-                                                 "committed ")
+    first = res.stdout.splitlines()[0]
+    assert first.startswith("on branch feature/model-tiny_net (from main): committed ")
+    assert first.endswith(" (Env: cpu)")
     assert hooked.git("rev-parse", "--abbrev-ref", "HEAD") == "feature/model-tiny_net"
     assert hooked.git("rev-parse", "HEAD~1") == main
     assert hooked.git("log", "-1", "--format=%s") == "Add the tiny_net model skeleton"
