@@ -46,8 +46,9 @@ def _counting_signer(p: Project, fail_at: int) -> None:
     count = p.tmp / "sign-count"
     signer = p.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
                                 f'echo $((n + 1)) > {count}\n'
-                                f'if [ "$n" -ge {fail_at} ]; then echo "signer: card removed" >&2;'
-                                f' exit 1; fi\nexec gpg "$@"\n')
+                                f'if [ "$n" -ge {fail_at} ]; then '
+                                f'echo "gpg: signing failed: Card removed" >&2; exit 1; fi\n'
+                                f'exec gpg "$@"\n')
     p.git("config", "gpg.program", str(signer))
 
 
@@ -82,17 +83,20 @@ def test_changelog_cannot_be_written(project: Project, immutable: list[str]) -> 
 
 def test_commit_refused_by_a_hook(project: Project) -> None:
     project.hook("pre-commit", 'echo "pre-commit: lint failed" >&2\nexit 1\n')
-    _rolled_back(project, *RELEASE, says="commit failed")
+    _rolled_back(project, *RELEASE,
+                 says="commit failed: git commit failed: pre-commit: lint failed")
 
 
 def test_signer_fails_when_signing_the_commit(project: Project) -> None:
     _counting_signer(project, fail_at=1)  # the preflight test passes, the commit's fails
-    _rolled_back(project, *RELEASE, "--sign-commit", says="commit failed")
+    _rolled_back(project, *RELEASE, "--sign-commit",
+                 says="commit failed: git commit failed: fatal: failed to write commit object")
 
 
 def test_signer_fails_when_signing_the_tag(project: Project) -> None:
     _counting_signer(project, fail_at=1)  # the preflight test passes, the tag's fails
-    _rolled_back(project, *RELEASE, says="tag failed")
+    _rolled_back(project, *RELEASE,
+                 says="tag failed: git could not sign tag v0.1.1: error: unable to sign the tag")
 
 
 def test_tag_created_behind_the_release_s_back(project: Project) -> None:
