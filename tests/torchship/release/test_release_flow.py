@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from conftest import Project  # type: ignore[import-not-found]  # pytest puts conftest on the path
-
-from torchship.testing.gitrepo import remote_refs
+from torchship.testing.gitrepo import Project, remote_refs
 from torchship.testing.keys import SshKey, configure_ssh
 
 

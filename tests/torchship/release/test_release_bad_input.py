@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, Project  # type: ignore[import-not-found]  # pytest puts it on the path
 
-from torchship.testing.gitrepo import git, snapshot
+from torchship.testing.gitrepo import BIN, Project, git, snapshot
 
 RELEASE = ("release", "--part", "patch", "--no-images")
 

@@ -15,10 +15,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import BIN, Project  # type: ignore[import-not-found]  # pytest puts it on the path
 
 from torchship.testing import require
-from torchship.testing.gitrepo import remote_refs
+from torchship.testing.gitrepo import BIN, Project, remote_refs
 
 RELEASE = ("release", "--part", "patch", "--no-images")
 
