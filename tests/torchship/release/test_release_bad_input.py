@@ -165,3 +165,15 @@ def test_second_release_while_one_runs(project: Project) -> None:
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert "released 0.1.1" in out
+
+
+def test_resume_with_nothing_to_resume(project: Project) -> None:
+    project.refused("release", "--resume", says="nothing to resume")
+
+
+def test_pre_label_going_backwards(project: Project) -> None:
+    ok = project.invoke("release", "--part", "minor", "--pre", "rc", "--no-images", "--no-sign")
+    assert ok.returncode == 0, ok.stderr
+    log = (project.path / "CHANGELOG.md").read_text()
+    project.commit("CHANGELOG.md", log.replace("## [Unreleased]\n", "## [Unreleased]\n- y\n", 1))
+    project.refused("release", "--pre", "a", "--no-images", says="a comes before rc")
