@@ -369,10 +369,13 @@ def _state_path(git: Git) -> Path:
 
 def _published(git: Git, plan_remote: str, branch: str, tag: str, commit: str,
                tag_oid: str) -> list[str]:
+    """What of this release the remote has; unknown when it does not answer."""
     try:
         refs = git.remote_refs(plan_remote)
     except GitError:
-        return []
+        # Unknown is not "nothing": the push may have landed before the line dropped.
+        return [f"possibly {plan_remote}/{branch} and tag {tag} ({plan_remote} does not "
+                "answer, so this cannot be checked)"]
     out = []
     if refs.get(f"refs/heads/{branch}") == commit:
         out.append(f"{plan_remote}/{branch} at {commit[:12]}")

@@ -194,3 +194,21 @@ def test_published_then_connection_lost_then_resume(project: Project) -> None:
     assert "origin already has main and v0.1.1" in resumed.stdout
     assert "released 0.1.1" in resumed.stdout
     assert not (project.path / ".git/torchship-release.json").exists()
+
+
+def test_remote_vanishes_mid_push_then_resume(project: Project) -> None:
+    # The remote stores the refs, then disappears before anyone can ask what it has: the
+    # release cannot know whether it is published, so it undoes nothing and says so.
+    gone = project.tmp / "remote-gone.git"
+    project.hook("reference-transaction",
+                 f'if [ "$1" = committed ] && [ ! -e {gone} ]; then '
+                 f'mv {project.remote} {gone}; kill -9 $PPID; fi\n', remote=True)
+    res = project.invoke(*RELEASE, "--push")
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    assert "possibly origin/main and tag v0.1.1 (origin does not answer" in res.stderr
+    assert "nothing was undone" in res.stderr
+    assert project.git("describe", "--exact-match") == "v0.1.1"
+    gone.rename(project.remote)  # the server is back
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "origin already has main and v0.1.1" in resumed.stdout
