@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IDENTITY = ("Torchship Test", "test@torchship.invalid")
-BIN = Path(sys.executable).parent  # the running interpreter's scripts: invoke, bump-my-version
+BIN = Path(sys.executable).parent  # the running interpreter's scripts (put first on PATH)
+# invoke as a user runs it, by the interpreter running the tests (a venv, or nox --no-venv).
+INVOKE = (sys.executable, "-m", "invoke")
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
@@ -147,7 +149,7 @@ class Project:
     tmp: Path
 
     def invoke(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "invoke"), *args], cwd=self.path, env=self.env,
+        return subprocess.run([*INVOKE, *args], cwd=self.path, env=self.env,
                               text=True, capture_output=True, timeout=timeout, check=False)
 
     def git(self, *args: str) -> str:

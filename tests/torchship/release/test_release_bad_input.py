@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from torchship.testing.gitrepo import BIN, Project, git, snapshot
+from torchship.testing.gitrepo import INVOKE, Project, git, snapshot
 
 RELEASE = ("release", "--part", "patch", "--no-images")
 
@@ -149,7 +149,7 @@ def test_second_release_while_one_runs(project: Project) -> None:
                                       f'cat {fifo} >/dev/null; fi\nexec gpg "$@"\n')
     project.git("config", "gpg.program", str(signer))
     project.settle()
-    first = subprocess.Popen([str(BIN / "invoke"), *RELEASE], cwd=project.path,
+    first = subprocess.Popen([*INVOKE, *RELEASE], cwd=project.path,
                              env=project.env, text=True, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     try:

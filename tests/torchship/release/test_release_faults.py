@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from torchship.testing import require
-from torchship.testing.gitrepo import BIN, Project, remote_refs
+from torchship.testing.gitrepo import INVOKE, Project, remote_refs
 
 RELEASE = ("release", "--part", "patch", "--no-images")
 
@@ -152,7 +152,7 @@ def test_interrupted_while_signing_the_tag(project: Project) -> None:
     project.git("config", "gpg.program", str(signer))
     project.settle()
     before = project.snapshot()
-    proc = subprocess.Popen([str(BIN / "invoke"), *RELEASE], cwd=project.path, env=project.env,
+    proc = subprocess.Popen([*INVOKE, *RELEASE], cwd=project.path, env=project.env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         for _ in range(600):
