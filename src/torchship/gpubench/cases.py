@@ -91,7 +91,9 @@ def math_mode(math: str) -> Iterator[None]:
     """fp32 cases use IEEE fp32 (no TF32) in matmul and cuDNN; tf32 cases allow TF32."""
     import torch
 
-    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    # torch >= 2.9's per-backend precision switches (allow_tf32 is their deprecated form);
+    # cudnn.conv is set at import time, so the stubs do not know it.
+    matmul, conv = torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv")  # noqa: B009
     wanted = "tf32" if math == "tf32" else "ieee"
     before = (matmul.fp32_precision, conv.fp32_precision)
     matmul.fp32_precision = wanted

@@ -109,7 +109,7 @@ def load(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise TorchshipError(f"{path}: not found",
-                             hint="run `nox -s benchmark` (it writes results/.../benchmark.json)") from exc
+                             hint="`nox -s benchmark` writes results/local/benchmark.json") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TorchshipError(f"{path}: not readable JSON ({exc})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):

@@ -61,7 +61,7 @@ class CudaEventClock:
     def __call__(self) -> EventStamp:
         import torch
 
-        event = torch.cuda.Event(enable_timing=True)
+        event = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]  # untyped in torch
         event.record()
         return EventStamp(event)
 
@@ -236,7 +236,9 @@ def _q1(data: Sequence[float]) -> float:
         return data[0]
     if n % 2:
         k, r = n // 4, n % 4
-        return 0.25 * data[k - 1] + 0.75 * data[k] if r == 1 else 0.75 * data[k] + 0.25 * data[k + 1]
+        if r == 1:
+            return 0.25 * data[k - 1] + 0.75 * data[k]
+        return 0.75 * data[k] + 0.25 * data[k + 1]
     return statistics.median(data[: n // 2])
 
 

@@ -68,11 +68,13 @@ def torch_timer(fn: object, *, threads: int, seconds: float) -> float:
 
 def triton_do_bench(fn: object) -> float | None:
     """Median per call from triton.testing.do_bench (None where triton is not importable)."""
-    try:
-        from triton.testing import do_bench
+    import importlib
+
+    try:  # imported by name: triton is optional and ships no type information
+        testing = importlib.import_module("triton.testing")
     except ImportError:
         return None
-    return float(do_bench(fn, warmup=25, rep=200, return_mode="median")) / 1e3
+    return float(testing.do_bench(fn, warmup=25, rep=200, return_mode="median")) / 1e3
 
 
 def _rate(work: cases.Work, median: float) -> tuple[str, float | None]:
@@ -125,18 +127,17 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.4g} ms"
 
 
+def _ref(result: Result, name: str) -> str:
+    value = result.references.get(name)
+    return "-" if value is None else f"{_ms(value)} ({result.deviations()[name]:+.1%})"
+
+
 def render(results: Sequence[Result], tolerance: float) -> str:
     header = ("case", "suite", "torch.utils.benchmark", "do_bench", "suite rate", "% peak",
               "agree")
     lines = [header]
     for r in results:
-        dev = r.deviations()
-
-        def ref(name: str) -> str:
-            value = r.references.get(name)
-            return "-" if value is None else f"{_ms(value)} ({dev[name]:+.1%})"
-
-        lines.append((r.case, _ms(r.suite), ref("torch.utils.benchmark"), ref("do_bench"),
+        lines.append((r.case, _ms(r.suite), _ref(r, "torch.utils.benchmark"), _ref(r, "do_bench"),
                       r.rate, "-" if r.peak_fraction is None else f"{r.peak_fraction:.1%}",
                       "yes" if r.agrees(tolerance) else f"NO (>{tolerance:.0%})"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
