@@ -91,13 +91,21 @@ def math_mode(math: str) -> Iterator[None]:
     """fp32 cases use IEEE fp32 (no TF32) in matmul and cuDNN; tf32 cases allow TF32."""
     import torch
 
-    # torch >= 2.9's per-backend precision switches (allow_tf32 is their deprecated form);
-    # cudnn.conv is set at import time, so the stubs do not know it.
-    matmul, conv = torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv")  # noqa: B009
-    wanted = "tf32" if math == "tf32" else "ieee"
+    tf32 = math == "tf32"
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, "fp32_precision"):  # torch < 2.9 (an older pinned base image)
+        legacy = (matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+        try:
+            yield
+        finally:
+            matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = legacy
+        return
+    # torch >= 2.9's per-backend switches (allow_tf32 is their deprecated form); cudnn.conv
+    # is set up at import time, so the type stubs do not know it.
+    conv = getattr(torch.backends.cudnn, "conv")  # noqa: B009
     before = (matmul.fp32_precision, conv.fp32_precision)
-    matmul.fp32_precision = wanted
-    conv.fp32_precision = wanted
+    matmul.fp32_precision = conv.fp32_precision = "tf32" if tf32 else "ieee"
     try:
         yield
     finally:

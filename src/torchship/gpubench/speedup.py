@@ -27,6 +27,7 @@ class Side:
     gbps: float | None
     peak_fraction: float | None
     name: str              # the pytest-benchmark name, to find it in the JSON
+    math: str = ""         # fp32/tf32/bf16/fp16, or memory for the bandwidth cases
 
     @property
     def spread(self) -> float:
@@ -52,7 +53,8 @@ def _side(bench: Mapping[str, Any]) -> Side:
     return Side(median=float(stats["median"]), iqr=float(stats.get("iqr", 0.0)),
                 rounds=int(stats.get("rounds", 0)), tflops=extra.get("tflops"),
                 gbps=extra.get("gbps"), peak_fraction=extra.get("peak_fraction"),
-                name=str(bench.get("fullname") or bench.get("name")))
+                name=str(bench.get("fullname") or bench.get("name")),
+                math=str(extra.get("math") or ""))
 
 
 def rows(docs: Iterable[Mapping[str, Any]]) -> list[Row]:
@@ -79,9 +81,11 @@ def _time(seconds: float) -> str:
 def _rate(side: Side | None) -> str:
     if side is None:
         return "-"
-    if side.tflops is not None and (side.gbps is None or side.tflops >= 0.001):
-        return f"{side.tflops:.3g} TFLOP/s"
-    return f"{side.gbps:.3g} GB/s" if side.gbps is not None else "-"
+    if side.gbps is not None and (side.math == "memory" or side.tflops is None):
+        return f"{side.gbps:.3g} GB/s"
+    if side.tflops is None:
+        return "-"
+    return f"{side.tflops:.3g} TFLOP/s" if side.tflops >= 1 else f"{side.tflops * 1e3:.3g} GFLOP/s"
 
 
 def render(table: Iterable[Row]) -> str:

@@ -74,7 +74,12 @@ def triton_do_bench(fn: object) -> float | None:
         testing = importlib.import_module("triton.testing")
     except ImportError:
         return None
-    return float(testing.do_bench(fn, warmup=25, rep=200, return_mode="median")) / 1e3
+    try:
+        ms = testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
+    except TypeError:  # triton < 2.2 has no return_mode: ask for the 0.5 quantile
+        ms = testing.do_bench(fn, warmup=25, rep=200, quantiles=[0.5])
+        ms = ms[0] if isinstance(ms, list | tuple) else ms
+    return float(ms) / 1e3
 
 
 def _rate(work: cases.Work, median: float) -> tuple[str, float | None]:
