@@ -29,12 +29,15 @@ def test_bad_case_ids(text: str) -> None:
         cases.parse(text, "cpu")
 
 
-def test_the_gpu_gets_the_large_sizes_and_the_cpu_small_ones() -> None:
-    cpu = {s.case for s in cases.specs("matmul", ("cpu",))}
-    gpu = {s.case for s in cases.specs("matmul", ("cuda",))}
-    assert "matmul-bf16-8192" in gpu
+def test_the_gpu_gets_the_large_sizes_and_every_cpu_case_a_partner() -> None:
+    gpu_matmul = {s.case for s in cases.specs("matmul", ("cuda",))}
+    assert "matmul-bf16-8192" in gpu_matmul
     assert max(s.size for s in cases.specs("matmul", ("cpu",))) <= 1024
-    assert cpu <= gpu  # every CPU case has a GPU partner for the speed-up
+    for kind in ("matmul", "conv2d", "copy", "add"):
+        cpu = {s.case for s in cases.specs(kind, ("cpu",))}
+        gpu = {s.case for s in cases.specs(kind, ("cuda",))}
+        assert cpu <= gpu, kind  # a speed-up for every CPU case
+        assert {c.split("-")[1] for c in cpu} == {c.split("-")[1] for c in gpu}, kind
 
 
 @pytest.mark.parametrize(("spec", "check"), [
