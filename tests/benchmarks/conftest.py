@@ -30,6 +30,14 @@ def _gpu_gate(request: pytest.FixtureRequest) -> None:
         pytest.fail(f"GPU environment check failed: {verdict.reason}", pytrace=False)
 
 
+def pytest_benchmark_update_machine_info(config: pytest.Config,
+                                        machine_info: dict[str, object]) -> None:
+    """The environment fingerprint (torch, CUDA, GPUs, driver, git, image) in the JSON."""
+    from torchship import envinfo
+
+    machine_info["torchship"] = envinfo.collect(Path(config.rootpath))
+
+
 @pytest.fixture(scope="session")
 def peak_table(pytestconfig: pytest.Config) -> list[peaks.Peak]:
     """Built-in peaks plus the project's [tool.torchship.gpus]."""

@@ -14,6 +14,7 @@ flush the cache, the suite and do_bench do.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,8 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     settings = Settings.from_env(device)
     if args.seconds is not None:
-        settings = Settings(settings.threads, args.seconds, settings.warmup_seconds,
-                            settings.min_rounds, settings.max_rounds, settings.flush_l2)
+        settings = dataclasses.replace(settings, seconds=args.seconds)
     peak = None
     if device == "cuda":
         from torchship.gpubench.device import describe
