@@ -35,8 +35,9 @@ class Facts:
     device_name: str | None
     arch_list: tuple[str, ...]      # torch.cuda.get_arch_list(): what kernels the build has
     driver: str | None              # kernel driver version, e.g. "570.86.15"
-    gpu_present: bool               # the host shows an NVIDIA GPU even if torch cannot use it
+    gpu_present: bool               # an NVIDIA device node is here, even if torch cannot use it
     init_warning: str | None = None  # what torch said while failing to initialise CUDA
+    host_driver: bool = False       # the kernel has the NVIDIA driver (/proc/driver/nvidia)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def assess(facts: Facts, *, require: bool = False) -> Verdict:
                                                      " (TORCHSHIP_REQUIRE_GPU is set)"))
 
     if facts.torch_cuda is None:
-        return nothing("torch has no CUDA compiled in (a CPU-only build); "
+        # Not a failure even beside a GPU: a CPU image of the matrix runs on GPU hosts too.
+        beside = " although an NVIDIA GPU is present" if facts.gpu_present else ""
+        return nothing(f"torch has no CUDA compiled in (a CPU-only build){beside}; "
                        "GPU cases need a CUDA build of torch")
     if not facts.cuda_available or facts.device_count == 0:
         said = f": torch said {facts.init_warning!r}" if facts.init_warning else ""
@@ -93,6 +96,9 @@ def assess(facts: Facts, *, require: bool = False) -> Verdict:
         if facts.gpu_present:
             return Verdict(False, False, "an NVIDIA GPU is present but torch cannot use it"
                            f"{said}; check the driver against CUDA {facts.torch_cuda}")
+        if facts.host_driver:
+            return nothing("the host has the NVIDIA driver but no GPU device is visible here "
+                           f"(not passed into the container?){said}; {REMEDIES}")
         return nothing(f"no CUDA device visible to torch{said}; {REMEDIES}")
     if facts.driver:
         floor = MIN_DRIVER.get(_version(facts.torch_cuda)[0])
@@ -111,7 +117,13 @@ def assess(facts: Facts, *, require: bool = False) -> Verdict:
 
 
 def _gpu_present() -> bool:
-    return Path("/proc/driver/nvidia/gpus").is_dir() or Path("/dev/nvidia0").exists()
+    # Device nodes exist in a container only when a GPU was passed in (--gpus); the
+    # driver's /proc entry is visible whether or not it was.
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+def _host_driver() -> bool:
+    return Path("/proc/driver/nvidia").is_dir()
 
 
 def gather() -> Facts:
@@ -135,9 +147,10 @@ def gather() -> Facts:
         capability=capability,
         device_name=torch.cuda.get_device_name(0) if count else None,
         arch_list=tuple(torch.cuda.get_arch_list()) if torch.version.cuda else (),
-        driver=_driver() if (available or _gpu_present()) else None,
+        driver=_driver() if (available or _gpu_present() or _host_driver()) else None,
         gpu_present=_gpu_present(),
         init_warning=caught[0].strip().splitlines()[0] if caught else None,
+        host_driver=_host_driver(),
     )
 
 

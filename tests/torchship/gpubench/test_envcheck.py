@@ -37,7 +37,10 @@ def test_ready() -> None:
 
 
 @pytest.mark.parametrize(("change", "skip", "words"), [
-    ({"torch_cuda": None}, True, "no CUDA compiled in"),
+    ({"torch_cuda": None, "gpu_present": False}, True, "no CUDA compiled in (a CPU-only build);"),
+    ({"torch_cuda": None}, True, "although an NVIDIA GPU is present"),
+    ({"cuda_available": False, "device_count": 0, "gpu_present": False, "driver": None,
+      "host_driver": True}, True, "not passed into the container?"),
     ({"cuda_available": False, "device_count": 0, "gpu_present": False, "driver": None},
      True, "--gpus all"),
     ({"cuda_available": False, "device_count": 0, "driver": "470.57.02"}, False,
