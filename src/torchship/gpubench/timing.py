@@ -24,16 +24,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
 MIB = 2**20
-
-
-class Stamp(Protocol):
-    def __sub__(self, other: Any) -> float: ...
 
 
 class EventStamp:
