@@ -89,28 +89,27 @@ def _torch_dtype(name: str) -> Any:
 
 @contextlib.contextmanager
 def math_mode(math: str) -> Iterator[None]:
-    """fp32 cases use IEEE fp32 (no TF32) in matmul and cuDNN; tf32 cases allow TF32."""
+    """fp32 cases use IEEE fp32 (no TF32) in matmul and cuDNN; tf32 cases allow TF32.
+
+    Through set_float32_matmul_precision and cudnn.allow_tf32: on torch >= 2.9 these also
+    set the new per-backend `fp32_precision` switches consistently, while setting only the
+    new switches leaves the state torch's own TF32 checks reject as "a mix of the legacy
+    and new APIs" (a RuntimeError on the next read), and torch < 2.9 knows only these.
+    """
     import torch
 
     tf32 = math == "tf32"
-    matmul = torch.backends.cuda.matmul
-    if not hasattr(matmul, "fp32_precision"):  # torch < 2.9 (an older pinned base image)
-        legacy = (matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-        matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
-        try:
-            yield
-        finally:
-            matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = legacy
-        return
-    # torch >= 2.9's per-backend switches (allow_tf32 is their deprecated form); cudnn.conv
-    # is set up at import time, so the type stubs do not know it.
-    conv = getattr(torch.backends.cudnn, "conv")  # noqa: B009
-    before = (matmul.fp32_precision, conv.fp32_precision)
-    matmul.fp32_precision = conv.fp32_precision = "tf32" if tf32 else "ieee"
+    try:
+        before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+    except RuntimeError:  # someone mixed the APIs before us: restore torch's defaults
+        before = ("highest", True)
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
     try:
         yield
     finally:
-        matmul.fp32_precision, conv.fp32_precision = before
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32 = before[1]
 
 
 def build(spec: Spec) -> Work:

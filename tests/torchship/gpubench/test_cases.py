@@ -58,10 +58,15 @@ def test_build_gives_real_work(spec: cases.Spec, check: object) -> None:
 
 def test_math_mode_sets_and_restores_tf32() -> None:
     matmul = torch.backends.cuda.matmul
-    before = matmul.fp32_precision
+    before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
     with cases.math_mode("tf32"):
-        assert matmul.fp32_precision == "tf32"
-        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+        assert matmul.allow_tf32
+        assert torch.backends.cudnn.allow_tf32
+        if hasattr(matmul, "fp32_precision"):  # torch >= 2.9: the new switches agree
+            assert matmul.fp32_precision == "tf32"
     with cases.math_mode("fp32"):
-        assert matmul.fp32_precision == "ieee"
-    assert matmul.fp32_precision == before
+        assert not matmul.allow_tf32  # reading it raises if the two APIs disagree
+        assert not torch.backends.cudnn.allow_tf32
+        if hasattr(matmul, "fp32_precision"):
+            assert matmul.fp32_precision == "ieee"
+    assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32) == before
