@@ -135,7 +135,8 @@ class Config:
 
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
-             "release", "compare", "hooks", "ci"}
+             "release", "compare", "hooks", "ci",
+             "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
 

@@ -190,12 +190,25 @@ class Git:
 
     # -- mutations ----------------------------------------------------------------------
 
+    def _mutate(self, what: str, *args: str, input: str | None = None) -> None:
+        """Run a mutating git command; on failure say what failed and git's (or gpg's) reason."""
+        try:
+            self.run(*args, input=input)
+        except CommandFailed as exc:
+            lines = [ln.strip() for ln in exc.output.splitlines() if ln.strip()]
+            # The signer's own reason ("gpg: signing failed: ...") beats git's summary.
+            cause = next((ln for ln in lines if ln.startswith(("gpg:", "ssh", "No "))), None)
+            reason = "; ".join(x for x in (cause, _last_line(exc.output)) if x)
+            raise GitError(f"{what}: {reason}",
+                           hint="fix that (a git hook, or the signer: gpg.program, "
+                                "user.signingkey) and release again") from exc
+
     def add(self, paths: list[str]) -> None:
         self.run("add", "--", *paths)
 
     def commit(self, message: str, *, sign: bool) -> str:
-        self.run("commit", "-q", "-S" if sign else "--no-gpg-sign", "--cleanup=verbatim",
-                 "-F", "-", input=message)
+        self._mutate("git commit failed", "commit", "-q", "-S" if sign else "--no-gpg-sign",
+                     "--cleanup=verbatim", "-F", "-", input=message)
         head = self.head()
         assert head is not None  # a commit was just made
         return head
@@ -203,8 +216,9 @@ class Git:
     def tag(self, name: str, message: str, *, sign: bool) -> str:
         """Create annotated tag `name` on HEAD; return the tag object's name."""
         # verbatim: the changelog's `### Added` lines must not be stripped as comments.
-        self.run("tag", "-s" if sign else "-a", *([] if sign else ["--no-sign"]),
-                 "--cleanup=verbatim", "-F", "-", name, input=message)
+        self._mutate(f"git could not {'sign' if sign else 'create'} tag {name}", "tag",
+                     "-s" if sign else "-a", *([] if sign else ["--no-sign"]),
+                     "--cleanup=verbatim", "-F", "-", name, input=message)
         oid = self.ref(f"refs/tags/{name}")
         assert oid is not None
         return oid

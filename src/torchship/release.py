@@ -79,13 +79,25 @@ class ImageStep(Protocol):
 
 def image_step(cfg: tsconfig.Config) -> ImageStep | None:
     """The images module's release hook, or None while it does not exist."""
+    return _image_hook(cfg)[0]
+
+
+def _image_hook(cfg: tsconfig.Config) -> tuple[ImageStep | None, str]:
+    """(the hook, or None and why not)."""
+    import importlib
+
     try:
-        from torchship import images  # type: ignore[attr-defined]  # lands with the images issue
+        # Looked up by name: the images module lands with another issue and may be absent.
+        images = importlib.import_module("torchship.images")
     except ImportError:
-        return None
+        return None, "torchship.images is not available yet"
     factory = getattr(images, "release_step", None)
-    step = factory(cfg) if callable(factory) else None
-    return step if isinstance(step, ImageStep) else None
+    if not callable(factory):
+        return None, "torchship.images has no release_step(config) hook yet"
+    step = factory(cfg)
+    if not isinstance(step, ImageStep):
+        return None, "torchship.images.release_step() does not return an ImageStep"
+    return step, ""
 
 
 # -- the plan ---------------------------------------------------------------------------
@@ -238,12 +250,12 @@ def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
     remote = _preflight_remote(git, branch, head, tag, opts)
     if opts.sign or opts.sign_commit:
         git.sign_test()
-    step = image_step(cfg) if opts.images else None
+    step, why = _image_hook(cfg) if opts.images else (None, "")
     if not opts.images:
         planned: list[str] = []
         note = "skipped (--no-images)"
     elif step is None:
-        planned, note = [], "skipped: torchship.images is not available yet"
+        planned, note = [], f"skipped: {why}"
     else:
         step.check()
         planned = step.planned(new)
@@ -369,10 +381,13 @@ def _state_path(git: Git) -> Path:
 
 def _published(git: Git, plan_remote: str, branch: str, tag: str, commit: str,
                tag_oid: str) -> list[str]:
+    """What of this release the remote has; unknown when it does not answer."""
     try:
         refs = git.remote_refs(plan_remote)
     except GitError:
-        return []
+        # Unknown is not "nothing": the push may have landed before the line dropped.
+        return [f"possibly {plan_remote}/{branch} and tag {tag} ({plan_remote} does not "
+                "answer, so this cannot be checked)"]
     out = []
     if refs.get(f"refs/heads/{branch}") == commit:
         out.append(f"{plan_remote}/{branch} at {commit[:12]}")

@@ -11,11 +11,15 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 IDENTITY = ("Torchship Test", "test@torchship.invalid")
+BIN = Path(sys.executable).parent  # the running interpreter's scripts (put first on PATH)
+# invoke as a user runs it, by the interpreter running the tests (a venv, or nox --no-venv).
+INVOKE = (sys.executable, "-m", "invoke")
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
@@ -133,3 +137,59 @@ def remote_refs(remote: Path, *, env: dict[str, str]) -> tuple[str, ...]:
     """The refs of a bare remote (what has left the machine)."""
     out = git(remote, "for-each-ref", "--format=%(refname) %(objectname)", env=env)
     return tuple(out.splitlines())
+
+
+@dataclass
+class Project:
+    """A copy of the template in tmp_path, released the way a user releases it."""
+
+    path: Path
+    remote: Path
+    env: dict[str, str]
+    tmp: Path
+
+    def invoke(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*INVOKE, *args], cwd=self.path, env=self.env,
+                              text=True, capture_output=True, timeout=timeout, check=False)
+
+    def git(self, *args: str) -> str:
+        return git(self.path, *args, env=self.env)
+
+    def snapshot(self) -> Snapshot:
+        return snapshot(self.path, env=self.env)
+
+    def settle(self) -> None:
+        settle(self.path, env=self.env)
+
+    def commit(self, rel: str, text: str, message: str = "edit") -> None:
+        (self.path / rel).write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        self.settle()
+
+    def script(self, name: str, body: str) -> Path:
+        """An executable shell script outside the repository (a signer, a hook body)."""
+        path = self.tmp / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(0o755)
+        return path
+
+    def hook(self, name: str, body: str, *, remote: bool = False) -> None:
+        hooks = (self.remote if remote else self.path / ".git") / "hooks"
+        hook = hooks / name
+        hook.write_text("#!/bin/sh\n" + body)
+        hook.chmod(0o755)
+
+    def refused(self, *args: str, says: str) -> subprocess.CompletedProcess[str]:
+        """Run `invoke args`; it must fail with one clear line and change nothing."""
+        self.settle()
+        before = self.snapshot()
+        res = self.invoke(*args)
+        after = self.snapshot()
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode != 0, res.stdout
+        assert len(lines) == 1, res.stderr
+        assert lines[0].startswith("error: "), res.stderr
+        assert says in lines[0], res.stderr
+        assert before.diff(after) == [], before.diff(after)
+        return res

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, Project  # type: ignore[import-not-found]  # pytest puts it on the path
 
-from torchship.testing.gitrepo import git, snapshot
+from torchship.testing.gitrepo import INVOKE, Project, git, snapshot
 
 RELEASE = ("release", "--part", "patch", "--no-images")
 
@@ -150,7 +149,7 @@ def test_second_release_while_one_runs(project: Project) -> None:
                                       f'cat {fifo} >/dev/null; fi\nexec gpg "$@"\n')
     project.git("config", "gpg.program", str(signer))
     project.settle()
-    first = subprocess.Popen([str(BIN / "invoke"), *RELEASE], cwd=project.path,
+    first = subprocess.Popen([*INVOKE, *RELEASE], cwd=project.path,
                              env=project.env, text=True, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     try:
@@ -166,3 +165,15 @@ def test_second_release_while_one_runs(project: Project) -> None:
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert "released 0.1.1" in out
+
+
+def test_resume_with_nothing_to_resume(project: Project) -> None:
+    project.refused("release", "--resume", says="nothing to resume")
+
+
+def test_pre_label_going_backwards(project: Project) -> None:
+    ok = project.invoke("release", "--part", "minor", "--pre", "rc", "--no-images", "--no-sign")
+    assert ok.returncode == 0, ok.stderr
+    log = (project.path / "CHANGELOG.md").read_text()
+    project.commit("CHANGELOG.md", log.replace("## [Unreleased]\n", "## [Unreleased]\n- y\n", 1))
+    project.refused("release", "--pre", "a", "--no-images", says="a comes before rc")

@@ -15,10 +15,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import BIN, Project  # type: ignore[import-not-found]  # pytest puts it on the path
 
 from torchship.testing import require
-from torchship.testing.gitrepo import remote_refs
+from torchship.testing.gitrepo import INVOKE, Project, remote_refs
 
 RELEASE = ("release", "--part", "patch", "--no-images")
 
@@ -46,8 +45,9 @@ def _counting_signer(p: Project, fail_at: int) -> None:
     count = p.tmp / "sign-count"
     signer = p.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
                                 f'echo $((n + 1)) > {count}\n'
-                                f'if [ "$n" -ge {fail_at} ]; then echo "signer: card removed" >&2;'
-                                f' exit 1; fi\nexec gpg "$@"\n')
+                                f'if [ "$n" -ge {fail_at} ]; then '
+                                f'echo "gpg: signing failed: Card removed" >&2; exit 1; fi\n'
+                                f'exec gpg "$@"\n')
     p.git("config", "gpg.program", str(signer))
 
 
@@ -82,17 +82,20 @@ def test_changelog_cannot_be_written(project: Project, immutable: list[str]) -> 
 
 def test_commit_refused_by_a_hook(project: Project) -> None:
     project.hook("pre-commit", 'echo "pre-commit: lint failed" >&2\nexit 1\n')
-    _rolled_back(project, *RELEASE, says="commit failed")
+    _rolled_back(project, *RELEASE,
+                 says="commit failed: git commit failed: pre-commit: lint failed")
 
 
 def test_signer_fails_when_signing_the_commit(project: Project) -> None:
     _counting_signer(project, fail_at=1)  # the preflight test passes, the commit's fails
-    _rolled_back(project, *RELEASE, "--sign-commit", says="commit failed")
+    _rolled_back(project, *RELEASE, "--sign-commit",
+                 says="commit failed: git commit failed: fatal: failed to write commit object")
 
 
 def test_signer_fails_when_signing_the_tag(project: Project) -> None:
     _counting_signer(project, fail_at=1)  # the preflight test passes, the tag's fails
-    _rolled_back(project, *RELEASE, says="tag failed")
+    _rolled_back(project, *RELEASE,
+                 says="tag failed: git could not sign tag v0.1.1: error: unable to sign the tag")
 
 
 def test_tag_created_behind_the_release_s_back(project: Project) -> None:
@@ -149,7 +152,7 @@ def test_interrupted_while_signing_the_tag(project: Project) -> None:
     project.git("config", "gpg.program", str(signer))
     project.settle()
     before = project.snapshot()
-    proc = subprocess.Popen([str(BIN / "invoke"), *RELEASE], cwd=project.path, env=project.env,
+    proc = subprocess.Popen([*INVOKE, *RELEASE], cwd=project.path, env=project.env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         for _ in range(600):
@@ -191,3 +194,21 @@ def test_published_then_connection_lost_then_resume(project: Project) -> None:
     assert "origin already has main and v0.1.1" in resumed.stdout
     assert "released 0.1.1" in resumed.stdout
     assert not (project.path / ".git/torchship-release.json").exists()
+
+
+def test_remote_vanishes_mid_push_then_resume(project: Project) -> None:
+    # The remote stores the refs, then disappears before anyone can ask what it has: the
+    # release cannot know whether it is published, so it undoes nothing and says so.
+    gone = project.tmp / "remote-gone.git"
+    project.hook("reference-transaction",
+                 f'if [ "$1" = committed ] && [ ! -e {gone} ]; then '
+                 f'mv {project.remote} {gone}; kill -9 $PPID; fi\n', remote=True)
+    res = project.invoke(*RELEASE, "--push")
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    assert "possibly origin/main and tag v0.1.1 (origin does not answer" in res.stderr
+    assert "nothing was undone" in res.stderr
+    assert project.git("describe", "--exact-match") == "v0.1.1"
+    gone.rename(project.remote)  # the server is back
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "origin already has main and v0.1.1" in resumed.stdout
