@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
+from torchship.tasks import ci, env, hooks, model, release, template
+
 ns = Collection()
-ns.add_collection(__import__("torchship.tasks.release", fromlist=["ns"]).ns)
-ns.add_collection(__import__("torchship.tasks.hooks", fromlist=["ns"]).ns)
-ns.add_collection(__import__("torchship.tasks.env", fromlist=["ns"]).ns)
-ns.add_collection(__import__("torchship.tasks.model", fromlist=["ns"]).ns)
-ns.add_collection(__import__("torchship.tasks.ci", fromlist=["ns"]).ns)
-ns.add_collection(__import__("torchship.tasks.template", fromlist=["ns"]).ns)
+for module in (release, hooks, env, model, ci, template):
+    ns.add_collection(module.ns)
