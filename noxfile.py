@@ -15,6 +15,20 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "typecheck", "unit", "e2e", "benchmark", "tests"]
 
 
+def results_dir() -> Path:
+    """Where the suites write junit/benchmark/metrics files ($TORCHSHIP_RESULTS, else results/local)."""
+    import os
+
+    out = Path(os.environ.get("TORCHSHIP_RESULTS") or ROOT / "results" / "local")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def pytest_args(suite: str) -> list[str]:
+    """The junit report every suite writes, so records can be made from it."""
+    return [f"tests/{suite}", f"--junitxml={results_dir() / f'junit-{suite}.xml'}"]
+
+
 def install(session: nox.Session, *extras: str) -> None:
     """Install the project with `extras`; a no-op under --no-venv (an image has them)."""
     if session.venv_backend == "none":
@@ -26,22 +40,22 @@ def install(session: nox.Session, *extras: str) -> None:
 def unit(session: nox.Session) -> None:
     """The example project's unit suite (model, data, seeding, fingerprint, health check)."""
     install(session, "torch", "test")
-    session.run("pytest", "tests/unit", *session.posargs)
+    session.run("pytest", *pytest_args("unit"), *session.posargs)
 
 
 @nox.session
 def e2e(session: nox.Session) -> None:
     """A real short training run through the CLI: learning, artefacts, determinism."""
     install(session, "torch", "test")
-    session.run("pytest", "tests/e2e", *session.posargs)
+    session.run("pytest", *pytest_args("e2e"), *session.posargs)
 
 
 @nox.session
 def benchmark(session: nox.Session) -> None:
     """pytest-benchmark cases on CPU (and CUDA when present); JSON under results/."""
     install(session, "torch", "test")
-    session.run("pytest", "tests/benchmarks", "--benchmark-json=results/benchmark.json",
-                *session.posargs)
+    session.run("pytest", *pytest_args("benchmarks"),
+                f"--benchmark-json={results_dir() / 'benchmark.json'}", *session.posargs)
 
 
 @nox.session
