@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -504,13 +505,15 @@ def print_summary(built: Sequence[Built]) -> None:
     from rich.table import Table
 
     table = Table(title="images built")
-    for col in ("tag", "size", "build time", "layers reused", "torch", "cuda", "python"):
-        table.add_column(col, justify="right" if col in ("size", "build time") else "left")
+    table.add_column("tag", no_wrap=True)
+    for col in ("size", "build time", "layers reused", "torch", "cuda", "python"):
+        table.add_column(col, justify="right" if col != "torch" else "left", no_wrap=True)
     for b in built:
         table.add_row("\n".join(b.spec.tags), human_size(b.size), f"{b.seconds:.1f} s",
                       f"{b.cached}/{b.steps}", b.found.torch or "-", b.found.cuda or "-",
                       b.found.python)
-    Console().print(table)
+    # Not a terminal (CI logs): wide enough that the tags are never cut.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def build_release_images(config: Config, version: str, commit: str, *,
