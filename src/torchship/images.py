@@ -91,6 +91,7 @@ class Built:
     steps: int
     cached: int
     found: Found
+    ran: tuple[str, ...] = ()  # the steps not taken from the cache
     labels: Mapping[str, str] = field(default_factory=dict)
     manifest: Path | None = None
 
@@ -262,17 +263,19 @@ _STEP = re.compile(r"^#(\d+) \[(?!internal\])([^\]]+)\] (\w+)")
 _CACHED = re.compile(r"^#(\d+) CACHED")
 
 
-def count_steps(output: str) -> tuple[int, int]:
-    """(steps, cached) among the Dockerfile's RUN/COPY steps in BuildKit's plain progress."""
-    steps: set[str] = set()
+def count_steps(output: str) -> tuple[int, int, tuple[str, ...]]:
+    """(steps, cached, the steps that ran) among the Dockerfile's steps, FROM aside, in
+    BuildKit's plain progress."""
+    steps: dict[str, str] = {}
     cached: set[str] = set()
     for line in output.splitlines():
         if m := _STEP.match(line):
             if m.group(3) != "FROM":
-                steps.add(m.group(1))
+                steps.setdefault(m.group(1), line.split(" ", 1)[1][:120])
         elif m := _CACHED.match(line):
             cached.add(m.group(1))
-    return len(steps), len(steps & cached)
+    ran = tuple(text for n, text in steps.items() if n not in cached)
+    return len(steps), len(set(steps) & cached), ran
 
 
 def human_size(n: float) -> str:
@@ -419,9 +422,9 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     info = _inspect(docker, spec.tags[0])
     if info["Id"] != first_id:  # the unlabelled first image is now nameless: drop it
         docker("rmi", first_id, check=False)
-    steps, cached = count_steps(output)
+    steps, cached, ran = count_steps(output)
     built = Built(spec, str(info["Id"]), int(info["Size"]), seconds, steps, cached, found,
-                  labels=dict(info["Config"].get("Labels") or {}))
+                  ran=ran, labels=dict(info["Config"].get("Labels") or {}))
     if results is not None:
         built = replace(built, manifest=write_manifest(docker, built, results))
     return built
@@ -436,7 +439,7 @@ def write_manifest(docker: Docker, built: Built, folder: Path) -> Path:
         "tags": list(built.spec.tags), "id": built.image_id, "env": built.spec.env,
         "variant": built.spec.variant, "base": built.spec.base_ref, "size": built.size,
         "build_seconds": round(built.seconds, 2),
-        "steps": built.steps, "steps_cached": built.cached,
+        "steps": built.steps, "steps_cached": built.cached, "steps_run": list(built.ran),
         "layers": info["RootFS"].get("Layers", []),
         "history": [dict(zip(("size", "created_by"), h.split("\t", 1), strict=False))
                     for h in history],

@@ -74,8 +74,9 @@ def project(tmp_path: Path, standin_bases: PinnedBases, registry: Registry,
             engine: Docker) -> Iterator[Path]:
     """A copy of the template of the test's own; the images it builds go with it."""
     project = copy_template(tmp_path / "project")
-    point_at(project, standin_bases, registry, name=f"p{abs(hash(tmp_path)) % 10**8}")
+    name = f"p{abs(hash(tmp_path)) % 10**8}"
+    point_at(project, standin_bases, registry, name=name)
     yield project
-    image = tsconfig.load(project).image
+    image = f"{registry.host}/tsimg-test/{name}"
     tags = engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", image).stdout.split()
     remove_images(tags, docker=engine)

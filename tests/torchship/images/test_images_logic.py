@@ -62,7 +62,8 @@ def test_count_steps_reads_buildkit_plain_progress() -> None:
         "#6 [runtime 1/2] COPY src/ src/", "#6 DONE 0.1s",
         "#7 [runtime 2/2] RUN pip install .", "#7 DONE 1.0s",
     ])
-    assert count_steps(out) == (3, 1)
+    assert count_steps(out) == (3, 1, ("[runtime 1/2] COPY src/ src/",
+                                       "[runtime 2/2] RUN pip install ."))
 
 
 def test_a_ca_bundle_named_by_the_environment_becomes_a_secret(tmp_path: Path) -> None:
