@@ -116,7 +116,8 @@ def test_ca_secret_is_in_no_layer_and_no_history(
     # --no-cache: every RUN runs again, so the secret is mounted (the cache would skip it).
     [b] = build(cfg, variants=["runtime"], no_cache=True, quiet=True, docker=engine)
     history = engine("history", "--no-trunc", b.tag).stdout
-    assert marker not in history and str(bundle) not in history
+    assert marker not in history
+    assert str(bundle) not in history
     saved = tmp_path / "image.tar"
     engine("save", "--output", str(saved), b.tag)
     hits = []
@@ -154,7 +155,8 @@ def test_a_source_only_change_rebuilds_only_the_source_layers(
         # Only steps at or after the source ran again; the dependency installs came from
         # the cache.
         ran = after[variant].ran
-        assert ran and not any("constraints.txt" in step or "useradd" in step for step in ran)
+        assert ran
+        assert not any("constraints.txt" in step or "useradd" in step for step in ran)
         assert any("COPY src/" in step or "COPY . ." in step for step in ran), ran
 
 
