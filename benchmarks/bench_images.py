@@ -25,7 +25,12 @@ sys.path.insert(0, str(ROOT / "src"))
 from torchship import config as tsconfig  # noqa: E402  (the path above must come first)
 from torchship.dockercli import Docker, require_engine  # noqa: E402
 from torchship.images import Built, build, human_size, remove_images  # noqa: E402
-from torchship.testing.standins import machine_registry, publish, write_local_config  # noqa: E402
+from torchship.testing.standins import (  # noqa: E402
+    machine_registry,
+    publish,
+    write_local_config,
+)
+from torchship.testing.standins import tag as standin_tag  # noqa: E402
 from torchship.testing.template import copy_template  # noqa: E402
 
 
@@ -53,7 +58,7 @@ def main() -> int:
             print("rebuilds after a source-only change ...", flush=True)
             warm = {b.spec.variant: b for b in build(cfg, quiet=True, docker=docker)}
             made += warm.values()
-            report(docker, cold, warm, bases.runtime)
+            report(docker, cold, warm, standin_tag("runtime"))
         finally:
             remove_images({t for b in made for t in b.spec.tags}, docker=docker)
             for b in made:
