@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,8 @@ def main() -> int:
                                                      docker=docker)}
             made += cold.values()
             module = project / "src" / "mlproject" / "__init__.py"
-            module.write_text(module.read_text() + "\n# a source-only change\n")
+            # A change never built before: BuildKit's cache is shared by every run.
+            module.write_text(module.read_text() + f"\n# source-only change {uuid.uuid4()}\n")
             print("rebuilds after a source-only change ...", flush=True)
             warm = {b.spec.variant: b for b in build(cfg, quiet=True, docker=docker)}
             made += warm.values()

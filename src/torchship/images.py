@@ -274,7 +274,7 @@ def count_steps(output: str) -> tuple[int, int, tuple[str, ...]]:
     for line in output.splitlines():
         if m := _STEP.match(line):
             if m.group(3) != "FROM":
-                steps.setdefault(m.group(1), line.split(" ", 1)[1][:120])
+                steps.setdefault(m.group(1), line.split(" ", 1)[1])
         elif m := _CACHED.match(line):
             cached.add(m.group(1))
     ran = tuple(text for n, text in steps.items() if n not in cached)
