@@ -117,7 +117,12 @@ class Config:
 
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
+<<<<<<< HEAD
              "release", "compare", "devel_extras"}
+=======
+             "release", "compare",
+             "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
+>>>>>>> main
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
 
