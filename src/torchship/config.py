@@ -117,12 +117,8 @@ class Config:
 
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
-<<<<<<< HEAD
-             "release", "compare", "devel_extras"}
-=======
-             "release", "compare",
+             "release", "compare", "devel_extras",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
->>>>>>> main
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
 
