@@ -420,6 +420,11 @@ def _build_error(spec: ImageSpec, exc: CommandFailed) -> ImageError:
     return ImageError(f"building {spec.name} failed: {(lines or ['see the output above'])[-1]}")
 
 
+def _image_id(docker: Docker, ref: str) -> str | None:
+    out = docker("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
 def _inspect(docker: Docker, ref: str) -> dict[str, Any]:
     out = docker("image", "inspect", ref)
     data: list[dict[str, Any]] = json.loads(out.stdout)
@@ -461,6 +466,8 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     # confirms them. Otherwise: build, probe deeply, then label (a second, fully cached pass).
     key = probe_key(spec, args, dockerfile.read_text())
     known = None if no_cache else _cached_probe(key)
+    # The images these tags name now: replaced by this build, left nameless unless removed.
+    previous = {_image_id(docker, t) for t in spec.tags} - {None}
     start = time.monotonic()
     output = run_build({**labels, **found_labels(known)} if known else labels)
     first_id = str(_inspect(docker, spec.tags[0])["Id"])
@@ -483,8 +490,10 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
         _store_probe(key, found)
     seconds = time.monotonic() - start
     info = _inspect(docker, spec.tags[0])
-    if info["Id"] != first_id:  # the unlabelled first image is now nameless: drop it
-        docker("rmi", first_id, check=False)
+    # The unlabelled first image and what the tags named before are nameless now. Without
+    # --force, rmi refuses an image another tag or a container still uses: those stay.
+    for old in (previous | {first_id}) - {info["Id"]}:
+        docker("rmi", str(old), check=False)
     steps, cached, ran = count_steps(output)
     built = Built(spec, str(info["Id"]), int(info["Size"]), seconds, steps, cached, found,
                   ran=ran, labels=dict(info["Config"].get("Labels") or {}))

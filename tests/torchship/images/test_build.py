@@ -145,14 +145,17 @@ def test_ca_secret_is_in_no_layer_and_no_history(
 def test_a_source_only_change_rebuilds_only_the_source_layers(
     project: Path, engine: Docker
 ) -> None:
-    before = {b.spec.variant: b for b in build(tsconfig.load(project), quiet=True,
-                                                 docker=engine)}
+    first = build(tsconfig.load(project), quiet=True, docker=engine)
+    before = {b.spec.variant: layers(engine, b.image_id) for b in first}
+    old_ids = {b.spec.variant: b.image_id for b in first}
     module = project / "src" / "mlproject" / "__init__.py"
     # Never built before, anywhere: BuildKit's cache is the engine's, shared by all runs.
     module.write_text(module.read_text() + f"\n# a source-only change {uuid.uuid4().hex}\n")
     after = {b.spec.variant: b for b in build(tsconfig.load(project), quiet=True,
                                                 docker=engine)}
     for variant in ("runtime", "devel"):
+        # The rebuild took over the tags and removed the image they named (no dangling).
+        assert old_ids[variant] not in engine("image", "ls", "-aq", "--no-trunc").stdout
         # Only steps at or after the source ran again; the dependency installs came from
         # the cache.
         ran = after[variant].ran
@@ -160,7 +163,7 @@ def test_a_source_only_change_rebuilds_only_the_source_layers(
         assert not any("constraints.txt" in step or "useradd" in step for step in ran)
         assert any("COPY src/" in step or "COPY . ." in step for step in ran), ran
         # So the layers up to the dependencies are the same, and only the last ones differ.
-        old, new = layers(engine, before[variant].image_id), layers(engine, after[variant].image_id)
+        old, new = before[variant], layers(engine, after[variant].image_id)
         assert len(old) == len(new)
         changed = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
         assert changed, variant
