@@ -94,6 +94,7 @@ class Built:
     cached: int
     found: Found
     ran: tuple[str, ...] = ()  # the steps not taken from the cache
+    locked: bool = False       # dependencies installed from docker/locks/
     labels: Mapping[str, str] = field(default_factory=dict)
     manifest: Path | None = None
 
@@ -229,14 +230,20 @@ def requirements(pyproject: Mapping[str, Any], *, extras: Iterable[str] = ()) ->
 
 
 def build_args(config: Config, spec: ImageSpec, pyproject: Mapping[str, Any]) -> dict[str, str]:
-    """The Dockerfile's ARGs for `spec` (the environment's own build_args last, so they win)."""
+    """The Dockerfile's ARGs for `spec` (the environment's own build_args last, so they win).
+
+    The dependency list of the variant built is its lock (docker/locks/) when there is one.
+    """
+    from torchship.locks import requirements_for, wanted
+
+    own, _ = requirements_for(config, pyproject, spec.env, spec.variant)
+    other = "devel" if spec.variant == "runtime" else "runtime"
+    lists = {spec.variant: own, other: wanted(config, pyproject, other)}  # other: unused
     return {
         "RUNTIME_BASE": spec.base.runtime.pinned,
         "DEVEL_BASE": spec.base.devel.pinned,
-        "REQUIREMENTS": "\n".join(requirements(pyproject)),
-        "DEVEL_REQUIREMENTS": "\n".join(
-            requirements(pyproject, extras=config.devel_extras)
-            + list(pyproject.get("build-system", {}).get("requires", []))),
+        "REQUIREMENTS": "\n".join(lists["runtime"]),
+        "DEVEL_REQUIREMENTS": "\n".join(lists["devel"]),
         "BUILD_REQUIREMENTS": "\n".join(pyproject.get("build-system", {}).get("requires", [])),
         "TORCHSHIP_ENV": spec.env,
         **{var: os.environ[var] for var in PROXY_VARS if os.environ.get(var)},
@@ -495,8 +502,11 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     for old in (previous | {first_id}) - {info["Id"]}:
         docker("rmi", str(old), check=False)
     steps, cached, ran = count_steps(output)
+    from torchship.locks import requirements_for
+
+    _, locked = requirements_for(config, pyproject, spec.env, spec.variant)
     built = Built(spec, str(info["Id"]), int(info["Size"]), seconds, steps, cached, found,
-                  ran=ran, labels=dict(info["Config"].get("Labels") or {}))
+                  ran=ran, locked=locked, labels=dict(info["Config"].get("Labels") or {}))
     if results is not None:
         built = replace(built, manifest=write_manifest(docker, built, results))
     return built
@@ -512,6 +522,7 @@ def write_manifest(docker: Docker, built: Built, folder: Path) -> Path:
         "variant": built.spec.variant, "base": built.spec.base_ref, "size": built.size,
         "build_seconds": round(built.seconds, 2),
         "steps": built.steps, "steps_cached": built.cached, "steps_run": list(built.ran),
+        "dependencies_locked": built.locked,
         "layers": info["RootFS"].get("Layers", []),
         "history": [dict(zip(("size", "created_by"), h.split("\t", 1), strict=False))
                     for h in history],
