@@ -654,3 +654,55 @@ def push(config: Config, tags: Sequence[str] | None = None, *,
                              f"not the pushed {local_id[:19]}")
         out.append(Pushed(t, digest))
     return out
+
+
+@dataclass(frozen=True)
+class ReleaseImages:
+    """The release's image step (torchship.release.ImageStep): plan, preflight, build,
+    push, undo and verify the images of one release."""
+
+    config: Config
+
+    # A project with no pinned environment releases without images (nothing to build).
+
+    def planned(self, version: str) -> list[str]:
+        return release_tags(self.config, version) if self.config.bases else []
+
+    def check(self) -> None:
+        """Preflight: the engine answers, every base is there, the configuration builds."""
+        if not self.config.bases:
+            return
+        docker = require_engine()
+        pyproject = read_toml(self.config.root / "pyproject.toml")
+        prov = Provenance("0", "0", None, None, "")
+        for spec in plan(self.config, prov):
+            check_base(docker, spec.base_ref, what=spec.name)
+            build_args(self.config, spec, pyproject)  # a stale lock fails here, not later
+
+    def build(self, version: str, commit: str) -> list[str]:
+        if not self.config.bases:
+            return []
+        return build_release_images(self.config, version, commit)
+
+    def push(self, tags: list[str]) -> None:
+        push(self.config, tags)
+
+    def remove(self, tags: list[str]) -> None:
+        remove_images(tags)
+
+    def verify(self, tags: list[str], commit: str) -> None:
+        """Each image exists and its labels name `commit`."""
+        docker = require_engine()
+        for t in tags:
+            if not docker.image_exists(t):
+                raise ImageError(f"{t} does not exist here",
+                                 hint="build it: invoke images.build, or pull it")
+            revision = docker.label(t, f"{OCI}.revision")
+            if revision != commit:
+                raise ImageError(f"{t} is labelled with revision {revision or 'none'}, "
+                                 f"not {commit[:12]}")
+
+
+def release_step(config: Config) -> ReleaseImages:
+    """The hook `invoke release` looks up (torchship.release.image_step)."""
+    return ReleaseImages(config)
