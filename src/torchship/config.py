@@ -128,6 +128,8 @@ class Config:
     source: Path  # where the bases came from (pyproject or the local override)
     hooks: Hooks = field(default_factory=Hooks)
     ci: CI = field(default_factory=CI)
+    # Extras of the project installed in the devel image (torch itself comes from the base).
+    devel_extras: tuple[str, ...] = ("test", "notebook")
 
     @property
     def envs(self) -> list[str]:
@@ -135,7 +137,7 @@ class Config:
 
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
-             "release", "compare", "hooks", "ci",
+             "release", "compare", "hooks", "ci", "devel_extras",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
@@ -260,6 +262,7 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
         source=source,
         hooks=_hooks(tool),
         ci=_dataclass_from(CI, _table(tool.get("ci", {}), "tool.torchship.ci"), "tool.torchship.ci"),
+        devel_extras=_extras(tool, data),
     )
 
 
@@ -270,3 +273,16 @@ def _hooks(tool: Mapping[str, Any]) -> Hooks:
         raise ConfigError("tool.torchship.hooks.env_check", f"{hooks.env_check!r} is not allowed",
                           hint="one of: warn, refuse, off")
     return hooks
+
+
+def _extras(tool: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[str, ...]:
+    key = "tool.torchship.devel_extras"
+    value = tool.get("devel_extras", list(Config.devel_extras))
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(key, "must be a list of extra names")
+    known = set(data.get("project", {}).get("optional-dependencies", {}))
+    missing = [v for v in value if v not in known]
+    if missing:
+        raise ConfigError(key, f"{missing[0]!r} is not an extra of the project",
+                          hint=f"one of: {', '.join(sorted(known)) or '(none defined)'}")
+    return tuple(value)

@@ -36,11 +36,11 @@ def test_dry_run_prints_the_plan_and_changes_nothing(project: Project) -> None:
     assert out.rstrip().endswith("dry run: nothing was changed")
 
 
-def test_dry_run_says_images_are_not_available_yet(project: Project) -> None:
+def test_dry_run_plans_no_images_without_pinned_bases(project: Project) -> None:
     res = project.invoke("release", "--part", "patch", "--dry-run", "--push")
     assert res.returncode == 0, res.stderr
-    # Until torchship.images provides release_step(config), the plan says images are skipped.
-    assert "images: skipped: torchship.images " in res.stdout
+    # torchship.images.release_step plans nothing for a project with no pinned environment.
+    assert "images: 0 to build" in res.stdout
     assert "push: git push --atomic origin main v0.1.1" in res.stdout
 
 
