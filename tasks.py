@@ -6,6 +6,6 @@ from pathlib import Path
 # Work from a fresh clone before the package is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from torchship.tasks import ns  # noqa: E402  (the path above must come first)
+from torchship.tasks import ns
 
 __all__ = ["ns"]

@@ -94,11 +94,12 @@ def _torch() -> dict[str, Any]:
         return {"torch": None, "cuda": None, "cudnn": None, "nccl": None,
                 "cuda_available": False, "gpu_count": 0, "gpus": []}
     cuda_ok = torch.cuda.is_available()
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    backends = torch.backends.cudnn
+    cudnn = backends.version() if backends.is_available() else None  # type: ignore[no-untyped-call]  # untyped in torch
     nccl: str | None = None
     if cuda_ok:
         try:
-            v = torch.cuda.nccl.version()
+            v = torch.cuda.nccl.version()  # type: ignore[no-untyped-call]  # untyped in torch
             nccl = ".".join(map(str, v)) if isinstance(v, tuple) else str(v)
         except (AttributeError, RuntimeError):
             nccl = None

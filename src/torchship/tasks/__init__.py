@@ -6,6 +6,6 @@ heavy (docker, matplotlib, torch) is imported inside the task body.
 
 from __future__ import annotations
 
-from invoke import Collection
+from invoke.collection import Collection
 
 ns = Collection()
