@@ -207,7 +207,8 @@ def training_rows(records: Sequence[Record], *, reference: str | None, tolerance
     for r in by_env.values():
         t = r.training
         if t is None:
-            if r.suite("e2e") is not None:
+            e2e = r.suite("e2e")
+            if e2e is not None and e2e.ok:
                 problems.append(Problem("missing", r.env, "training",
                                         "the e2e suite ran but left no train/metrics.json"))
             continue

@@ -127,13 +127,16 @@ def run_local(root: Path, folder: Path, *, suites: Sequence[str] = SUITES,
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     results: list[SuiteResult] = []
+    python = python or sys.executable
+    # nox --no-venv finds pytest on PATH: the interpreter's own scripts must come first.
+    path = os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])
     for suite in suites:
         t0 = time.monotonic()
         limit = limits.of(suite)
         try:
-            done = proc.run([python or sys.executable, "-m", "nox", "--no-venv", "-f",
+            done = proc.run([python, "-m", "nox", "--no-venv", "-f",
                              str(root / "noxfile.py"), "-s", suite], cwd=root,
-                            env={"TORCHSHIP_RESULTS": str(folder)}, check=False, timeout=limit)
+                            env={"TORCHSHIP_RESULTS": str(folder), "PATH": path}, check=False, timeout=limit)
             output, code, timed_out = done.stdout or "", done.returncode, False
         except CommandFailed as exc:  # with check=False, raised only at the time limit
             output, code, timed_out = exc.output, None, True
