@@ -63,8 +63,20 @@ def markdown(c: Comparison) -> str:
         lines.append(f"| {r.env} | {r.device} | {r.final_loss:.4f} | {r.loss_rdiff:.2%} | "
                      f"{r.final_accuracy:.3f} | {r.accuracy_diff:+.3f} | "
                      f"{'yes' if r.within else 'NO'} | {det} |")
+    if c.benchmarks:
+        lines += _bench_md(c)
+    if c.speedups:
+        lines += ["", "## CPU vs GPU", "", "| env | case | CPU | GPU | speed-up |",
+                  "|---|---|---:|---:|---:|"]
+        lines += [f"| {s.env} | `{s.case}` | {fmt_seconds(s.cpu_median)} | "
+                  f"{fmt_seconds(s.gpu_median)} | {s.speedup:.1f}x |" for s in c.speedups]
+    return "\n".join(lines) + "\n"
+
+
+def _bench_md(c: Comparison) -> list[str]:
+    t = c.tolerances
     base = f"baseline `{c.baseline}`" if c.baseline else "no baseline"
-    lines += ["", f"## Benchmarks (median; ratio to `{c.reference}` and to {base}; "
+    lines = ["", f"## Benchmarks (median; ratio to `{c.reference}` and to {base}; "
               f"regression above +{t.regression:.0%}, noisy above IQR/median {t.noise:g})", "",
               "| case | env | median | IQR | vs reference | vs baseline | |",
               "|---|---|---:|---:|---:|---:|---|"]
@@ -73,12 +85,7 @@ def markdown(c: Comparison) -> str:
                                      "noisy" if b.noisy else "") if x)
         lines.append(f"| `{b.name}` | {b.env} | {fmt_seconds(b.median)} | {fmt_seconds(b.iqr)} | "
                      f"{_ratio(b.vs_reference)} | {_ratio(b.vs_baseline)} | {flag} |")
-    if c.speedups:
-        lines += ["", "## CPU vs GPU", "", "| env | case | CPU | GPU | speed-up |",
-                  "|---|---|---:|---:|---:|"]
-        lines += [f"| {s.env} | `{s.case}` | {fmt_seconds(s.cpu_median)} | "
-                  f"{fmt_seconds(s.gpu_median)} | {s.speedup:.1f}x |" for s in c.speedups]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def to_json(c: Comparison) -> dict[str, Any]:
