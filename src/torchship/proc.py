@@ -6,7 +6,7 @@ import logging
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from torchship.errors import CommandFailed, TorchshipError
@@ -84,3 +84,68 @@ def which(name: str) -> Path | None:
 
     found = _which(name)
     return Path(found) if found else None
+
+
+def spawn(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    log_file: Path,
+    cwd: str | os.PathLike[str] | None = None,
+    detach: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start a long-lived server in the background, its output going to `log_file`.
+
+    With `detach` it gets its own session, so it outlives this process (a machine-wide
+    service); otherwise the caller owns it and must stop it (`stop`).
+    """
+    argv = [os.fspath(a) for a in args]
+    log.debug("$ %s &  (log: %s)", shlex.join(argv), log_file)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as out:
+        try:
+            return subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=detach)
+        except FileNotFoundError as exc:
+            raise TorchshipError(f"`{argv[0]}` was not found",
+                                 hint="install it or put it on PATH") from exc
+
+
+def stop(proc: subprocess.Popen[bytes], *, timeout: float = 10) -> None:
+    """Terminate a process started by `spawn`, killing it when it does not go in time."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+def stream(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    on_line: Callable[[str], None],
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `args`, handing each output line to `on_line` as it comes (a build a person
+    watches), and return the finished process with the whole output; raise on failure."""
+    argv = [os.fspath(a) for a in args]
+    log.debug("$ %s%s", shlex.join(argv), f"  (in {cwd})" if cwd else "")
+    full_env = {**os.environ, **env} if env is not None else None
+    lines: list[str] = []
+    try:
+        with subprocess.Popen(argv, cwd=cwd, env=full_env, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL) as proc:
+            assert proc.stdout is not None  # stdout=PIPE above
+            for line in proc.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+    except FileNotFoundError as exc:
+        raise TorchshipError(f"`{argv[0]}` was not found",
+                             hint="install it or put it on PATH") from exc
+    output = "".join(lines)
+    if proc.returncode != 0:
+        raise CommandFailed(argv, proc.returncode, output)
+    return subprocess.CompletedProcess(argv, proc.returncode, output, None)

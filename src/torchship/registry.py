@@ -1,0 +1,101 @@
+"""Registries: resolve a reference to its digest, push an image, confirm it by pulling back.
+
+Digests come from the registry itself, never from the local engine's memory: a plain-HTTP
+registry on 127.0.0.1 (tests, CI, a local mirror) is asked through the v2 HTTP API, any
+other through the engine (`get_registry_data` of the docker SDK), which knows the user's
+credentials and TLS settings.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from torchship.errors import TorchshipError
+
+_MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+])
+_LOCAL_HOST = re.compile(r"^(127\.0\.0\.1|localhost)(:\d+)?$")
+
+
+class RegistryError(TorchshipError):
+    """A registry could not be reached, or does not hold what was asked for."""
+
+    def __init__(self, ref: str, problem: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{ref}: {problem}", hint=hint)
+        self.ref = ref
+
+
+@dataclass(frozen=True)
+class Reference:
+    """host/name:tag@digest split into its parts (host None means Docker Hub)."""
+
+    host: str | None
+    path: str
+    tag: str | None
+    digest: str | None
+
+    @classmethod
+    def parse(cls, ref: str) -> Reference:
+        rest, _, digest = ref.partition("@")
+        name, tag = rest, None
+        if ":" in rest.rsplit("/", 1)[-1]:
+            name, tag = rest.rsplit(":", 1)
+        first, _, remainder = name.partition("/")
+        if remainder and ("." in first or ":" in first or first == "localhost"):
+            return cls(first, remainder, tag, digest or None)
+        return cls(None, name, tag, digest or None)
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}/{self.path}" if self.host else self.path
+
+    @property
+    def local_http(self) -> bool:
+        return bool(self.host and _LOCAL_HOST.match(self.host))
+
+
+def _http_digest(ref: Reference, original: str) -> str:
+    url = f"http://{ref.host}/v2/{ref.path}/manifests/{ref.digest or ref.tag or 'latest'}"
+    request = urllib.request.Request(url, method="HEAD", headers={"Accept": _MANIFEST_TYPES})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            digest = resp.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise RegistryError(original, "not found in the registry",
+                                hint="check the name and tag, or push it first") from exc
+        raise RegistryError(original, f"registry answered HTTP {exc.code}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise RegistryError(original, f"registry {ref.host} does not answer ({exc})",
+                            hint="start it, or fix the host and port") from exc
+    if not digest:
+        raise RegistryError(original, "registry gave no Docker-Content-Digest")
+    return str(digest)
+
+
+def resolve_digest(ref: str) -> str:
+    """The digest (sha256:...) the registry serves for `ref` now."""
+    parsed = Reference.parse(ref)
+    if parsed.local_http:
+        return _http_digest(parsed, ref)
+    import docker  # heavy: only when a remote registry is asked
+    from docker.errors import APIError, NotFound
+
+    client = docker.from_env()
+    try:
+        data = client.images.get_registry_data(ref)
+    except NotFound as exc:
+        raise RegistryError(ref, "not found in the registry") from exc
+    except APIError as exc:
+        raise RegistryError(ref, f"registry refused: {exc.explanation}",
+                            hint="log in with `docker login`, or check the name") from exc
+    finally:
+        client.close()
+    return str(data.id)
