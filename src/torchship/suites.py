@@ -95,9 +95,18 @@ def suite_result(suite: str, folder: Path, *, exit_code: int | None, seconds: fl
         return SuiteResult(suite, "passed", 0, seconds, tests)
     if any(t.outcome in ("failed", "error") for t in tests):
         return SuiteResult(suite, "failed", exit_code, seconds, tests, reason)
-    last = next((line for line in reversed(output.strip().splitlines()) if line.strip()), "")
+    last = _why(output)
     return SuiteResult(suite, "crashed", exit_code, seconds, tests,
                        reason or f"exit {exit_code}" + (f": {last[:200]}" if last else ""))
+
+
+def _why(output: str) -> str:
+    """The line of a crashed suite's output most likely to say why (an error, else the last)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(("ERROR", "E ", "error:", "Error", "/bin/sh:"))
+              or "Error:" in ln or "No module named" in ln or "not found" in ln]
+    plain = [ln for ln in lines if not ln.startswith("nox >")]
+    return (errors or plain or lines or [""])[-1]
 
 
 def gather(env: str, folder: Path, suites: Sequence[SuiteResult], *, image: str | None,

@@ -9,8 +9,9 @@ under one prefix so they can be removed.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from torchship import config as configmod
 from torchship.dockercli import Docker
