@@ -108,6 +108,8 @@ class Config:
     release: Release
     compare: Compare
     source: Path  # where the bases came from (pyproject or the local override)
+    # Extras of the project installed in the devel image (torch itself comes from the base).
+    devel_extras: tuple[str, ...] = ("test", "notebook")
 
     @property
     def envs(self) -> list[str]:
@@ -115,7 +117,7 @@ class Config:
 
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
-             "release", "compare"}
+             "release", "compare", "devel_extras"}
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
 
@@ -237,4 +239,18 @@ def load(root: Path | str = ".") -> Config:
                                 "tool.torchship.release"),
         compare=compare,
         source=source,
+        devel_extras=_extras(tool, data),
     )
+
+
+def _extras(tool: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[str, ...]:
+    key = "tool.torchship.devel_extras"
+    value = tool.get("devel_extras", list(Config.devel_extras))
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(key, "must be a list of extra names")
+    known = set(data.get("project", {}).get("optional-dependencies", {}))
+    missing = [v for v in value if v not in known]
+    if missing:
+        raise ConfigError(key, f"{missing[0]!r} is not an extra of the project",
+                          hint=f"one of: {', '.join(sorted(known)) or '(none defined)'}")
+    return tuple(value)

@@ -85,10 +85,10 @@ def resolve_digest(ref: str) -> str:
     parsed = Reference.parse(ref)
     if parsed.local_http:
         return _http_digest(parsed, ref)
-    import docker  # heavy: only when a remote registry is asked
+    from docker.client import DockerClient  # heavy: only when a remote registry is asked
     from docker.errors import APIError, NotFound
 
-    client = docker.from_env()
+    client = DockerClient.from_env()
     try:
         data = client.images.get_registry_data(ref)
     except NotFound as exc:

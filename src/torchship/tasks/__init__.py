@@ -9,3 +9,4 @@ from __future__ import annotations
 from invoke.collection import Collection
 
 ns = Collection()
+ns.add_collection(__import__("torchship.tasks.images", fromlist=["ns"]).ns)

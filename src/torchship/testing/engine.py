@@ -41,12 +41,18 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A `docker-registry serve` of this session's own on 127.0.0.1."""
     import shutil
 
+    from torchship.testing.standins import MACHINE_REGISTRY
     from torchship.testing.standins import registry as serve
 
     require(shutil.which("docker-registry") is not None,
             "docker-registry is not installed (scripts/ci_services.sh)")
-    with serve(tmp_path_factory.mktemp("registry")) as reg:
+    root = tmp_path_factory.mktemp("registry")
+    # Seeded from the machine's stand-in registry when there is one: pushing the stand-ins
+    # then moves no layer (gigabytes), only manifests.
+    with serve(root, seed=MACHINE_REGISTRY / "storage") as reg:
         yield reg
+    # Each session pushes gigabytes of stand-in layers: do not keep them.
+    shutil.rmtree(root / "storage", ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +63,8 @@ def standin_bases(engine: Docker, registry: Registry) -> Iterator[PinnedBases]:
 
     pinned = publish(registry, engine)
     yield pinned
-    # Images that builds pulled by digest from this registry: untag them (the layers are
-    # shared with the cached stand-ins, so nothing is deleted but the names).
+    # Builds and runs pull the bases by digest from this registry: drop those names (the
+    # layers are the cached stand-ins' own, so only the references go).
     for ref in (pinned.runtime, pinned.devel):
-        name = ref.split("@")[0].rsplit(":", 1)[0]
-        listed = engine("image", "ls", "--format", "{{.Repository}}@{{.Digest}}", name,
-                        check=False).stdout.split()
-        for entry in listed:
-            engine("rmi", entry, check=False)
+        name, digest = ref.split("@")
+        engine("rmi", f"{name.rsplit(':', 1)[0]}@{digest}", check=False)

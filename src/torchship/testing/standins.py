@@ -230,11 +230,35 @@ def _wait_registry(host: str, server: subprocess.Popen[bytes], log: Path) -> Non
                        hint=tail[0] if tail else f"see {log}")
 
 
+MACHINE_REGISTRY = STATE_DIR / "registry"
+
+
+def _seed(storage: Path, source: Path) -> None:
+    """Start `storage` as a copy of another registry's, so pushing the stand-ins again
+    moves no layer. Blobs are write-once and content-addressed (a new upload is renamed
+    into place), so they are hard-linked; the small link files are copied."""
+    blobs = source / "docker" / "registry" / "v2" / "blobs"
+    repos = source / "docker" / "registry" / "v2" / "repositories"
+    if not blobs.is_dir() or not repos.is_dir():
+        return
+    target = storage / "docker" / "registry" / "v2"
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        proc.run(["cp", "-al", blobs, target / "blobs"])
+    except TorchshipError:  # another file system: a copy would cost what a push costs
+        shutil.rmtree(target / "blobs", ignore_errors=True)
+        return
+    shutil.copytree(repos, target / "repositories")
+
+
 @contextlib.contextmanager
-def registry(root: Path) -> Iterator[Registry]:
-    """A registry of the caller's own, stopped (and its storage left in `root`) on exit."""
+def registry(root: Path, *, seed: Path | None = None) -> Iterator[Registry]:
+    """A registry of the caller's own, stopped (and its storage left in `root`) on exit;
+    `seed`: another registry's storage to start from (see `_seed`)."""
     port = free_port()
     config = _registry_config(root, port)
+    if seed is not None:
+        _seed(root / "storage", seed)
     log = root / "registry.log"
     server = proc.spawn(["docker-registry", "serve", config], log_file=log)
     try:
@@ -244,7 +268,7 @@ def registry(root: Path) -> Iterator[Registry]:
         proc.stop(server)
 
 
-def machine_registry(root: Path = STATE_DIR / "registry") -> Registry:
+def machine_registry(root: Path = MACHINE_REGISTRY) -> Registry:
     """The machine's long-lived stand-in registry: reused when it answers, else (re)started
     detached, on its previous port when that is free, with the same storage."""
     root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,50 @@
+"""`invoke images.*`: build, pin, push the project's images (docs/images.md)."""
+
+from __future__ import annotations
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from torchship.cli import edge
+
+
+@task(help={"env": "only this pinned environment", "variant": "only runtime or devel",
+            "no-cache": "rebuild every step"})
+@edge
+def build(c: Context, env: str | None = None, variant: str | None = None,
+          no_cache: bool = False) -> None:
+    """Build runtime and devel images on every pinned base (or the ones named)."""
+    from torchship import config, images
+
+    images.build(config.load(), envs=[env] if env else None,
+                 variants=[variant] if variant else None, no_cache=no_cache)
+
+
+@task(help={"check": "only check: fail when a base is unpinned or its tag moved"})
+@edge
+def pin(c: Context, check: bool = False) -> None:
+    """Resolve every base to its registry digest and write it back (or --check)."""
+    from pathlib import Path
+
+    from torchship.pin import pin as pin_bases
+    from torchship.pin import source_file
+
+    pins = pin_bases(Path.cwd(), check=check)
+    where = source_file(Path.cwd())[0].name
+    for p in pins:
+        state = "pinned" if not p.changed else ("would change" if check else "updated")
+        print(f"{where}: {p.key} {state}: {p.new}")
+
+
+@task
+@edge
+def push(c: Context) -> None:
+    """Push this version's images and confirm each by pulling its digest back."""
+    from torchship import config, images
+
+    for pushed in images.push(config.load()):
+        print(f"pushed {pushed.tag} {pushed.digest} (pulled back, same image)")
+
+
+ns = Collection("images", build, pin, push)
