@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from torchship import config as configmod
 from torchship import proc
@@ -97,20 +97,10 @@ def host_gpus() -> list[str]:
 
 
 def default_builder(cfg: configmod.Config, env: str, variant: str) -> str:
-    """Build (or reuse, when the layers are cached) the image with torchship.images."""
-    try:
-        images = _images()
-    except ImportError as exc:  # the images module ships with the images feature
-        raise TorchshipError("torchship.images is not available to build images",
-                             hint="pass --image ENV=REF to reuse built images") from exc
-    built = images.build(cfg, envs=[env], variants=[variant])
-    return str(built[0].tag)
+    """Build (or reuse, when every layer is cached) the image with torchship.images."""
+    from torchship import images
 
-
-def _images() -> Any:
-    import importlib
-
-    return importlib.import_module("torchship.images")
+    return images.build(cfg, envs=[env], variants=[variant])[0].tag
 
 
 def last_release_baseline(root: Path) -> Path | None:
@@ -168,7 +158,7 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
         env_dir = folder / env
         try:
             devel = opts.images.get(env) or (builder(cfg, env, "devel") if opts.build
-                                             else _existing(cfg, env, "devel"))
+                                             else _existing(cfg, env, "devel")) or ""
             runtime = None
             if opts.smoke:
                 runtime = builder(cfg, env, "runtime") if opts.build else _existing(
@@ -206,14 +196,20 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
         return list(pool.map(one, range(len(envs)), envs))
 
 
-def _existing(cfg: configmod.Config, env: str, variant: str, *, required: bool = True) -> str:
-    try:
-        images = _images()
-    except ImportError as exc:
-        raise TorchshipError(f"no {variant} image for {env}",
-                             hint="pass --image ENV=REF, or build with `invoke images.build`"
-                             ) from exc
-    return str(images.tag_for(cfg, env, variant))
+def _existing(cfg: configmod.Config, env: str, variant: str, *, required: bool = True,
+              ) -> str | None:
+    """The tag `invoke images.build` gives this commit's image, when the engine has it."""
+    from torchship import images
+    from torchship.dockercli import require_engine
+
+    tag = images.plan(cfg, images.provenance(cfg), envs=[env], variants=[variant])[0].tags[0]
+    if require_engine().image_exists(tag):
+        return tag
+    if required:
+        raise TorchshipError(f"no {variant} image {tag} for {env}",
+                             hint="build it (`invoke images.build`), drop --no-build, or "
+                                  "pass --image ENV=REF")
+    return None
 
 
 def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, Path]:

@@ -1,4 +1,4 @@
-"""The matrix against the real engine: images built on the pinned stand-in bases.
+"""The matrix against the real engine: images built (torchship.images) on the stand-in bases.
 
 One module-scoped run covers four environments: two good images on the same stand-in
 bases (`cpu`, `cpu-b`), one whose base cannot be pulled (build fails), and one whose
@@ -18,10 +18,10 @@ import pytest
 from torchship import matrix, records, suites
 from torchship.dockercli import Docker
 from torchship.testing import standins
-from torchship.testing.matrix import DockerfileBuilder
 from torchship.testing.standins import PinnedBases
 
 ROOT = Path(__file__).resolve().parents[3]
+IMAGE = "tsmx-test/mlproject"  # what the matrix builds in these tests (removed afterwards)
 BROKEN = "127.0.0.1:9/tsmx-test/no-such-base@sha256:" + "0" * 64
 
 
@@ -31,10 +31,13 @@ def _bases_toml(bases: PinnedBases, envs: dict[str, tuple[str, str]]) -> str:
 
 
 @pytest.fixture(scope="module")
-def builder(engine: Docker) -> Iterator[DockerfileBuilder]:
-    b = DockerfileBuilder(engine)
-    yield b
-    b.remove()
+def built_images(engine: Docker) -> Iterator[None]:
+    """Remove the images the matrix builds under this module's image name afterwards."""
+    yield
+    listed = engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", IMAGE,
+                    check=False).stdout.split()
+    for tag in listed:
+        engine("rmi", tag, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,7 @@ def matrix_config(standin_bases: PinnedBases, tmp_path_factory: pytest.TempPathF
                   ) -> Iterator[Path]:
     good = (standin_bases.runtime, standin_bases.devel)
     path = tmp_path_factory.mktemp("config") / "torchship.local.toml"
-    path.write_text("require_digest = true\n\n" + _bases_toml(standin_bases, {
+    path.write_text(f'require_digest = true\nimage = "{IMAGE}"\n\n' + _bases_toml(standin_bases, {
         "cpu": good, "cpu-b": good, "broken": (BROKEN, BROKEN), "no-tools": good}))
     mp = pytest.MonkeyPatch()
     mp.setenv("TORCHSHIP_LOCAL_CONFIG", str(path))
@@ -51,14 +54,14 @@ def matrix_config(standin_bases: PinnedBases, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="module")
-def container_run(matrix_config: Path, builder: DockerfileBuilder,
+def container_run(matrix_config: Path, built_images: None,
                   tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("matrix") / "run"
-    runtime = builder(matrix.configmod.load(ROOT), "cpu", "runtime")
+    runtime = matrix.default_builder(matrix.configmod.load(ROOT), "cpu", "runtime")
     opts = matrix.Options(root=ROOT, mode="containers", out=out, show=False,
                           images={"no-tools": runtime})
     with pytest.raises(matrix.MatrixFailed) as failed:
-        matrix.gpu_tests(opts, builder=builder)
+        matrix.gpu_tests(opts)
     return out, failed.value.render()
 
 
@@ -71,7 +74,9 @@ def test_good_images_run_every_suite_and_agree(container_run: tuple[Path, str]) 
         rec = run.record(env)
         assert rec is not None
         assert rec.status == "ok"
-        assert rec.image == f"tsmx-test/{ROOT.name.lower()}:{env}-devel"
+        assert rec.image is not None
+        assert rec.image.startswith(f"{IMAGE}:")
+        assert rec.image.endswith(f"-{env}-devel")
         assert rec.image_digest is not None
         assert rec.image_digest.startswith("sha256:")
         for name in ("unit", "e2e"):
