@@ -78,7 +78,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The tooling's own tests: real git, real keys, real engine and registry."""
-    install(session, "tooling", "test")
+    install(session, "torch", "tooling", "test")  # gpubench's tests time real torch ops
     session.run("pytest", "tests/torchship", *session.posargs)
 
 

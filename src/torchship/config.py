@@ -117,7 +117,8 @@ class Config:
 
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
-             "release", "compare", "devel_extras"}
+             "release", "compare", "devel_extras",
+             "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
 

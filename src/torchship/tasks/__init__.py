@@ -10,3 +10,4 @@ from invoke.collection import Collection
 
 ns = Collection()
 ns.add_collection(__import__("torchship.tasks.images", fromlist=["ns"]).ns)
+ns.add_collection(__import__("torchship.tasks.release", fromlist=["ns"]).ns)

@@ -1,0 +1,63 @@
+"""Fixtures for the release tests: a copy of the template with a bare remote, real keys."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from torchship.testing import require
+from torchship.testing.gitrepo import BIN, Project, add_bare_remote, isolated_env, make_repo
+from torchship.testing.keys import (
+    GpgKey,
+    SshKey,
+    configure_gpg,
+    gpg_key,
+    have,
+    ssh_key,
+    stop_gpg_agent,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def gnupg() -> Iterator[GpgKey]:
+    require(have("gpg"), "gpg is not installed (apt-get install gnupg)")
+    # Short path: gpg-agent's socket path must stay under 108 characters.
+    home = Path(tempfile.mkdtemp(prefix="tsg-"))
+    try:
+        yield gpg_key(home)
+    finally:
+        stop_gpg_agent(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sshkey(tmp_path_factory: pytest.TempPathFactory) -> SshKey:
+    require(have("ssh-keygen"), "ssh-keygen is not installed (apt-get install openssh-client)")
+    return ssh_key(tmp_path_factory.mktemp("ssh"))
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template committed once per session into a fresh repository."""
+    base = tmp_path_factory.mktemp("template")
+    return make_repo(ROOT, base / "repo", env=isolated_env(base / "home"))
+
+
+@pytest.fixture
+def project(tmp_path: Path, template: Path, gnupg: GpgKey) -> Project:
+    """A copy of the template with a bare remote, signing with a real GPG key."""
+    env = isolated_env(tmp_path / "home", GNUPGHOME=str(gnupg.home),
+                       PATH=f"{BIN}:/usr/local/bin:/usr/bin:/bin")
+    repo = tmp_path / "repo"
+    shutil.copytree(template, repo, symlinks=True)
+    remote = add_bare_remote(repo, tmp_path / "remote.git", env=env)
+    configure_gpg(repo, gnupg, env=env)
+    proj = Project(repo, remote, env, tmp_path)
+    proj.settle()
+    return proj

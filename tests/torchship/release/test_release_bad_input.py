@@ -1,0 +1,179 @@
+"""Every bad input: one clear line, a non-zero exit, and the repository byte for byte as before."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from torchship.testing.gitrepo import INVOKE, Project, git, snapshot
+
+RELEASE = ("release", "--part", "patch", "--no-images")
+
+
+def _changelog(p: Project) -> str:
+    return (p.path / "CHANGELOG.md").read_text()
+
+
+def test_dirty_tree(project: Project) -> None:
+    (project.path / "src/mlproject/__init__.py").write_text('__version__ = "0.1.0"\n# edit\n')
+    project.refused(*RELEASE, says="uncommitted changes: src/mlproject/__init__.py")
+
+
+def test_staged_change(project: Project) -> None:
+    (project.path / "noxfile.py").write_text("# staged\n")
+    project.git("add", "noxfile.py")
+    project.refused(*RELEASE, says="uncommitted changes: noxfile.py")
+
+
+def test_untracked_file(project: Project) -> None:
+    (project.path / "notes.txt").write_text("not committed\n")
+    project.refused(*RELEASE, says="untracked files would be released: notes.txt")
+
+
+def test_wrong_branch(project: Project) -> None:
+    project.git("switch", "-q", "-c", "feature")
+    project.refused(*RELEASE, says="on branch 'feature', not the release branch 'main'")
+
+
+def test_detached_head(project: Project) -> None:
+    project.git("checkout", "-q", "--detach")
+    project.refused(*RELEASE, says="HEAD is detached")
+
+
+def test_behind_the_remote(project: Project, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(project.remote), str(other), env=project.env)
+    git(other, "-c", "user.name=O", "-c", "user.email=o@x.invalid", "commit", "-q",
+        "--allow-empty", "-m", "someone else's work", env=project.env)
+    git(other, "push", "-q", "origin", "main", env=project.env)
+    project.refused(*RELEASE, says="main is behind origin/main")
+
+
+def test_tag_exists_locally(project: Project) -> None:
+    project.git("tag", "v0.1.1")
+    project.refused(*RELEASE, says="tag v0.1.1 already exists")
+
+
+def test_tag_exists_on_the_remote(project: Project) -> None:
+    git(project.remote, "tag", "v0.1.1", "main", env=project.env)
+    project.refused(*RELEASE, says="tag v0.1.1 already exists on origin")
+
+
+def test_empty_unreleased(project: Project) -> None:
+    log = _changelog(project)
+    start = log.index("## [Unreleased]") + len("## [Unreleased]\n")
+    project.commit("CHANGELOG.md", log[:start] + "\n" + log[log.index("[unreleased]:"):])
+    project.refused(*RELEASE, says="[Unreleased] has no entries")
+
+
+def test_missing_unreleased(project: Project) -> None:
+    project.commit("CHANGELOG.md", _changelog(project).replace("## [Unreleased]\n", ""))
+    project.refused(*RELEASE, says="no `## [Unreleased]` section")
+
+
+def test_missing_changelog(project: Project) -> None:
+    project.git("rm", "-q", "CHANGELOG.md")
+    project.git("commit", "-q", "-m", "no changelog")
+    project.refused(*RELEASE, says="CHANGELOG.md: not found")
+
+
+def test_malformed_changelog(project: Project) -> None:
+    log = _changelog(project).replace("## [Unreleased]", "## [Unreleased]\n\n- x\n\n## 0.0.9")
+    project.commit("CHANGELOG.md", log)
+    project.refused(*RELEASE, says="is neither `## [Unreleased]` nor `## [X.Y.Z] - YYYY-MM-DD`")
+
+
+def test_versions_disagree(project: Project) -> None:
+    project.commit("src/mlproject/__init__.py", '__version__ = "0.0.9"\n')
+    project.refused(*RELEASE, says="versions disagree")
+
+
+def test_project_version_disagrees(project: Project) -> None:
+    text = (project.path / "pyproject.toml").read_text()
+    project.commit("pyproject.toml", text.replace('\nversion = "0.1.0"', '\nversion = "0.1.5"'))
+    project.refused(*RELEASE, says="pyproject.toml [project] version is 0.1.5")
+
+
+@pytest.mark.parametrize("part", ["huge", "Patch", ""])
+def test_invalid_part(project: Project, part: str) -> None:
+    project.refused("release", "--part", part, "--no-images", says="is not one of major")
+
+
+def test_missing_part(project: Project) -> None:
+    project.refused("release", "--no-images", says="--part is required")
+
+
+@pytest.mark.parametrize("label", ["beta", "dev", "RC", "rc1"])
+def test_invalid_pre_label(project: Project, label: str) -> None:
+    project.refused(*RELEASE, "--pre", label, says=f"{label!r} is not a pre-release label")
+
+
+def test_no_signing_key(project: Project) -> None:
+    project.git("config", "user.signingkey", "0000000000000000000000000000000000000000")
+    project.refused(*RELEASE, says="signing does not work (openpgp, key 0000")
+
+
+def test_failing_signer(project: Project) -> None:
+    signer = project.script("signer", 'echo "signer: no card inserted" >&2\nexit 1\n')
+    project.git("config", "gpg.program", str(signer))
+    project.refused(*RELEASE, says="signing does not work")
+
+
+def test_no_git_identity(project: Project) -> None:
+    project.git("config", "--unset", "user.name")
+    project.git("config", "--unset", "user.email")
+    project.git("config", "user.useConfigOnly", "true")
+    project.refused(*RELEASE, says="git has no identity")
+
+
+def test_not_a_git_repository(project: Project) -> None:
+    shutil.rmtree(project.path / ".git")
+    before = snapshot(project.path, env=project.env)
+    res = project.invoke(*RELEASE)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [res.stderr.strip()]
+    assert "is not inside a git repository" in res.stderr
+    assert snapshot(project.path, env=project.env).diff(before) == []
+
+
+def test_second_release_while_one_runs(project: Project) -> None:
+    started, fifo = project.tmp / "started", project.tmp / "go"
+    os.mkfifo(fifo)
+    # The first release's signer blocks (holding the lock) until the test lets it go.
+    signer = project.script("signer", f'if [ ! -e {started} ]; then touch {started}; '
+                                      f'cat {fifo} >/dev/null; fi\nexec gpg "$@"\n')
+    project.git("config", "gpg.program", str(signer))
+    project.settle()
+    first = subprocess.Popen([*INVOKE, *RELEASE], cwd=project.path,
+                             env=project.env, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            if started.exists() or first.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert started.exists(), first.communicate()
+        project.refused(*RELEASE, says="another release is running in this repository")
+    finally:
+        with fifo.open("w"):
+            pass
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert "released 0.1.1" in out
+
+
+def test_resume_with_nothing_to_resume(project: Project) -> None:
+    project.refused("release", "--resume", says="nothing to resume")
+
+
+def test_pre_label_going_backwards(project: Project) -> None:
+    ok = project.invoke("release", "--part", "minor", "--pre", "rc", "--no-images", "--no-sign")
+    assert ok.returncode == 0, ok.stderr
+    log = (project.path / "CHANGELOG.md").read_text()
+    project.commit("CHANGELOG.md", log.replace("## [Unreleased]\n", "## [Unreleased]\n- y\n", 1))
+    project.refused("release", "--pre", "a", "--no-images", says="a comes before rc")

@@ -1,0 +1,214 @@
+"""A real fault at every step of a release: each must leave the repository byte for byte as before.
+
+After a failure the user reads one line saying which step failed, why, and that the
+repository is back as it was. A failure after something was published undoes nothing and
+`--resume` finishes the release.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from torchship.testing import require
+from torchship.testing.gitrepo import INVOKE, Project, remote_refs
+
+RELEASE = ("release", "--part", "patch", "--no-images")
+
+
+def _rolled_back(p: Project, *args: str, says: str, push: bool = False) -> str:
+    """Run a release that must fail at some step and roll everything back."""
+    p.settle()
+    before = p.snapshot()
+    remote_before = remote_refs(p.remote, env=p.env)
+    res = p.invoke(*args, *(["--push"] if push else []))
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: "), res.stderr
+    assert says in lines[0], res.stderr
+    assert "rolled back, the repository is as it was" in lines[0], res.stderr
+    assert p.snapshot().diff(before) == []
+    assert remote_refs(p.remote, env=p.env) == remote_before
+    assert not (p.path / ".git/torchship-release.json").exists()
+    return lines[0]
+
+
+def _counting_signer(p: Project, fail_at: int) -> None:
+    """gpg.program that works for the first `fail_at` signatures, then exits 1."""
+    count = p.tmp / "sign-count"
+    signer = p.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
+                                f'echo $((n + 1)) > {count}\n'
+                                f'if [ "$n" -ge {fail_at} ]; then '
+                                f'echo "gpg: signing failed: Card removed" >&2; exit 1; fi\n'
+                                f'exec gpg "$@"\n')
+    p.git("config", "gpg.program", str(signer))
+
+
+@pytest.fixture
+def immutable() -> Iterator[list[str]]:
+    """Files made immutable with chattr +i (root ignores permissions, not this); undone after."""
+    require(shutil.which("chattr") is not None, "chattr is not installed (e2fsprogs)")
+    paths: list[str] = []
+    yield paths
+    for path in paths:
+        subprocess.run(["chattr", "-i", path], check=False)
+
+
+def _chattr(immutable: list[str], path: str) -> None:
+    res = subprocess.run(["chattr", "+i", path], capture_output=True, text=True, check=False)
+    require(res.returncode == 0, f"this file system does not support chattr +i: {res.stderr}")
+    immutable.append(path)
+
+
+def test_bump_fails_when_a_version_file_cannot_be_written(project: Project,
+                                                          immutable: list[str]) -> None:
+    _chattr(immutable, str(project.path / "src/mlproject/__init__.py"))
+    _rolled_back(project, *RELEASE, says="bump failed: cannot write src/mlproject/__init__.py: "
+                                          "Operation not permitted")
+
+
+def test_changelog_cannot_be_written(project: Project, immutable: list[str]) -> None:
+    _chattr(immutable, str(project.path / "CHANGELOG.md"))
+    _rolled_back(project, *RELEASE,
+                 says="changelog failed: cannot write CHANGELOG.md: Operation not permitted")
+
+
+def test_commit_refused_by_a_hook(project: Project) -> None:
+    project.hook("pre-commit", 'echo "pre-commit: lint failed" >&2\nexit 1\n')
+    _rolled_back(project, *RELEASE,
+                 says="commit failed: git commit failed: pre-commit: lint failed")
+
+
+def test_signer_fails_when_signing_the_commit(project: Project) -> None:
+    _counting_signer(project, fail_at=1)  # the preflight test passes, the commit's fails
+    _rolled_back(project, *RELEASE, "--sign-commit",
+                 says="commit failed: git commit failed: fatal: failed to write commit object")
+
+
+def test_signer_fails_when_signing_the_tag(project: Project) -> None:
+    _counting_signer(project, fail_at=1)  # the preflight test passes, the tag's fails
+    _rolled_back(project, *RELEASE,
+                 says="tag failed: git could not sign tag v0.1.1: error: unable to sign the tag")
+
+
+def test_tag_created_behind_the_release_s_back(project: Project) -> None:
+    project.hook("post-commit", "git tag v0.1.1\n")
+    project.settle()
+    before = project.snapshot()
+    res = project.invoke(*RELEASE)
+    assert res.returncode == 1
+    assert "tag failed" in res.stderr, res.stderr
+    assert "already exists" in res.stderr, res.stderr
+    assert "rolled back" in res.stderr
+    after = project.snapshot()
+    # Everything is back except the foreign tag, which is not the release's to delete.
+    assert [ref for ref in after.refs if ref not in before.refs] == [
+        f"refs/tags/v0.1.1 {project.git('rev-parse', 'refs/tags/v0.1.1')}"]
+    assert (after.head, after.index, after.files) == (before.head, before.index, before.files)
+    assert project.git("status", "--porcelain") == ""
+
+
+def test_signature_does_not_verify(project: Project) -> None:
+    signer = project.script("signer", 'for a in "$@"; do [ "$a" = --verify ] && '
+                                      '{ echo "gpg: BAD signature" >&2; exit 1; }; done\n'
+                                      'exec gpg "$@"\n')
+    project.git("config", "gpg.program", str(signer))
+    _rolled_back(project, *RELEASE, says="verify failed: tag v0.1.1 does not verify")
+
+
+def test_remote_rejects_the_push(project: Project) -> None:
+    project.hook("pre-receive", 'echo "policy: releases need review" >&2\nexit 1\n', remote=True)
+    _rolled_back(project, *RELEASE, says="push failed", push=True)
+
+
+def test_tag_appears_on_the_remote_during_the_push(project: Project) -> None:
+    # Someone else pushes v0.1.1 just before our push: --atomic refuses both refs.
+    project.hook("pre-push", f"git --git-dir={project.remote} update-ref refs/tags/v0.1.1 "
+                             f"$(git --git-dir={project.remote} rev-parse refs/heads/main)\n")
+    project.settle()
+    before = project.snapshot()
+    res = project.invoke(*RELEASE, "--push")
+    assert res.returncode == 1, res.stdout
+    assert "push failed" in res.stderr, res.stderr
+    assert "rolled back" in res.stderr, res.stderr
+    assert project.snapshot().diff(before) == []
+    remote = dict(line.split(" ") for line in remote_refs(project.remote, env=project.env))
+    assert remote["refs/heads/main"] == project.git("rev-parse", "HEAD")  # main not moved
+
+
+def test_interrupted_while_signing_the_tag(project: Project) -> None:
+    count, started, pid = (project.tmp / n for n in ("count", "started", "pid"))
+    signer = project.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
+                                      f'echo $((n + 1)) > {count}\n'
+                                      f'if [ "$n" -ge 1 ]; then echo $$ > {pid}; touch {started};'
+                                      f' exec sleep 60; fi\nexec gpg "$@"\n')
+    project.git("config", "gpg.program", str(signer))
+    project.settle()
+    before = project.snapshot()
+    proc = subprocess.Popen([*INVOKE, *RELEASE], cwd=project.path, env=project.env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            if started.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert started.exists(), proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if pid.exists():
+            subprocess.run(["kill", pid.read_text().strip()], check=False)
+    assert proc.returncode == 1, err
+    assert err.strip() == "error: interrupted; rolled back, the repository is as it was"
+    assert project.snapshot().diff(before) == []
+
+
+def test_published_then_connection_lost_then_resume(project: Project) -> None:
+    # The remote commits both refs, then its receive-pack dies before answering: the push
+    # "fails", yet the release is published. Nothing may be undone; --resume finishes.
+    project.hook("reference-transaction",
+                 'if [ "$1" = committed ] && [ ! -e dropped ]; then touch dropped; '
+                 'kill -9 $PPID; fi\n', remote=True)
+    res = project.invoke(*RELEASE, "--push")
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    line = res.stderr.strip()
+    assert line.startswith("error: push failed after publishing (origin/main at "), line
+    assert "tag v0.1.1 on origin" in line
+    assert "nothing was undone" in line
+    assert "invoke release --resume" in line
+    state = json.loads((project.path / ".git/torchship-release.json").read_text())
+    assert state["tag"] == "v0.1.1"
+    assert project.git("describe", "--exact-match") == "v0.1.1"
+    again = project.invoke(*RELEASE)
+    assert again.returncode == 1
+    assert "half-published" in again.stderr
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "origin already has main and v0.1.1" in resumed.stdout
+    assert "released 0.1.1" in resumed.stdout
+    assert not (project.path / ".git/torchship-release.json").exists()
+
+
+def test_remote_vanishes_mid_push_then_resume(project: Project) -> None:
+    # The remote stores the refs, then disappears before anyone can ask what it has: the
+    # release cannot know whether it is published, so it undoes nothing and says so.
+    gone = project.tmp / "remote-gone.git"
+    project.hook("reference-transaction",
+                 f'if [ "$1" = committed ] && [ ! -e {gone} ]; then '
+                 f'mv {project.remote} {gone}; kill -9 $PPID; fi\n', remote=True)
+    res = project.invoke(*RELEASE, "--push")
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    assert "possibly origin/main and tag v0.1.1 (origin does not answer" in res.stderr
+    assert "nothing was undone" in res.stderr
+    assert project.git("describe", "--exact-match") == "v0.1.1"
+    gone.rename(project.remote)  # the server is back
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "origin already has main and v0.1.1" in resumed.stdout
