@@ -85,8 +85,9 @@ class BenchCase:
 
     @property
     def case(self) -> str:
-        """The name without its device parameter: pairs a CPU case with its CUDA twin."""
-        return case_key(self.name, self.device)
+        """The name without its device: pairs a CPU case with its CUDA twin."""
+        given = self.extra_info.get("case")
+        return given if isinstance(given, str) and given else case_key(self.name, self.device)
 
     @property
     def noise(self) -> float:

@@ -100,6 +100,7 @@ def to_json(c: Comparison) -> dict[str, Any]:
 def terminal(c: Comparison) -> None:
     """The summary tables on the terminal (rich)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -111,7 +112,7 @@ def terminal(c: Comparison) -> None:
         suites.add_column(col)
     for e in c.envs:
         if e.status != "ok":
-            suites.add_row(e.env, "-", f"[red]{e.status}[/]: {e.reason}", "", "", "", "")
+            suites.add_row(e.env, "-", f"[red]{e.status}[/]: {escape(e.reason)}", "", "", "", "")
     for s in c.suites:
         color = "green" if s.status == "passed" else "red"
         suites.add_row(s.env, s.suite, f"[{color}]{s.status}[/]", str(s.passed),
@@ -129,16 +130,16 @@ def terminal(c: Comparison) -> None:
         console.print(train)
     if c.benchmarks:
         bench = Table(title="benchmarks (median)")
-        for col in ("case", "env", "median", "IQR", "vs ref", "vs baseline", ""):
-            bench.add_column(col)
-        for b in sorted(c.benchmarks, key=lambda b: (b.name, b.env)):
-            bench.add_row(b.name, b.env, fmt_seconds(b.median), fmt_seconds(b.iqr),
+        for col in ("case", "device", "env", "median", "IQR", "vs ref", "vs baseline", ""):
+            bench.add_column(col, overflow="fold")
+        for b in sorted(c.benchmarks, key=lambda b: (b.case, b.device, b.env)):
+            bench.add_row(escape(b.case), b.device, b.env, fmt_seconds(b.median), fmt_seconds(b.iqr),
                           _ratio(b.vs_reference), _ratio(b.vs_baseline),
                           ("[red]regression[/] " if b.regressed else "")
                           + ("noisy" if b.noisy else ""))
         console.print(bench)
     for p in c.problems:
-        console.print(f"[red]✗[/] {p.render()}")
+        console.print(f"[red]✗[/] {escape(p.render())}")
     console.print(f"[{'green' if c.ok else 'red'}]{verdict(c)}[/]")
 
 
