@@ -78,13 +78,14 @@ def _bench_md(c: Comparison) -> list[str]:
     base = f"baseline `{c.baseline}`" if c.baseline else "no baseline"
     lines = ["", f"## Benchmarks (median; ratio to `{c.reference}` and to {base}; "
               f"regression above +{t.regression:.0%}, noisy above IQR/median {t.noise:g})", "",
-              "| case | env | median | IQR | vs reference | vs baseline | |",
-              "|---|---|---:|---:|---:|---:|---|"]
+              "| case | env | median | IQR | vs reference | vs baseline | best vs baseline | |",
+              "|---|---|---:|---:|---:|---:|---:|---|"]
     for b in sorted(c.benchmarks, key=lambda b: (b.name, b.env)):
         flag = " ".join(x for x in ("**REGRESSION**" if b.regressed else "",
                                      "noisy" if b.noisy else "") if x)
         lines.append(f"| `{b.name}` | {b.env} | {fmt_seconds(b.median)} | {fmt_seconds(b.iqr)} | "
-                     f"{_ratio(b.vs_reference)} | {_ratio(b.vs_baseline)} | {flag} |")
+                     f"{_ratio(b.vs_reference)} | {_ratio(b.vs_baseline)} | "
+                     f"{_ratio(b.min_vs_baseline)} | {flag} |")
     return lines
 
 

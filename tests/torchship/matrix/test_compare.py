@@ -128,3 +128,17 @@ def test_missing_results_folder_is_a_clear_error(tmp_path: object) -> None:
 
     with pytest.raises(records.RecordError, match="no matrix results here"):
         records.load(Path(str(tmp_path)) / "nope")
+
+
+def test_a_slower_median_with_an_unchanged_best_round_is_noise_not_a_regression() -> None:
+    from dataclasses import replace
+
+    slow_median = replace(bench("test_mm[cpu]", 2.0, iqr=1.5), min=1.0)
+    cmp = compare(run(record("a", benches=(slow_median,))), tolerances=TOL,
+                  baseline=run(record("a", benches=(bench("test_mm[cpu]", 1.0),))))
+    [row] = cmp.benchmarks
+    assert row.vs_baseline == 2.0
+    assert row.min_vs_baseline == 1.0
+    assert not row.regressed
+    assert row.noisy
+    assert cmp.ok

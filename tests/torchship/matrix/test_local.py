@@ -92,6 +92,7 @@ def test_planted_benchmark_regression_fails_and_is_named(local_run: Path, tmp_pa
         data["run_id"] = "baseline-made-faster"
         for b in data["records"][0]["benchmarks"]:
             b["median"] /= 2
+            b["min"] /= 2
 
     baseline = _edit(local_run, tmp_path / "baseline", faster)
     opts = matrix.Options(root=ROOT, baseline=baseline, show=False)
