@@ -49,6 +49,7 @@ class EnvRow:
     status: str
     reason: str
     wall_seconds: float
+    host_load: float | None = None
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,17 @@ class Comparison:
     benchmarks: tuple[BenchRow, ...]
     speedups: tuple[Speedup, ...]
     problems: tuple[Problem, ...]
+    cores: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def busy(self) -> list[str]:
+        """Environments whose suites ended with the host's load above its core count."""
+        return [e.env for e in self.envs if self.cores and e.host_load is not None
+                and e.host_load > self.cores]
 
 
 def pick_reference(run: Run, wanted: str | None) -> str | None:
@@ -143,8 +151,8 @@ def compare(run: Run, *, tolerances: Compare, baseline: Run | None = None) -> Co
     """Put the records of `run` side by side (and against `baseline`)."""
     reference = pick_reference(run, tolerances.reference)
     problems: list[Problem] = []
-    envs = tuple(EnvRow(r.env, r.image, r.image_digest, r.status, r.reason, r.wall_seconds)
-                 for r in run.records)
+    envs = tuple(EnvRow(r.env, r.image, r.image_digest, r.status, r.reason, r.wall_seconds,
+                        r.host_load) for r in run.records)
     for r in run.records:
         if r.status != "ok":
             problems.append(Problem("environment", r.env, r.status, r.reason or "no reason given"))
@@ -163,7 +171,8 @@ def compare(run: Run, *, tolerances: Compare, baseline: Run | None = None) -> Co
         run_id=run.run_id, mode=run.mode, reference=reference,
         baseline=baseline.run_id if baseline else None, tolerances=tolerances, envs=envs,
         suites=suites, flips=flips, training=training, benchmarks=benches,
-        speedups=speedups(run.records), problems=tuple(problems))
+        speedups=speedups(run.records), problems=tuple(problems),
+        cores=(run.host.get("cpu") or {}).get("count"))
 
 
 def suite_rows(records: Sequence[Record]) -> tuple[tuple[SuiteRow, ...], list[Problem]]:

@@ -137,6 +137,8 @@ class Record:
     fingerprint: Mapping[str, Any] = field(default_factory=dict)
     wall_seconds: float = 0.0
     smoke: SuiteResult | None = None   # the runtime image's smoke test, when one ran
+    # The host's 1-minute load average when the suites ended: a busy host makes timings lie.
+    host_load: float | None = None
 
     @property
     def local(self) -> bool:
@@ -303,7 +305,8 @@ def _record(d: Mapping[str, Any]) -> Record:
         repeat=_training(d["repeat"], d["env"]) if d.get("repeat") else None,
         fingerprint=dict(d.get("fingerprint") or {}),
         wall_seconds=float(d.get("wall_seconds", 0.0)),
-        smoke=_suite(d["smoke"]) if d.get("smoke") else None)
+        smoke=_suite(d["smoke"]) if d.get("smoke") else None,
+        host_load=d.get("host_load"))
 
 
 def from_dict(data: Mapping[str, Any], *, where: Path | str = "<run>") -> Run:

@@ -39,13 +39,13 @@ def markdown(c: Comparison) -> str:
     if c.problems:
         lines += ["## Problems", ""] + [f"- **{p.kind}** `{p.env}` {p.subject}: {p.detail}"
                                         for p in c.problems] + [""]
-    lines += ["## Environments", "", "| env | image | digest | status | wall |",
-              "|---|---|---|---|---|"]
+    lines += ["## Environments", "", "| env | image | digest | status | wall | host load |",
+              "|---|---|---|---|---|---|"]
     for e in c.envs:
         status = e.status + (f": {e.reason}" if e.reason and e.status != "ok" else "")
         lines.append(f"| {e.env}{' (reference)' if e.env == c.reference else ''} | "
                      f"{e.image or 'none (host)'} | {(e.image_digest or '-')[:19]} | {status} | "
-                     f"{e.wall_seconds:.0f} s |")
+                     f"{e.wall_seconds:.0f} s | {_load(e.host_load, c.cores)} |")
     lines += ["", "## Suites", "", "| env | suite | status | passed | failed | skipped | errors "
               "| time |", "|---|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {s.env} | {s.suite} | {s.status} | {s.passed} | {s.failed} | {s.skipped} | "
@@ -65,12 +65,21 @@ def markdown(c: Comparison) -> str:
                      f"{'yes' if r.within else 'NO'} | {det} |")
     if c.benchmarks:
         lines += _bench_md(c)
+        if c.busy:
+            lines += ["", f"> The host was busy (load above its {c.cores} cores) when "
+                      f"{', '.join(c.busy)} ran: treat those timings with care."]
     if c.speedups:
         lines += ["", "## CPU vs GPU", "", "| env | case | CPU | GPU | speed-up |",
                   "|---|---|---:|---:|---:|"]
         lines += [f"| {s.env} | `{s.case}` | {fmt_seconds(s.cpu_median)} | "
                   f"{fmt_seconds(s.gpu_median)} | {s.speedup:.1f}x |" for s in c.speedups]
     return "\n".join(lines) + "\n"
+
+
+def _load(load: float | None, cores: int | None) -> str:
+    if load is None:
+        return "-"
+    return f"{load:.1f}" + (f" on {cores} cores" if cores else "")
 
 
 def _bench_md(c: Comparison) -> list[str]:
@@ -139,6 +148,9 @@ def terminal(c: Comparison) -> None:
                           ("[red]regression[/] " if b.regressed else "")
                           + ("noisy" if b.noisy else ""))
         console.print(bench)
+    if c.busy:
+        console.print(f"[yellow]The host was busy (load above its {c.cores} cores) when "
+                      f"{', '.join(c.busy)} ran: treat those timings with care.[/]")
     for p in c.problems:
         console.print(f"[red]✗[/] {escape(p.render())}")
     console.print(f"[{'green' if c.ok else 'red'}]{verdict(c)}[/]")

@@ -124,7 +124,8 @@ def gather(env: str, folder: Path, suites: Sequence[SuiteResult], *, image: str 
             break
     return Record(env=env, image=image, image_digest=digest, suites=tuple(suites),
                   benchmarks=benchmarks, training=training, repeat=repeat,
-                  fingerprint=fingerprint, wall_seconds=wall, smoke=smoke)
+                  fingerprint=fingerprint, wall_seconds=wall, smoke=smoke,
+                  host_load=round(os.getloadavg()[0], 2))
 
 
 # ---------------------------------------------------------------- on the host
