@@ -174,7 +174,7 @@ def chart(c: Comparison, path: Path) -> Path | None:
     width = 0.8 / max(1, len(envs))
     panels = [("vs_reference", f"median / {c.reference}")]
     if with_base:
-        panels.append(("vs_baseline", f"median / baseline {c.baseline}"))
+        panels.append(("vs_baseline", "median / baseline"))
     for ax, (attr, title) in zip(axes[0], panels, strict=False):
         for i, env in enumerate(envs):
             ys = [k + i * width for k in range(len(names))]
@@ -192,9 +192,10 @@ def chart(c: Comparison, path: Path) -> Path | None:
         ax.set_yticks([k + width * (len(envs) - 1) / 2 for k in range(len(names))])
         ax.set_yticklabels(names, fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel(title + " (lower is faster)")
+        ax.set_xlabel(title + " (lower is faster)", fontsize=9)
         ax.legend(fontsize=8)
-    fig.suptitle(f"torchship matrix {c.run_id}: {verdict(c)}", fontsize=10)
+    against = f"; baseline {c.baseline}" if c.baseline else ""
+    fig.suptitle(f"torchship matrix {c.run_id}{against}: {verdict(c)}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
