@@ -190,10 +190,16 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
                           reason=f"{type(exc).__name__}: {exc}"[:300],
                           wall_seconds=time.monotonic() - t0)
 
-    if jobs <= 1 or len(envs) <= 1:
-        return [one(i, env) for i, env in enumerate(envs)]
-    with ThreadPoolExecutor(max_workers=min(jobs, len(envs))) as pool:
-        return list(pool.map(one, range(len(envs)), envs))
+    try:
+        if jobs <= 1 or len(envs) <= 1:
+            return [one(i, env) for i, env in enumerate(envs)]
+        with ThreadPoolExecutor(max_workers=min(jobs, len(envs))) as pool:
+            return list(pool.map(one, range(len(envs)), envs))
+    except BaseException:
+        # Ctrl-C lands in this thread while others may still hold containers: remove every
+        # container of this run by its label, so their waits end and nothing is left behind.
+        S.remove_run(client, rid)
+        raise
 
 
 def _existing(cfg: configmod.Config, env: str, variant: str, *, required: bool = True,

@@ -148,7 +148,7 @@ def terminal(c: Comparison) -> None:
                           ("[red]regression[/] " if b.regressed else "")
                           + ("noisy" if b.noisy else ""))
         console.print(bench)
-    if c.busy:
+    if c.busy and c.benchmarks:
         console.print(f"[yellow]The host was busy (load above its {c.cores} cores) when "
                       f"{', '.join(c.busy)} ran: treat those timings with care.[/]")
     for p in c.problems:

@@ -292,6 +292,13 @@ def smoke_test(c: DockerClient, *, env: str, image: str, spec: ContainerSpec,
                        "" if code == 0 else f"exit {code}: {last[:200]}")
 
 
+def remove_run(c: DockerClient, run_id: str) -> None:
+    """Force-remove every container a matrix run started (found by its label)."""
+    for box in c.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
+        with contextlib.suppress(Exception):  # gone meanwhile is fine
+            box.remove(force=True)
+
+
 def image_digest(c: DockerClient, image: str) -> str | None:
     """The image's repo digest when it has one, else its content id (sha256:...)."""
     img = c.images.get(image)

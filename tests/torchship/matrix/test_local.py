@@ -151,3 +151,14 @@ def test_require_gpu_on_a_cpu_host_is_an_error(tmp_path: Path) -> None:
     opts = matrix.Options(root=ROOT, mode="local", require_gpu=True, out=tmp_path, show=False)
     with pytest.raises(TorchshipError, match="--require-gpu"):
         matrix.gpu_tests(opts)
+
+
+def test_no_pinned_environment_is_a_clear_error(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    local = tmp_path / "torchship.local.toml"
+    local.write_text("[bases]\n")
+    monkeypatch.setenv("TORCHSHIP_LOCAL_CONFIG", str(local))
+    opts = matrix.Options(root=ROOT, mode="containers", out=tmp_path / "run", show=False)
+    with pytest.raises(TorchshipError, match="no pinned environment configured"):
+        matrix.gpu_tests(opts)
+    assert not (tmp_path / "run").exists()
