@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 
 from mlproject import __version__
 from mlproject.data import make_dataset, split
-from mlproject.model import make_model
+from mlproject.models import build
+from mlproject.models import names as model_names
 from mlproject.repro import seed_everything, seed_worker, set_deterministic
 
 
@@ -63,7 +64,7 @@ def evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device,
 
 def train(*, epochs: int, seed: int, out: Path, device: str | None = None,
           deterministic: bool = True, batch_size: int = 128, lr: float = 3e-3,
-          samples: int = 4096, workers: int = 0) -> dict[str, Any]:
+          samples: int = 4096, workers: int = 0, model_name: str = "example") -> dict[str, Any]:
     """Train and write the artefacts; return the metrics written to metrics.json."""
     set_deterministic(deterministic)
     generator = seed_everything(seed)
@@ -72,7 +73,7 @@ def train(*, epochs: int, seed: int, out: Path, device: str | None = None,
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator,
                         num_workers=workers, worker_init_fn=seed_worker)
     val_loader = DataLoader(val_set, batch_size=512)
-    model = make_model().to(dev)
+    model = build(model_name).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -88,7 +89,8 @@ def train(*, epochs: int, seed: int, out: Path, device: str | None = None,
         print(f"epoch {epoch:3d}  val_loss {loss:.4f}  val_acc {acc:.3f}", flush=True)
 
     metrics = {
-        "version": __version__, "seed": seed, "device": str(dev), "deterministic": deterministic,
+        "version": __version__, "model": model_name, "seed": seed, "device": str(dev),
+        "deterministic": deterministic,
         "epochs": history, "initial_loss": initial_loss, "initial_accuracy": initial_acc,
         "final_loss": history[-1]["loss"] if history else initial_loss,
         "final_accuracy": history[-1]["accuracy"] if history else initial_acc,
@@ -114,14 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--samples", type=int, default=4096)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--model", default="example",
+                        help="a name in mlproject/models/registry.toml")
     parser.add_argument("--no-deterministic", dest="deterministic", action="store_false",
                         help="allow non-deterministic (faster) kernels")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1 or args.samples < 16:
         parser.error("--epochs and --batch-size must be >= 1 and --samples >= 16")
+    if args.model not in model_names():
+        parser.error(f"--model {args.model!r} is not registered (one of: {', '.join(model_names())})")
     train(epochs=args.epochs, seed=args.seed, out=args.out, device=args.device,
           deterministic=args.deterministic, batch_size=args.batch_size, lr=args.lr,
-          samples=args.samples, workers=args.workers)
+          samples=args.samples, workers=args.workers, model_name=args.model)
     print(f"wrote {args.out}/metrics.json, checkpoint.pt, env.json")
     return 0
 

@@ -98,6 +98,24 @@ class Release:
 
 
 @dataclass(frozen=True)
+class Hooks:
+    """The git hooks (`invoke hooks.install`): what a local torch/CUDA mismatch does."""
+
+    env_check: str = "warn"            # warn | refuse | off
+
+
+@dataclass(frozen=True)
+class CI:
+    """What `invoke ci.generate` puts in the CI files besides the matrix of bases."""
+
+    runner: str = "ubuntu-latest"      # hosted runner for lint, unit, e2e and image builds
+    gpu_runner: str = "gpu"            # label(s), comma-separated, of the self-hosted GPU runner
+    python: str = "3.11"
+    # CPU-only jobs install torch from here: PyPI's default torch wheel is a multi-GB CUDA build.
+    torch_index: str = "https://download.pytorch.org/whl/cpu"
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     image: str
@@ -110,6 +128,8 @@ class Config:
     source: Path  # where the bases came from (pyproject or the local override)
     # Extras of the project installed in the devel image (torch itself comes from the base).
     devel_extras: tuple[str, ...] = ("test", "notebook")
+    hooks: Hooks = field(default_factory=Hooks)
+    ci: CI = field(default_factory=CI)
 
     @property
     def envs(self) -> list[str]:
@@ -117,7 +137,7 @@ class Config:
 
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
-             "release", "compare", "devel_extras",
+             "release", "compare", "devel_extras", "hooks", "ci",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
@@ -200,8 +220,8 @@ def local_config_path(root: Path) -> Path:
     return Path(os.environ.get("TORCHSHIP_LOCAL_CONFIG") or root / LOCAL_CONFIG)
 
 
-def load(root: Path | str = ".") -> Config:
-    """Read and validate [tool.torchship] (and the local override, when present)."""
+def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
+    """Read and validate [tool.torchship] (and the local override, when present and `use_local`)."""
     root = Path(root).resolve()
     pyproject = root / "pyproject.toml"
     data = read_toml(pyproject)
@@ -209,7 +229,7 @@ def load(root: Path | str = ".") -> Config:
     _unknown(tool, _TOP_KEYS, "tool.torchship")
     source = pyproject
     local = local_config_path(root)
-    if local.is_file():
+    if use_local and local.is_file():
         override = read_toml(local)
         _unknown(override, {"image", "require_digest", "default_env", "bases"}, local.name)
         tool = {**tool, **override}
@@ -241,6 +261,8 @@ def load(root: Path | str = ".") -> Config:
         compare=compare,
         source=source,
         devel_extras=_extras(tool, data),
+        hooks=_hooks(tool),
+        ci=_dataclass_from(CI, _table(tool.get("ci", {}), "tool.torchship.ci"), "tool.torchship.ci"),
     )
 
 
@@ -255,3 +277,12 @@ def _extras(tool: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[str, ...]
         raise ConfigError(key, f"{missing[0]!r} is not an extra of the project",
                           hint=f"one of: {', '.join(sorted(known)) or '(none defined)'}")
     return tuple(value)
+
+
+def _hooks(tool: Mapping[str, Any]) -> Hooks:
+    hooks: Hooks = _dataclass_from(Hooks, _table(tool.get("hooks", {}), "tool.torchship.hooks"),
+                                   "tool.torchship.hooks")
+    if hooks.env_check not in {"warn", "refuse", "off"}:
+        raise ConfigError("tool.torchship.hooks.env_check", f"{hooks.env_check!r} is not allowed",
+                          hint="one of: warn, refuse, off")
+    return hooks

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
+from torchship.tasks import ci, env, hooks, model, release, template
+
 ns = Collection()
 ns.add_collection(__import__("torchship.tasks.images", fromlist=["ns"]).ns)
-ns.add_collection(__import__("torchship.tasks.release", fromlist=["ns"]).ns)
+for module in (release, hooks, env, model, ci, template):
+    ns.add_collection(module.ns)
