@@ -31,6 +31,8 @@ OCI = "org.opencontainers.image"
 # Where a CA bundle named by the user's environment is taken from, in this order.
 CA_VARS = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 TORCH_NAMES = frozenset({"torch"})  # comes from the base image, never reinstalled
+# Docker's predefined proxy ARGs: passed on from the environment, kept out of the history.
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
 
 class ImageError(TorchshipError):
@@ -92,6 +94,7 @@ class Built:
     cached: int
     found: Found
     ran: tuple[str, ...] = ()  # the steps not taken from the cache
+    locked: bool = False       # dependencies installed from docker/locks/
     labels: Mapping[str, str] = field(default_factory=dict)
     manifest: Path | None = None
 
@@ -227,16 +230,23 @@ def requirements(pyproject: Mapping[str, Any], *, extras: Iterable[str] = ()) ->
 
 
 def build_args(config: Config, spec: ImageSpec, pyproject: Mapping[str, Any]) -> dict[str, str]:
-    """The Dockerfile's ARGs for `spec` (the environment's own build_args last, so they win)."""
+    """The Dockerfile's ARGs for `spec` (the environment's own build_args last, so they win).
+
+    The dependency list of the variant built is its lock (docker/locks/) when there is one.
+    """
+    from torchship.locks import requirements_for, wanted
+
+    own, _ = requirements_for(config, pyproject, spec.env, spec.variant)
+    other = "devel" if spec.variant == "runtime" else "runtime"
+    lists = {spec.variant: own, other: wanted(config, pyproject, other)}  # other: unused
     return {
         "RUNTIME_BASE": spec.base.runtime.pinned,
         "DEVEL_BASE": spec.base.devel.pinned,
-        "REQUIREMENTS": "\n".join(requirements(pyproject)),
-        "DEVEL_REQUIREMENTS": "\n".join(
-            requirements(pyproject, extras=config.devel_extras)
-            + list(pyproject.get("build-system", {}).get("requires", []))),
+        "REQUIREMENTS": "\n".join(lists["runtime"]),
+        "DEVEL_REQUIREMENTS": "\n".join(lists["devel"]),
         "BUILD_REQUIREMENTS": "\n".join(pyproject.get("build-system", {}).get("requires", [])),
         "TORCHSHIP_ENV": spec.env,
+        **{var: os.environ[var] for var in PROXY_VARS if os.environ.get(var)},
         **spec.base.build_args,
     }
 
@@ -271,7 +281,7 @@ def count_steps(output: str) -> tuple[int, int, tuple[str, ...]]:
     for line in output.splitlines():
         if m := _STEP.match(line):
             if m.group(3) != "FROM":
-                steps.setdefault(m.group(1), line.split(" ", 1)[1][:120])
+                steps.setdefault(m.group(1), line.split(" ", 1)[1])
         elif m := _CACHED.match(line):
             cached.add(m.group(1))
     ran = tuple(text for n, text in steps.items() if n not in cached)
@@ -316,32 +326,45 @@ def provenance(config: Config, *, version: str | None = None, revision: str | No
 
 # --- engine ------------------------------------------------------------------------------------
 
+# Run inside the image. The light form reads versions from package metadata and
+# torch/version.py without importing torch (seconds saved per build); the deep form imports
+# torch for cuDNN and the full fingerprint.
 _PROBE = r"""
-import json, platform
+import json, platform, sys
+from importlib import metadata, util
+deep = sys.argv[1] == "deep"
 out = {"python": platform.python_version(), "torch": None, "cuda": None, "cudnn": None}
 try:
-    import torch
-    out["torch"] = str(torch.__version__)
-    out["cuda"] = torch.version.cuda
-    v = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    out["cudnn"] = None if v is None else str(v)
+    out["torch"] = metadata.version("torch")
+    spec = util.find_spec("torch")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        scope = {}
+        exec(open(folder + "/version.py").read(), scope)
+        out["cuda"] = scope.get("cuda")
 except Exception as exc:
     out["torch_error"] = repr(exc)
-from importlib import metadata
 out["packages"] = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()})
-try:
-    from torchship.envinfo import collect
-    out["fingerprint"] = collect()
-except Exception as exc:
-    out["fingerprint"] = {"error": repr(exc)}
+if deep:
+    try:
+        import torch
+        out["torch"], out["cuda"] = str(torch.__version__), torch.version.cuda
+        v = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        out["cudnn"] = None if v is None else str(v)
+    except Exception as exc:
+        out["torch_error"] = repr(exc)
+    try:
+        from torchship.envinfo import collect
+        out["fingerprint"] = collect()
+    except Exception as exc:
+        out["fingerprint"] = {"error": repr(exc)}
 print("TORCHSHIP-PROBE " + json.dumps(out))
 """
 
 
-def probe(docker: Docker, image: str) -> Found:
+def probe(docker: Docker, image: str, *, deep: bool = True) -> Found:
     """Ask the image what it holds (no network, as its user)."""
     out = docker("run", "--rm", "--network", "none", "--entrypoint", "python", image,
-                 "-c", _PROBE, check=False)
+                 "-c", _PROBE, "deep" if deep else "light", check=False)
     for line in reversed(out.stdout.splitlines()):
         if line.startswith("TORCHSHIP-PROBE "):
             data = json.loads(line.removeprefix("TORCHSHIP-PROBE "))
@@ -351,6 +374,39 @@ def probe(docker: Docker, image: str) -> Found:
     last = out.stdout.strip().splitlines()[-1:] or ["no output"]
     raise ImageError(f"{image}: could not read its versions: {last[0]}",
                      hint="the image needs `python` on PATH")
+
+
+def _probe_cache() -> Path:
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(home) / "torchship" / "probes"
+
+
+def probe_key(spec: ImageSpec, args: Mapping[str, str], dockerfile: str) -> str:
+    """What decides torch, CUDA, cuDNN and the environment of an image: its base, its
+    dependency lists and the Dockerfile (the source does not)."""
+    import hashlib
+
+    parts = [spec.variant, spec.base_ref, dockerfile,
+             *(f"{k}={v}" for k, v in sorted(args.items()) if k != "TORCHSHIP_ENV")]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _cached_probe(key: str) -> Found | None:
+    path = _probe_cache() / f"{key}.json"
+    try:
+        data = json.loads(path.read_text())
+        return Found(python=data["python"], torch=data["torch"], cuda=data["cuda"],
+                     cudnn=data["cudnn"], fingerprint=data["fingerprint"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _store_probe(key: str, found: Found) -> None:
+    folder = _probe_cache()
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"python": found.python, "torch": found.torch, "cuda": found.cuda,
+            "cudnn": found.cudnn, "fingerprint": found.fingerprint}
+    (folder / f"{key}.json").write_text(json.dumps(data))
 
 
 def check_base(docker: Docker, ref: str, *, what: str) -> None:
@@ -371,6 +427,11 @@ def _build_error(spec: ImageSpec, exc: CommandFailed) -> ImageError:
     return ImageError(f"building {spec.name} failed: {(lines or ['see the output above'])[-1]}")
 
 
+def _image_id(docker: Docker, ref: str) -> str | None:
+    out = docker("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
 def _inspect(docker: Docker, ref: str) -> dict[str, Any]:
     out = docker("image", "inspect", ref)
     data: list[dict[str, Any]] = json.loads(out.stdout)
@@ -387,7 +448,8 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
         raise ConfigError("tool.torchship.dockerfile", f"{dockerfile} does not exist")
     argv = [*docker.build_argv, "--network", "host", "--progress", "plain",
             "--file", str(dockerfile), "--target", spec.variant]
-    for key, value in build_args(config, spec, pyproject).items():
+    args = build_args(config, spec, pyproject)
+    for key, value in args.items():
         argv += ["--build-arg", f"{key}={value}"]
     argv += secret_args()
     if no_cache:
@@ -406,25 +468,45 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
         except CommandFailed as exc:
             raise _build_error(spec, exc) from exc
 
+    # An image with the same base, dependencies and Dockerfile was probed before (a source
+    # change): its versions label the build at once, and a light probe of the new image
+    # confirms them. Otherwise: build, probe deeply, then label (a second, fully cached pass).
+    key = probe_key(spec, args, dockerfile.read_text())
+    known = None if no_cache else _cached_probe(key)
+    # The images these tags name now: replaced by this build, left nameless unless removed.
+    previous = {_image_id(docker, t) for t in spec.tags} - {None}
     start = time.monotonic()
-    output = run_build(labels)
+    output = run_build({**labels, **found_labels(known)} if known else labels)
     first_id = str(_inspect(docker, spec.tags[0])["Id"])
-    found = probe(docker, spec.tags[0])
+    found: Found | None = None
+    if known is not None:
+        light = probe(docker, spec.tags[0], deep=False)
+        if (light.python, light.torch, light.cuda) == (known.python, known.torch, known.cuda):
+            found = replace(known, packages=light.packages)
+    relabel = found is None
+    if found is None:
+        found = probe(docker, spec.tags[0])
     wrong = disagreements(spec.base, found)
     if wrong:
         remove_images(spec.tags, docker=docker)
         raise ImageError(f"{spec.name}: the image holds {', '.join(wrong)}",
                          hint=f"fix [bases.{spec.env}] in {config.source.name} or the base")
-    labels = {**labels, **found_labels(found)}
-    # Same steps, all cached: only the image config (its labels) is new.
-    run_build(labels)
+    if relabel:
+        # Same steps, all cached: only the image config (its labels) is new.
+        run_build({**labels, **found_labels(found)})
+        _store_probe(key, found)
     seconds = time.monotonic() - start
     info = _inspect(docker, spec.tags[0])
-    if info["Id"] != first_id:  # the unlabelled first image is now nameless: drop it
-        docker("rmi", first_id, check=False)
+    # The unlabelled first image and what the tags named before are nameless now. Without
+    # --force, rmi refuses an image another tag or a container still uses: those stay.
+    for old in (previous | {first_id}) - {info["Id"]}:
+        docker("rmi", str(old), check=False)
     steps, cached, ran = count_steps(output)
+    from torchship.locks import requirements_for
+
+    _, locked = requirements_for(config, pyproject, spec.env, spec.variant)
     built = Built(spec, str(info["Id"]), int(info["Size"]), seconds, steps, cached, found,
-                  ran=ran, labels=dict(info["Config"].get("Labels") or {}))
+                  ran=ran, locked=locked, labels=dict(info["Config"].get("Labels") or {}))
     if results is not None:
         built = replace(built, manifest=write_manifest(docker, built, results))
     return built
@@ -440,6 +522,7 @@ def write_manifest(docker: Docker, built: Built, folder: Path) -> Path:
         "variant": built.spec.variant, "base": built.spec.base_ref, "size": built.size,
         "build_seconds": round(built.seconds, 2),
         "steps": built.steps, "steps_cached": built.cached, "steps_run": list(built.ran),
+        "dependencies_locked": built.locked,
         "layers": info["RootFS"].get("Layers", []),
         "history": [dict(zip(("size", "created_by"), h.split("\t", 1), strict=False))
                     for h in history],

@@ -80,10 +80,11 @@ def _http_digest(ref: Reference, original: str) -> str:
     return str(digest)
 
 
-def resolve_digest(ref: str) -> str:
-    """The digest (sha256:...) the registry serves for `ref` now."""
+def resolve_digest(ref: str, *, via_engine: bool | None = None) -> str:
+    """The digest (sha256:...) the registry serves for `ref` now; asked over plain HTTP for
+    a 127.0.0.1 registry, else through the engine (`via_engine` forces one way)."""
     parsed = Reference.parse(ref)
-    if parsed.local_http:
+    if via_engine is False or (via_engine is None and parsed.local_http):
         return _http_digest(parsed, ref)
     from docker.client import DockerClient  # heavy: only when a remote registry is asked
     from docker.errors import APIError, NotFound

@@ -47,4 +47,19 @@ def push(c: Context) -> None:
         print(f"pushed {pushed.tag} {pushed.digest} (pulled back, same image)")
 
 
-ns = Collection("images", build, pin, push)
+@task(help={"env": "only this pinned environment"})
+@edge
+def lock(c: Context, env: str | None = None) -> None:
+    """Resolve each image's dependencies inside its base; write docker/locks/."""
+    from torchship import config, locks
+    from torchship.config import read_toml
+    from torchship.dockercli import require_engine
+
+    cfg = config.load()
+    for path in locks.lock(cfg, read_toml(cfg.root / "pyproject.toml"), docker=require_engine(),
+                           envs=[env] if env else None):
+        pinned = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
+        print(f"{path.relative_to(cfg.root)}: {len(pinned)} packages pinned")
+
+
+ns = Collection("images", build, lock, pin, push)

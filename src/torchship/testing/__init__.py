@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 
 def in_ci() -> bool:
     """True under CI (CI=true), where a missing engine or key is a failure, never a skip."""
@@ -16,6 +14,10 @@ def require(condition: bool, reason: str) -> None:
     """Skip the test when `condition` is false, or fail it under CI: CI cannot skip it."""
     if condition:
         return
+    # Imported here: scripts (scripts/standin_bases.py) use torchship.testing on a bare
+    # python3 that has no pytest.
+    import pytest
+
     if in_ci():
         pytest.fail(f"CI requires this, but: {reason}", pytrace=False)
     pytest.skip(reason)

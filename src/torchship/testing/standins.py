@@ -328,23 +328,33 @@ def publish(reg: Registry, docker: Docker | None = None) -> PinnedBases:
     return PinnedBases(ENV, push(docker, local["runtime"], reg), push(docker, local["devel"], reg))
 
 
+_HEADER = ("# Machine-local torchship settings (git-ignored): docs/images.md.\n"
+           "# scripts/standin_bases.py wrote the stand-in bases below.\n")
+
+
 def write_local_config(path: Path, bases: PinnedBases, *, image: str | None) -> None:
     """Point a checkout at the stand-ins: set [bases.<env>] (and `image`) in `path`,
-    keeping whatever else the file holds."""
-    import tomlkit
-
-    doc = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
-    if not path.is_file():
-        doc.add(tomlkit.comment("Machine-local torchship settings (git-ignored): docs/images.md."))
-        doc.add(tomlkit.comment("scripts/standin_bases.py wrote the stand-in bases below."))
+    keeping whatever else the file holds (with tomlkit; without it, a file this function
+    wrote is rewritten whole, so the script also runs on a bare python3)."""
+    try:
+        import tomlkit
+    except ImportError:
+        if path.is_file() and not path.read_text().startswith(_HEADER):
+            raise StandinError(f"{path} has settings of yours and tomlkit is missing",
+                               hint="run this with the project's venv python") from None
+        table = "".join(f'{k} = "{v}"\n' for k, v in bases.table().items())
+        top = f'image = "{image}"\n' if image else ""
+        path.write_text(f"{_HEADER}{top}\n[bases.{bases.env}]\n{table}")
+        return
+    doc = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.parse(_HEADER)
     if image:
         doc["image"] = image
     if "bases" not in doc:
         doc["bases"] = tomlkit.table(is_super_table=True)
-    table = tomlkit.table()
+    new = tomlkit.table()
     for key, value in bases.table().items():
-        table[key] = value
-    doc["bases"][bases.env] = table
+        new[key] = value
+    doc["bases"][bases.env] = new
     path.write_text(tomlkit.dumps(doc))
 
 

@@ -4,8 +4,6 @@ pointed at them through torchship.local.toml."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,34 +14,15 @@ from torchship.dockercli import Docker
 from torchship.images import Built, build, remove_images
 from torchship.testing.engine import engine, registry, standin_bases
 from torchship.testing.standins import PinnedBases, Registry, write_local_config
+from torchship.testing.template import copy_template as _copy
 
 __all__ = ["engine", "registry", "standin_bases"]
 
 ROOT = Path(__file__).resolve().parents[3]
-GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
-
-
-def git(cwd: Path, *args: str) -> str:
-    import os
-
-    out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                         env={**os.environ, **GIT_ENV})
-    return out.stdout.strip()
 
 
 def copy_template(dest: Path) -> Path:
-    """The template as a fresh clone has it (tracked and unignored files), committed."""
-    files = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
-    for name in files:
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "template")
-    return dest
+    return _copy(ROOT, dest)
 
 
 def point_at(project: Path, bases: PinnedBases, reg: Registry, *, name: str) -> None:

@@ -20,6 +20,8 @@ def test_standins_are_pinned_in_the_sessions_registry(
         assert ref.startswith(f"{registry.host}/")
         name, digest = ref.split("@")
         assert digest == resolve_digest(name)
+        # The docker SDK's way (what a remote registry is asked with) agrees.
+        assert digest == resolve_digest(name, via_engine=True)
     probe = "import torch, sys; print(torch.__version__, sys.version_info[:2])"
     out = engine("run", "--rm", "--network", "none", standin_bases.runtime, "python", "-c", probe)
     assert out.stdout.splitlines()[-1] == "2.13.0+cpu (3, 11)"
