@@ -127,6 +127,7 @@ class Comparison:
     speedups: tuple[Speedup, ...]
     problems: tuple[Problem, ...]
     cores: int | None = None
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -172,7 +173,7 @@ def compare(run: Run, *, tolerances: Compare, baseline: Run | None = None) -> Co
         baseline=baseline.run_id if baseline else None, tolerances=tolerances, envs=envs,
         suites=suites, flips=flips, training=training, benchmarks=benches,
         speedups=speedups(run.records), problems=tuple(problems),
-        cores=(run.host.get("cpu") or {}).get("count"))
+        cores=(run.host.get("cpu") or {}).get("count"), note=run.note)
 
 
 def suite_rows(records: Sequence[Record]) -> tuple[tuple[SuiteRow, ...], list[Problem]]:

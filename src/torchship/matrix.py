@@ -79,12 +79,20 @@ def run_id(root: Path) -> str:
     return f"{stamp}-{sha}" if sha and " " not in sha else stamp
 
 
-def resolve_mode(opts: Options) -> Literal["local", "containers"]:
+def resolve_mode(opts: Options, cfg: configmod.Config,
+                 ) -> tuple[Literal["local", "containers"], str]:
+    """Containers when asked, or when an engine answers and environments are pinned; else
+    the host. The second value says why the host was chosen (shown in the report)."""
     if opts.mode != "auto":
-        return opts.mode
+        return opts.mode, "--local was given" if opts.mode == "local" else ""
+    if not cfg.bases:
+        return "local", ("no pinned environment is configured ([tool.torchship.bases], or "
+                         "torchship.local.toml from scripts/standin_bases.py)")
     from torchship.suites import engine_available
 
-    return "containers" if engine_available() else "local"
+    if engine_available():
+        return "containers", ""
+    return "local", "no container engine answers"
 
 
 def host_gpus() -> list[str]:
@@ -221,7 +229,9 @@ def _existing(cfg: configmod.Config, env: str, variant: str, *, required: bool =
 def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, Path]:
     """Run the suites in every environment and save the records; return the run and folder."""
     cfg = configmod.load(opts.root)
-    mode = resolve_mode(opts)
+    mode, why = resolve_mode(opts, cfg)
+    if mode == "local" and opts.show:
+        print(f"No image is used: the suites run on this host ({why}).", flush=True)
     baseline_check = opts.baseline
     if baseline_check is not None and not baseline_check.exists():
         load_baseline(opts)  # fail before an hour of suites, not after
@@ -242,7 +252,7 @@ def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, 
     else:
         records = run_containers(cfg, opts, envs, rid, folder, builder)
     run = Run(run_id=rid, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              mode=mode, records=tuple(records), host=envinfo.collect(opts.root))
+              mode=mode, records=tuple(records), host=envinfo.collect(opts.root), note=why)
     save_run(run, folder)
     return run, folder
 

@@ -170,6 +170,7 @@ class Run:
     mode: Literal["local", "containers"]
     records: tuple[Record, ...]
     host: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""             # why the suites ran where they did (e.g. no engine)
     schema: int = SCHEMA
 
     def record(self, env: str) -> Record | None:
@@ -321,7 +322,8 @@ def from_dict(data: Mapping[str, Any], *, where: Path | str = "<run>") -> Run:
         return Run(run_id=str(data["run_id"]), created=str(data["created"]),
                    mode=cast(Any, data["mode"]),
                    records=tuple(_record(r) for r in data["records"]),
-                   host=dict(data.get("host") or {}), schema=SCHEMA)
+                   host=dict(data.get("host") or {}), note=str(data.get("note", "")),
+                   schema=SCHEMA)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, RecordError):
             raise

@@ -34,8 +34,9 @@ def markdown(c: Comparison) -> str:
     t = c.tolerances
     lines = [f"# torchship matrix `{c.run_id}`", "", f"**{verdict(c)}**", ""]
     if c.mode == "local":
+        why = c.note or "no container engine, or `--local` was given"
         lines += ["> No image was used: the suites ran on the host interpreter as the single "
-                  "environment `local` (no container engine, or `--local` was given).", ""]
+                  f"environment `local` ({why}).", ""]
     if c.problems:
         lines += ["## Problems", ""] + [f"- **{p.kind}** `{p.env}` {p.subject}: {p.detail}"
                                         for p in c.problems] + [""]

@@ -162,3 +162,19 @@ def test_no_pinned_environment_is_a_clear_error(tmp_path: Path,
     with pytest.raises(TorchshipError, match="no pinned environment configured"):
         matrix.gpu_tests(opts)
     assert not (tmp_path / "run").exists()
+
+
+def test_with_no_pinned_environment_the_default_runs_on_the_host(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = tmp_path / "torchship.local.toml"
+    local.write_text("[bases]\n")
+    monkeypatch.setenv("TORCHSHIP_LOCAL_CONFIG", str(local))
+    cfg = matrix.configmod.load(ROOT)
+    mode, why = matrix.resolve_mode(matrix.Options(root=ROOT), cfg)
+    assert mode == "local"
+    assert "no pinned environment is configured" in why
+
+
+def test_local_report_says_why_no_image_was_used(local_run: Path) -> None:
+    assert records.load(local_run).note == "--local was given"
+    assert "(--local was given)" in (local_run / "compare.md").read_text()
