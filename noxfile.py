@@ -80,3 +80,51 @@ def tests(session: nox.Session) -> None:
     """The tooling's own tests: real git, real keys, real engine and registry."""
     install(session, "torch", "tooling", "test")  # gpubench's tests time real torch ops
     session.run("pytest", "tests/torchship", *session.posargs)
+
+
+def matrix_envs() -> list[str]:
+    """The pinned environments from [tool.torchship] (light: no docker, no torch), and local."""
+    from torchship import config
+
+    try:
+        return [*config.load(ROOT).envs, "local"]
+    except Exception:  # a broken configuration must not break `nox -l`; gpu_tests reports it
+        return ["local"]
+
+
+def matrix_install(session: nox.Session) -> None:
+    """What running and comparing the suites needs (the suites themselves run in `local`)."""
+    install(session, "torch", "test", "tooling")
+
+
+@nox.session
+def gpu_tests(session: nox.Session) -> None:
+    """Every suite in every pinned image (or on the host with no engine), then compare."""
+    from torchship import matrix
+
+    matrix_install(session)
+    if matrix.main(session.posargs, root=ROOT) != 0:
+        session.error("the matrix failed (each problem is named above)")
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """Compare the latest matrix run again: `nox -s compare -- --baseline DIR [--run DIR]`."""
+    from torchship import matrix
+
+    matrix_install(session)
+    if matrix.main(session.posargs, root=ROOT, what="compare") != 0:
+        session.error("the comparison failed (each problem is named above)")
+
+
+@nox.session
+@nox.parametrize("suite", ["unit", "e2e", "benchmark"])
+@nox.parametrize("env", [nox.param(e, tags=[e]) for e in matrix_envs()])
+def suite(session: nox.Session, env: str, suite: str) -> None:
+    """One suite in one environment's image (env `local`: on the host), compared alone."""
+    from torchship import matrix
+
+    matrix_install(session)
+    where = ["--local"] if env == "local" else ["--env", env]
+    if matrix.main([*where, "--suite", suite, "--no-smoke", *session.posargs], root=ROOT) != 0:
+        session.error(f"{suite} in {env} failed (named above)")

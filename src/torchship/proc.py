@@ -33,27 +33,49 @@ def run(
     log.debug("$ %s%s", shlex.join(argv), f"  (in {cwd})" if cwd else "")
     full_env = {**os.environ, **env} if env is not None else None
     try:
-        proc = subprocess.run(
+        # A time limit gets a process group of its own, so the limit stops the grandchildren
+        # too (nox -> pytest -> training): killing only the child leaves its pipes open.
+        child = subprocess.Popen(
             argv,
             cwd=cwd,
             env=full_env,
-            input=input,
             text=True,
+            stdin=subprocess.PIPE if input is not None else None,
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.STDOUT if capture else None,
-            timeout=timeout,
-            check=False,
+            start_new_session=timeout is not None,
         )
     except FileNotFoundError as exc:
         raise TorchshipError(
             f"`{argv[0]}` was not found", hint="install it or put it on PATH"
         ) from exc
+    try:
+        out, _ = child.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        out = exc.output if isinstance(exc.output, str) else ""
-        raise CommandFailed(argv, -1, f"{out}\ntimed out after {timeout}s") from exc
+        _kill_group(child)
+        out, _ = child.communicate()
+        raise CommandFailed(argv, -1, f"{out or ''}\ntimed out after {timeout}s") from exc
+    except BaseException:  # Ctrl-C included: leave nothing running behind us
+        _kill_group(child)
+        child.wait()
+        raise
+    proc = subprocess.CompletedProcess(argv, child.returncode, out, None)
     if check and proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, proc.stdout or "")
     return proc
+
+
+def _kill_group(child: subprocess.Popen[str]) -> None:
+    """Kill `child` and, when it leads a process group of its own, everything in it."""
+    import signal
+
+    try:
+        if os.getpgid(child.pid) == child.pid:
+            os.killpg(child.pid, signal.SIGKILL)
+        else:
+            child.kill()
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
 
 
 def which(name: str) -> Path | None:
