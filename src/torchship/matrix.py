@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -118,6 +119,21 @@ def last_release_baseline(root: Path) -> Path | None:
         return None
     folder = root / RESULTS / RELEASES / tag.stdout.strip()
     return folder if (folder / "run.json").exists() else None
+
+
+def save_release_baseline(root: Path, folder: Path) -> Path | None:
+    """Keep a passing run as its release's baseline when HEAD is exactly a tag and clean.
+
+    Later runs compare their benchmarks with it by default (last_release_baseline).
+    """
+    tag = proc.run(["git", "describe", "--tags", "--exact-match", "HEAD"], cwd=root, check=False)
+    dirty = proc.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, check=False)
+    if tag.returncode != 0 or dirty.returncode != 0 or dirty.stdout.strip():
+        return None
+    dest = root / RESULTS / RELEASES / tag.stdout.strip()
+    if dest.resolve() != folder.resolve():
+        shutil.copytree(folder, dest, dirs_exist_ok=True)
+    return dest
 
 
 def load_baseline(opts: Options) -> Run | None:
@@ -276,6 +292,9 @@ def gpu_tests(opts: Options, *, builder: Builder = default_builder) -> Path:
     """The whole job: run, save, compare, report. Raises MatrixFailed when anything failed."""
     run, folder = execute(opts, builder=builder)
     report_and_verdict(run, folder, opts, tolerances=configmod.load(opts.root).compare)
+    saved = save_release_baseline(opts.root, folder)
+    if saved is not None and opts.show:
+        print(f"saved as the release's baseline: {saved}")
     return folder
 
 
