@@ -77,27 +77,11 @@ class ImageStep(Protocol):
         ...
 
 
-def image_step(cfg: tsconfig.Config) -> ImageStep | None:
-    """The images module's release hook, or None while it does not exist."""
-    return _image_hook(cfg)[0]
+def image_step(cfg: tsconfig.Config) -> ImageStep:
+    """The images module's release hook (imported here: only a release with images needs it)."""
+    from torchship import images
 
-
-def _image_hook(cfg: tsconfig.Config) -> tuple[ImageStep | None, str]:
-    """(the hook, or None and why not)."""
-    import importlib
-
-    try:
-        # Looked up by name: the images module lands with another issue and may be absent.
-        images = importlib.import_module("torchship.images")
-    except ImportError:
-        return None, "torchship.images is not available yet"
-    factory = getattr(images, "release_step", None)
-    if not callable(factory):
-        return None, "torchship.images has no release_step(config) hook yet"
-    step = factory(cfg)
-    if not isinstance(step, ImageStep):
-        return None, "torchship.images.release_step() does not return an ImageStep"
-    return step, ""
+    return images.release_step(cfg)
 
 
 # -- the plan ---------------------------------------------------------------------------
@@ -250,13 +234,11 @@ def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
     remote = _preflight_remote(git, branch, head, tag, opts)
     if opts.sign or opts.sign_commit:
         git.sign_test()
-    step, why = _image_hook(cfg) if opts.images else (None, "")
     if not opts.images:
         planned: list[str] = []
         note = "skipped (--no-images)"
-    elif step is None:
-        planned, note = [], f"skipped: {why}"
     else:
+        step = image_step(cfg)
         step.check()
         planned = step.planned(new)
         note = f"{len(planned)} to build"
@@ -550,13 +532,10 @@ def verify(git: Git, tag: str, *, require_signature: bool = True,
     if sec is None or not sec.date:
         raise ReleaseError(f"{cfg.release.changelog} at {tag} has no dated [{ver}] section")
     checked.append(f"{cfg.release.changelog} has [{ver}] - {sec.date}")
-    step = image_step(cfg)
     if images is None:  # the tag message lists the release's images
         images = _images_in(git.out("cat-file", "tag", tag))
-    if images and step is None:
-        raise ReleaseError(f"{tag} lists {len(images)} image(s) but torchship.images is not "
-                           "available to check their labels")
-    if images and step is not None:
+    if images:
+        step = image_step(cfg)
         commit = git.out("rev-parse", f"{tag}^{{commit}}")
         step.verify(images, commit)
         checked.append(f"{len(images)} image(s) labelled with {commit[:12]}")
@@ -590,9 +569,8 @@ def _resume(git: Git, cfg: tsconfig.Config, out: Out) -> None:
                            hint=f"check out {state.branch} at {state.commit[:12]} with tag "
                                 f"{state.tag}, or delete {path} after cleaning up by hand")
     out(f"resuming {state.tag}: already published: {'; '.join(state.published)}")
-    step = image_step(cfg)
-    if state.images and step is not None:
-        step.push(state.images)
+    if state.images:
+        image_step(cfg).push(state.images)
     refs = git.remote_refs(state.remote)
     todo = []
     if refs.get(f"refs/heads/{state.branch}") != state.commit:
