@@ -277,10 +277,12 @@ def _hooks(tool: Mapping[str, Any]) -> Hooks:
 
 def _extras(tool: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[str, ...]:
     key = "tool.torchship.devel_extras"
-    value = tool.get("devel_extras", list(Config.devel_extras))
+    known = set(data.get("project", {}).get("optional-dependencies", {}))
+    if "devel_extras" not in tool:  # the default: whichever of test/notebook the project has
+        return tuple(e for e in Config.devel_extras if e in known)
+    value = tool["devel_extras"]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(key, "must be a list of extra names")
-    known = set(data.get("project", {}).get("optional-dependencies", {}))
     missing = [v for v in value if v not in known]
     if missing:
         raise ConfigError(key, f"{missing[0]!r} is not an extra of the project",
