@@ -369,5 +369,8 @@ def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare
     return 0
 
 
-if __name__ == "__main__":  # python -m torchship.matrix [gpu_tests options]
-    raise SystemExit(main(sys.argv[1:], root=Path(os.getcwd())))
+if __name__ == "__main__":  # python -m torchship.matrix [compare] [options]
+    args = sys.argv[1:]
+    if args[:1] == ["compare"]:
+        raise SystemExit(main(args[1:], root=Path(os.getcwd()), what="compare"))
+    raise SystemExit(main(args, root=Path(os.getcwd())))
