@@ -499,9 +499,10 @@ def _build_error(spec: ImageSpec, exc: CommandFailed) -> ImageError:
     return ImageError(f"building {spec.name} failed: {(lines or ['see the output above'])[-1]}")
 
 
-def _image_id(docker: Docker, ref: str) -> str | None:
-    out = docker("image", "inspect", "--format", "{{.Id}}", ref, check=False)
-    return out.stdout.strip() if out.returncode == 0 else None
+def _image_ids(docker: Docker, refs: Iterable[str]) -> set[str]:
+    """The ids of those of `refs` that exist (one call; missing ones are no error)."""
+    out = docker("image", "inspect", "--format", "{{.Id}}", *refs, check=False)
+    return {line.strip() for line in out.stdout.splitlines() if line.startswith("sha256:")}
 
 
 def _inspect(docker: Docker, ref: str) -> dict[str, Any]:
@@ -550,7 +551,7 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     known = None if no_cache else _cached_probe(key)
     own = own_version(pyproject)
     # The images these tags name now: replaced by this build, left nameless unless removed.
-    previous = {_image_id(docker, t) for t in spec.tags} - {None}
+    previous = _image_ids(docker, spec.tags)
     start = time.monotonic()
     output = run_build({**labels, **found_labels(known)} if known else labels)
     info = _inspect(docker, spec.tags[0])
@@ -582,13 +583,15 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     built = Built(spec, str(info["Id"]), int(info["Size"]), seconds, steps, cached, found,
                   ran=ran, locked=locked, labels=dict(info["Config"].get("Labels") or {}))
     if results is not None:
-        built = replace(built, manifest=write_manifest(docker, built, results))
+        built = replace(built, manifest=write_manifest(docker, built, results, info=info))
     return built
 
 
-def write_manifest(docker: Docker, built: Built, folder: Path) -> Path:
-    """One JSON per image: tags, id, size, layers, labels, packages, fingerprint."""
-    info = _inspect(docker, built.tag)
+def write_manifest(docker: Docker, built: Built, folder: Path, *,
+                   info: Mapping[str, Any] | None = None) -> Path:
+    """One JSON per image: tags, id, size, layers, labels, packages, fingerprint (`info`:
+    the image's `docker image inspect`, when the caller has it)."""
+    info = info if info is not None else _inspect(docker, built.tag)
     history = docker("history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}",
                      built.tag).stdout.splitlines()
     data = {
