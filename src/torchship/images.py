@@ -525,12 +525,10 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     for key, value in args.items():
         argv += ["--build-arg", f"{key}={value}"]
     argv += secret_args()
-    if no_cache:
-        argv.append("--no-cache")
     labels = oci_labels(spec, prov)
 
-    def run_build(with_labels: Mapping[str, str]) -> str:
-        full = list(argv)
+    def run_build(with_labels: Mapping[str, str], *, fresh: bool = no_cache) -> str:
+        full = [*argv, "--no-cache"] if fresh else list(argv)
         for key, value in with_labels.items():
             full += ["--label", f"{key}={value}"]
         for t in spec.tags:
@@ -567,8 +565,19 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
         raise ImageError(f"{spec.name}: the image holds {', '.join(wrong)}",
                          hint=f"fix [bases.{spec.env}] in {config.source.name} or the base")
     if known is None or found_labels(found) != found_labels(known):
-        run_build({**labels, **found_labels(found)})
-        info = _inspect(docker, spec.tags[0])
+        # Never --no-cache here: this pass must give the layers just built and probed, only
+        # the image config (the labels) new. It does (BuildKit takes the newest cache
+        # records); should another build have raced it, the result is probed again.
+        run_build({**labels, **found_labels(found)}, fresh=False)
+        relabelled = _inspect(docker, spec.tags[0])
+        if relabelled["RootFS"].get("Layers") != info["RootFS"].get("Layers"):
+            again = probe(docker, spec.tags[0])
+            if found_labels(again) != found_labels(found):
+                remove_images(spec.tags, docker=docker)
+                raise ImageError(f"{spec.name}: its layers changed while it was labelled",
+                                 hint="build it again")
+            found, lkey = again, layer_key(spec, relabelled)
+        info = relabelled
     _store_probe(key, found)
     _store_layers(lkey, found, own)
     seconds = time.monotonic() - start
