@@ -409,6 +409,78 @@ def _store_probe(key: str, found: Found) -> None:
     (folder / f"{key}.json").write_text(json.dumps(data))
 
 
+# The Dockerfile's declaration, per image: how many of its last layers hold the project's
+# own package (and source) and nothing else. Absent: 0, every layer counts.
+SOURCE_LAYERS = f"{LABEL_NS}.source-layers"
+
+
+def layer_key(spec: ImageSpec, info: Mapping[str, Any]) -> str:
+    """What decides everything a probe reads in a built image except the project's own
+    distribution: its layers (content digests) below the source layers, which include the
+    base's, and its environment and user. A source-only change leaves all of them as they
+    were, so a probe of an image with the same key holds for this one."""
+    import hashlib
+
+    config = info.get("Config") or {}
+    layers = list(info.get("RootFS", {}).get("Layers") or [])
+    try:
+        own = int((config.get("Labels") or {}).get(SOURCE_LAYERS, "0"))
+    except ValueError:
+        own = 0
+    own = min(max(own, 0), len(layers))
+    parts = [spec.variant, *layers[:len(layers) - own], "", *sorted(config.get("Env") or []),
+             str(config.get("User") or "")]
+    return "layers-" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def own_version(pyproject: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The project's (name, version) as pyproject.toml states them; None when the version
+    is dynamic (only the built package knows it then)."""
+    project = pyproject.get("project", {})
+    if "version" not in project or "name" not in project:
+        return None
+    return str(project["name"]), str(project["version"])
+
+
+def _split_own(packages: Iterable[str], name: str) -> tuple[list[str], str | None]:
+    """(the other packages, the project's own `Name==version`) of a probe's package list."""
+    others, own = [], None
+    for p in packages:
+        if _norm(p.split("==")[0]) == _norm(name):
+            own = p
+        else:
+            others.append(p)
+    return others, own
+
+
+def _probed_layers(key: str, own: tuple[str, str] | None) -> Found | None:
+    """The probe of an image with the same layer key, the project's own entry brought up to
+    date; None when there is none, or when the project's version changed since."""
+    if own is None:
+        return None
+    try:
+        data = json.loads((_probe_cache() / f"{key}.json").read_text())
+        if data["declared"] != list(own) or data["own"] is None:
+            return None
+        packages = tuple(sorted({*data["others"], data["own"]}))
+        return Found(python=data["python"], torch=data["torch"], cuda=data["cuda"],
+                     cudnn=data["cudnn"], packages=packages, fingerprint=data["fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store_layers(key: str, found: Found, own: tuple[str, str] | None) -> None:
+    if own is None:
+        return
+    others, mine = _split_own(found.packages, own[0])
+    folder = _probe_cache()
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"python": found.python, "torch": found.torch, "cuda": found.cuda,
+            "cudnn": found.cudnn, "fingerprint": found.fingerprint,
+            "others": others, "own": mine, "declared": list(own)}
+    (folder / f"{key}.json").write_text(json.dumps(data))
+
+
 def check_base(docker: Docker, ref: str, *, what: str) -> None:
     """A missing base fails here, clearly, rather than deep inside BuildKit's output."""
     if docker.image_exists(ref):
@@ -427,9 +499,10 @@ def _build_error(spec: ImageSpec, exc: CommandFailed) -> ImageError:
     return ImageError(f"building {spec.name} failed: {(lines or ['see the output above'])[-1]}")
 
 
-def _image_id(docker: Docker, ref: str) -> str | None:
-    out = docker("image", "inspect", "--format", "{{.Id}}", ref, check=False)
-    return out.stdout.strip() if out.returncode == 0 else None
+def _image_ids(docker: Docker, refs: Iterable[str]) -> set[str]:
+    """The ids of those of `refs` that exist (one call; missing ones are no error)."""
+    out = docker("image", "inspect", "--format", "{{.Id}}", *refs, check=False)
+    return {line.strip() for line in out.stdout.splitlines() if line.startswith("sha256:")}
 
 
 def _inspect(docker: Docker, ref: str) -> dict[str, Any]:
@@ -452,12 +525,10 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     for key, value in args.items():
         argv += ["--build-arg", f"{key}={value}"]
     argv += secret_args()
-    if no_cache:
-        argv.append("--no-cache")
     labels = oci_labels(spec, prov)
 
-    def run_build(with_labels: Mapping[str, str]) -> str:
-        full = list(argv)
+    def run_build(with_labels: Mapping[str, str], *, fresh: bool = no_cache) -> str:
+        full = [*argv, "--no-cache"] if fresh else list(argv)
         for key, value in with_labels.items():
             full += ["--label", f"{key}={value}"]
         for t in spec.tags:
@@ -469,21 +540,23 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
             raise _build_error(spec, exc) from exc
 
     # An image with the same base, dependencies and Dockerfile was probed before (a source
-    # change): its versions label the build at once, and a light probe of the new image
-    # confirms them. Otherwise: build, probe deeply, then label (a second, fully cached pass).
+    # change): its versions label the build at once (the guess). The built image's layers
+    # below the source (layer_key) say what it holds: when an image with those very layers
+    # was probed, that probe holds for this one and nothing runs in the image; otherwise it
+    # is probed. When the labels built were wrong (or missing), it is built again with the
+    # right ones (a fully cached pass: only the image config is new).
     key = probe_key(spec, args, dockerfile.read_text())
     known = None if no_cache else _cached_probe(key)
+    own = own_version(pyproject)
     # The images these tags name now: replaced by this build, left nameless unless removed.
-    previous = {_image_id(docker, t) for t in spec.tags} - {None}
+    previous = _image_ids(docker, spec.tags)
     start = time.monotonic()
     output = run_build({**labels, **found_labels(known)} if known else labels)
-    first_id = str(_inspect(docker, spec.tags[0])["Id"])
-    found: Found | None = None
-    if known is not None:
-        light = probe(docker, spec.tags[0], deep=False)
-        if (light.python, light.torch, light.cuda) == (known.python, known.torch, known.cuda):
-            found = replace(known, packages=light.packages)
-    relabel = found is None
+    info = _inspect(docker, spec.tags[0])
+    first_id = str(info["Id"])
+    lkey = layer_key(spec, info)
+    # --no-cache: nothing remembered either, the image is probed.
+    found = None if no_cache else _probed_layers(lkey, own)
     if found is None:
         found = probe(docker, spec.tags[0])
     wrong = disagreements(spec.base, found)
@@ -491,12 +564,23 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
         remove_images(spec.tags, docker=docker)
         raise ImageError(f"{spec.name}: the image holds {', '.join(wrong)}",
                          hint=f"fix [bases.{spec.env}] in {config.source.name} or the base")
-    if relabel:
-        # Same steps, all cached: only the image config (its labels) is new.
-        run_build({**labels, **found_labels(found)})
-        _store_probe(key, found)
+    if known is None or found_labels(found) != found_labels(known):
+        # Never --no-cache here: this pass must give the layers just built and probed, only
+        # the image config (the labels) new. It does (BuildKit takes the newest cache
+        # records); should another build have raced it, the result is probed again.
+        run_build({**labels, **found_labels(found)}, fresh=False)
+        relabelled = _inspect(docker, spec.tags[0])
+        if relabelled["RootFS"].get("Layers") != info["RootFS"].get("Layers"):
+            again = probe(docker, spec.tags[0])
+            if found_labels(again) != found_labels(found):
+                remove_images(spec.tags, docker=docker)
+                raise ImageError(f"{spec.name}: its layers changed while it was labelled",
+                                 hint="build it again")
+            found, lkey = again, layer_key(spec, relabelled)
+        info = relabelled
+    _store_probe(key, found)
+    _store_layers(lkey, found, own)
     seconds = time.monotonic() - start
-    info = _inspect(docker, spec.tags[0])
     # The unlabelled first image and what the tags named before are nameless now. Without
     # --force, rmi refuses an image another tag or a container still uses: those stay.
     for old in (previous | {first_id}) - {info["Id"]}:
@@ -508,13 +592,15 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     built = Built(spec, str(info["Id"]), int(info["Size"]), seconds, steps, cached, found,
                   ran=ran, locked=locked, labels=dict(info["Config"].get("Labels") or {}))
     if results is not None:
-        built = replace(built, manifest=write_manifest(docker, built, results))
+        built = replace(built, manifest=write_manifest(docker, built, results, info=info))
     return built
 
 
-def write_manifest(docker: Docker, built: Built, folder: Path) -> Path:
-    """One JSON per image: tags, id, size, layers, labels, packages, fingerprint."""
-    info = _inspect(docker, built.tag)
+def write_manifest(docker: Docker, built: Built, folder: Path, *,
+                   info: Mapping[str, Any] | None = None) -> Path:
+    """One JSON per image: tags, id, size, layers, labels, packages, fingerprint (`info`:
+    the image's `docker image inspect`, when the caller has it)."""
+    info = info if info is not None else _inspect(docker, built.tag)
     history = docker("history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}",
                      built.tag).stdout.splitlines()
     data = {

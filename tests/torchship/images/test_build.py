@@ -76,6 +76,11 @@ def test_runtime_is_non_root_slim_and_healthy(built: dict[str, Built], engine: D
     assert sh(engine, image, "python -c 'import pytest'").returncode != 0
     assert sh(engine, image, "echo $CUBLAS_WORKSPACE_CONFIG").stdout.strip() == ":4096:8"
     assert sh(engine, image, "python -c 'import mlproject'").returncode == 0
+    # Installed with its metadata (unpacked from the wheel, not by pip): version, files.
+    meta = ("from importlib.metadata import version, files; "
+            "print(version('torchship'), any(str(f).endswith('mlproject/train.py') "
+            "for f in files('torchship')))")
+    assert sh(engine, image, f'python -c "{meta}"').stdout.split() == ["0.1.0", "True"]
     out = engine("image", "inspect", "--format", "{{json .Config.Healthcheck.Test}}", image)
     assert "health_check.py" in out.stdout
     health = engine("run", "--rm", "--network", "none", image, check=False)
@@ -148,6 +153,7 @@ def test_a_source_only_change_rebuilds_only_the_source_layers(
     first = build(tsconfig.load(project), quiet=True, docker=engine)
     before = {b.spec.variant: layers(engine, b.image_id) for b in first}
     old_ids = {b.spec.variant: b.image_id for b in first}
+    old_found = {b.spec.variant: b.found for b in first}
     module = project / "src" / "mlproject" / "__init__.py"
     # Never built before, anywhere: BuildKit's cache is the engine's, shared by all runs.
     module.write_text(module.read_text() + f"\n# a source-only change {uuid.uuid4().hex}\n")
@@ -168,6 +174,10 @@ def test_a_source_only_change_rebuilds_only_the_source_layers(
         changed = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
         assert changed, variant
         assert changed[0] >= len(new) - len(ran), (variant, changed, ran)
+        # What the image holds is what it held (its dependency layers are the same), and
+        # the labels say so.
+        assert after[variant].found.packages == old_found[variant].packages
+        assert after[variant].labels["io.torchship.torch"] == "2.13.0+cpu"
 
 
 def test_declared_versions_that_disagree_are_refused(

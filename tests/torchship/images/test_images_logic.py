@@ -10,9 +10,14 @@ from torchship.config import Base, ImageRef
 from torchship.errors import ConfigError
 from torchship.images import (
     Found,
+    ImageSpec,
+    _probed_layers,
+    _store_layers,
     count_steps,
     disagreements,
     image_tags,
+    layer_key,
+    own_version,
     requirements,
     secret_args,
     tag_version,
@@ -72,3 +77,48 @@ def test_a_ca_bundle_named_by_the_environment_becomes_a_secret(tmp_path: Path) -
     assert secret_args({"SSL_CERT_FILE": str(ca)}) == ["--secret", f"id=ca,src={ca}"]
     assert secret_args({"PIP_CERT": str(tmp_path / "missing")}) == []
     assert secret_args({}) == []
+
+
+def _spec() -> ImageSpec:
+    ref = ImageRef.parse("r/base:1@sha256:" + "a" * 64, key="k")
+    return ImageSpec("cpu", "runtime", Base("cpu", ref, ref), ("r/app:1-runtime",))
+
+
+def _info(layers: list[str], *, env: tuple[str, ...] = ("A=1",), own: str | None = "1",
+          user: str = "app") -> dict[str, object]:
+    labels = {} if own is None else {"io.torchship.source-layers": own}
+    return {"RootFS": {"Layers": layers}, "Config": {"Env": list(env), "User": user,
+                                                     "Labels": labels}}
+
+
+def test_layer_key_ignores_only_the_declared_source_layers() -> None:
+    spec = _spec()
+    key = layer_key(spec, _info(["base", "deps", "src1"]))
+    assert layer_key(spec, _info(["base", "deps", "src2"])) == key  # a source change
+    assert layer_key(spec, _info(["base", "deps2", "src1"])) != key  # a dependency change
+    assert layer_key(spec, _info(["base2", "deps", "src1"])) != key  # another base
+    assert layer_key(spec, _info(["base", "deps", "src1"], env=("A=2",))) != key
+    assert layer_key(spec, _info(["base", "deps", "src1"], user="root")) != key
+    # Undeclared (or nonsense): every layer counts.
+    assert layer_key(spec, _info(["base", "deps", "s1"], own=None)) != layer_key(
+        spec, _info(["base", "deps", "s2"], own=None))
+    assert layer_key(spec, _info(["base", "deps", "s1"], own="x")) != layer_key(
+        spec, _info(["base", "deps", "s2"], own="x"))
+
+
+def test_a_probe_is_reused_for_the_same_layers_with_the_own_entry_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    found = Found("3.11.2", "2.13.0+cpu", None, None,
+                  packages=("My_Project==0.1.0", "numpy==2.0.0"), fingerprint={"x": 1})
+    own = own_version({"project": {"name": "my-project", "version": "0.1.0"}})
+    assert own == ("my-project", "0.1.0")
+    _store_layers("layers-k", found, own)
+    assert _probed_layers("layers-k", own) == found
+    assert _probed_layers("layers-other", own) is None
+    # A new project version: its entry cannot be known without looking, so no reuse.
+    assert _probed_layers("layers-k", ("my-project", "0.2.0")) is None
+    # A dynamic version: never reused, never stored.
+    assert own_version({"project": {"name": "p", "dynamic": ["version"]}}) is None
+    assert _probed_layers("layers-k", None) is None
