@@ -217,34 +217,12 @@ class Summary:
 
     @classmethod
     def of(cls, samples: Sequence[float]) -> Summary:
-        data = sorted(samples)
-        n = len(data)
-        if n == 0:
+        # pytest-benchmark's own statistics, so these figures equal those in its JSON.
+        from pytest_benchmark.stats import Stats
+
+        if not samples:
             raise ValueError("no samples")
-        return cls(statistics.median(data), _q1(data), _q3(data), n)
-
-
-# pytest_benchmark.stats.Stats.q1/q3, so the figures here and in its JSON are the same
-# (https://en.wikipedia.org/wiki/Quartile#Computing_methods, methods 2 and 3).
-def _q1(data: Sequence[float]) -> float:
-    n = len(data)
-    if n == 1:
-        return data[0]
-    if n % 2:
-        k, r = n // 4, n % 4
-        if r == 1:
-            return 0.25 * data[k - 1] + 0.75 * data[k]
-        return 0.75 * data[k] + 0.25 * data[k + 1]
-    return statistics.median(data[: n // 2])
-
-
-def _q3(data: Sequence[float]) -> float:
-    n = len(data)
-    if n == 1:
-        return data[0]
-    if n % 2:
-        k, r = n // 4, n % 4
-        if r == 1:
-            return 0.75 * data[3 * k] + 0.25 * data[3 * k + 1]
-        return 0.25 * data[3 * k + 1] + 0.75 * data[3 * k + 2]
-    return statistics.median(data[n // 2:])
+        stats = Stats()  # type: ignore[no-untyped-call]  # pytest-benchmark ships no hints
+        for sample in samples:
+            stats.update(sample)  # type: ignore[no-untyped-call]  # as above
+        return cls(stats.median, stats.q1, stats.q3, len(samples))
