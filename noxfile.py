@@ -1,24 +1,30 @@
-"""nox sessions: each a few lines calling into torchship (`nox -l` lists them)."""
+"""nox sessions of the project: its three suites, lint and types, and the matrix (`nox -l`).
+
+Each session is configuration over the installed torchship (a development dependency of the
+project, pinned in pyproject.toml's `test` extra); nothing here imports it, so `nox -l`
+needs only nox.
+"""
 
 from __future__ import annotations
 
-import sys
+import os
+import tomllib
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "src"))
+# The template's own repository carries the tool beside it: its sessions use that checkout.
+# A project made from the template has no such folder and installs the pinned release.
+TOOL = ROOT / "torchship"
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "unit", "e2e", "benchmark", "tests"]
+nox.options.sessions = ["lint", "typecheck", "unit", "e2e", "benchmark", "contract"]
 
 
 def results_dir() -> Path:
     """Where the suites write junit/benchmark/metrics files ($TORCHSHIP_RESULTS, else results/local)."""
-    import os
-
     out = Path(os.environ.get("TORCHSHIP_RESULTS") or ROOT / "results" / "local")
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -30,15 +36,17 @@ def pytest_args(suite: str) -> list[str]:
 
 
 def install(session: nox.Session, *extras: str) -> None:
-    """Install the project with `extras`; a no-op under --no-venv (an image has them)."""
+    """Install the project with `extras` (and the in-repo tool, where there is one); a no-op
+    under --no-venv (an image has them)."""
     if session.venv_backend == "none":
         return
-    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+    tool = ["-e", str(TOOL)] if (TOOL / "pyproject.toml").is_file() else []
+    session.install(*tool, "-e", f".[{','.join(extras)}]" if extras else ".")
 
 
 @nox.session
 def unit(session: nox.Session) -> None:
-    """The example project's unit suite (model, data, seeding, fingerprint, health check)."""
+    """The project's unit suite (model, data, seeding, health check)."""
     install(session, "torch", "test")
     session.run("pytest", *pytest_args("unit"), *session.posargs)
 
@@ -59,58 +67,50 @@ def benchmark(session: nox.Session) -> None:
 
 
 @nox.session
+def contract(session: nox.Session) -> None:
+    """The project against torchship's contract: configuration, sessions, hooks, metrics."""
+    install(session, "test")
+    session.run("pytest", "tests/contract", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the whole tree."""
+    """ruff over the project."""
     if session.venv_backend != "none":
         session.install("ruff")
-    session.run("ruff", "check", ".")
+    session.run("ruff", "check", ".", "--exclude", "torchship")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the automation library."""
-    install(session, "dev")  # mypy follows torch and yaml: their packages and stubs must be there
+    """mypy --strict over the project's package."""
+    install(session, "dev")  # mypy follows torch: it must be there
     session.run("mypy")
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """The tooling's own tests: real git, real keys, real engine and registry."""
-    install(session, "torch", "tooling", "test")  # gpubench's tests time real torch ops
-    session.run("pytest", "tests/torchship", *session.posargs)
-
-
 def matrix_envs() -> list[str]:
-    """The pinned environments from [tool.torchship] (light: no docker, no torch), and local."""
-    from torchship import config
-
-    try:
-        return [*config.load(ROOT).envs, "local"]
-    except Exception:  # a broken configuration must not break `nox -l`; gpu_tests reports it
-        return ["local"]
-
-
-def matrix_install(session: nox.Session) -> None:
-    """What running and comparing the suites needs (the suites themselves run in `local`).
-
-    The matrix runs in the session's interpreter, not nox's own: only the session has rich,
-    docker, matplotlib and, for the host's `local` run, torch.
-    """
-    install(session, "torch", "test", "tooling")
+    """The pinned environments ([tool.torchship.bases], or the local override's), and local."""
+    tables = [nox.project.load_toml(ROOT / "pyproject.toml").get("tool", {}).get("torchship", {})]
+    local = Path(os.environ.get("TORCHSHIP_LOCAL_CONFIG") or ROOT / "torchship.local.toml")
+    if local.is_file():
+        with local.open("rb") as fh:
+            tables.append(tomllib.load(fh))
+    bases = next((t["bases"] for t in reversed(tables) if isinstance(t.get("bases"), dict)), {})
+    return [*bases, "local"]
 
 
 @nox.session
 def gpu_tests(session: nox.Session) -> None:
     """Every suite in every pinned image (or on the host with no engine), then compare."""
-    matrix_install(session)
-    session.run("python", "-m", "torchship.matrix", *session.posargs)
+    install(session, "torch", "test")
+    session.run("torchship", "matrix", *session.posargs)
 
 
 @nox.session
 def compare(session: nox.Session) -> None:
     """Compare the latest matrix run again: `nox -s compare -- --baseline DIR [--run DIR]`."""
-    matrix_install(session)
-    session.run("python", "-m", "torchship.matrix", "compare", *session.posargs)
+    install(session, "torch", "test")
+    session.run("torchship", "compare", *session.posargs)
 
 
 @nox.session
@@ -118,7 +118,6 @@ def compare(session: nox.Session) -> None:
 @nox.parametrize("env", [nox.param(e, tags=[e]) for e in matrix_envs()])
 def suite(session: nox.Session, env: str, suite: str) -> None:
     """One suite in one environment's image (env `local`: on the host), compared alone."""
-    matrix_install(session)
+    install(session, "torch", "test")
     where = ["--local"] if env == "local" else ["--env", env]
-    session.run("python", "-m", "torchship.matrix", *where, "--suite", suite, "--no-smoke",
-                *session.posargs)
+    session.run("torchship", "matrix", *where, "--suite", suite, "--no-smoke", *session.posargs)

@@ -1,10 +1,5 @@
-"""invoke entry point: the task collection lives in the torchship package (`invoke --list`)."""
-
-import sys
-from pathlib import Path
-
-# Work from a fresh clone before the package is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+"""invoke tasks of the project (`invoke --list`): torchship's collection, configured by
+[tool.torchship] in pyproject.toml. Add the project's own tasks to `ns` here."""
 
 from torchship.tasks import ns
 

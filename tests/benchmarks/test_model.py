@@ -15,12 +15,12 @@ import torch
 from pytest_benchmark.fixture import BenchmarkFixture
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+from torchship.gpubench import bench, peaks
+from torchship.gpubench.cases import Work
 
 from mlproject.data import make_dataset
 from mlproject.model import make_model
 from mlproject.train import train_step
-from torchship.gpubench import bench, peaks
-from torchship.gpubench.cases import Work
 
 BATCHES = {"cpu": (512,), "cuda": (512, 65536)}
 

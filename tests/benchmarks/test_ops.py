@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
-
 from torchship.gpubench import bench, cases, peaks
 
 

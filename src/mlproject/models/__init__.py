@@ -8,10 +8,10 @@ its tests, on a branch of its own.
 from __future__ import annotations
 
 import importlib
+import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from torch import nn
 
 REGISTRY = Path(__file__).with_name("registry.toml")

@@ -1,0 +1,85 @@
+"""How much a release costs over bump-my-version alone (target: at most 2x).
+
+Times `invoke release --part patch --no-images` against `bump-my-version bump patch` on
+identical fresh copies of the same repository (a copy of this template), alternating which
+goes first, several rounds in one run; prints the medians and their ratio. The release is
+measured signed with a real, throwaway GPG key (the default), and with --no-sign.
+
+    .venv/bin/python benchmarks/bench_release.py [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from torchship.testing.gitrepo import isolated_env, make_repo  # noqa: E402  (path first)
+from torchship.testing.keys import configure_gpg, gpg_key, have, stop_gpg_agent  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if res.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{res.stdout}{res.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tsbench-"))
+    gnupg = Path(tempfile.mkdtemp(prefix="tsg-"))
+    try:
+        env = isolated_env(work / "home", GNUPGHOME=str(gnupg),
+                           PATH=f"{BIN}:/usr/local/bin:/usr/bin:/bin")
+        env.pop("PYTHONDONTWRITEBYTECODE")  # a user's clone keeps its bytecode cache
+        template = make_repo(ROOT, work / "template", env=env)
+        if have("gpg"):
+            configure_gpg(template, gpg_key(gnupg), env=env)
+        # Warm the bytecode cache (__pycache__ is git-ignored, so the tree stays clean).
+        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'src'); "
+                        "import torchship.release.core, torchship.tasks.release"],
+                       cwd=template, env=env, check=True)
+        cases = {
+            "bump-my-version bump patch": [str(BIN / "bump-my-version"), "bump", "patch"],
+            "invoke release --part patch --no-images --no-sign":
+                [str(BIN / "invoke"), "release", "--part", "patch", "--no-images", "--no-sign"],
+        }
+        if have("gpg"):
+            cases["invoke release --part patch --no-images (GPG-signed)"] = [
+                str(BIN / "invoke"), "release", "--part", "patch", "--no-images"]
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for r in range(args.rounds):
+            order = list(cases) if r % 2 == 0 else list(reversed(cases))
+            for name in order:
+                copy = work / f"r{r}-{abs(hash(name))}"
+                shutil.copytree(template, copy, symlinks=True)
+                times[name].append(timed(cases[name], copy, env))
+                shutil.rmtree(copy)
+        base = statistics.median(times["bump-my-version bump patch"])
+        print(f"{args.rounds} rounds, each on a fresh copy of the template; medians:")
+        for name, values in times.items():
+            med = statistics.median(values)
+            print(f"  {med * 1000:7.0f} ms  {med / base:4.2f}x  {name}")
+    finally:
+        stop_gpg_agent(gnupg)
+        shutil.rmtree(gnupg, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

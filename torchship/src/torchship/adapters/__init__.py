@@ -1,0 +1,1 @@
+"""One door per outside system: processes (proc), git (git), the Docker engine (docker)."""

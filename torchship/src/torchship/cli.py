@@ -1,0 +1,70 @@
+"""The CLI edge: the `torchship` command, and `edge` for invoke tasks.
+
+Expected failures become one `error:` line on stderr and an exit code, never a traceback.
+
+    torchship matrix [options]      what `nox -s gpu_tests` runs (python -m torchship.matrix)
+    torchship compare [options]     what `nox -s compare` runs
+    torchship hook commit-msg FILE  the git hooks (.pre-commit-config.yaml)
+    torchship hook check-env
+    torchship --version
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from torchship.errors import TorchshipError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+USAGE = "usage: torchship {matrix,compare,hook} ... | torchship --version"
+
+
+def edge(func: F) -> F:
+    """Wrap an invoke task body: TorchshipError -> `error: ...` and exit(code), no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TorchshipError as exc:
+            print(f"error: {exc.render()}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`torchship COMMAND ...`: dispatch to the subsystem; the subsystems print their errors."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command, rest = (args[0], args[1:]) if args else ("", [])
+    if command in ("matrix", "compare"):
+        from torchship.matrix.run import main as matrix_main
+
+        return matrix_main(rest, root=Path.cwd(),
+                           what="compare" if command == "compare" else "gpu_tests")
+    if command == "hook":
+        from torchship.workflow.hooks import main as hook_main
+
+        return hook_main(rest)
+    if command in ("--version", "-V"):
+        from torchship import __version__
+
+        print(f"torchship {__version__}")
+        return 0
+    if command in ("-h", "--help"):
+        print(__doc__.strip().splitlines()[0] + "\n\n" + USAGE)
+        return 0
+    print(f"error: unknown command {command!r} ({USAGE})" if command else USAGE, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Render a Comparison: a rich terminal table, compare.md, compare.json and compare.png.
+
+Rendering only: every number shown was computed by torchship.matrix.compare. rich and matplotlib
+are imported inside the functions that use them, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from torchship.matrix.compare import Comparison, fmt_seconds
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _env_label(c: Comparison, env: str) -> str:
+    row = next(e for e in c.envs if e.env == env)
+    return f"{env} (no image: host interpreter)" if row.image is None else f"{env} ({row.image})"
+
+
+def verdict(c: Comparison) -> str:
+    if c.ok:
+        return "PASS: every suite passed, training agrees, no benchmark regressed"
+    return f"FAIL: {len(c.problems)} problem(s)"
+
+
+def markdown(c: Comparison) -> str:
+    """compare.md: fit for a CI job summary or a PR comment."""
+    t = c.tolerances
+    lines = [f"# torchship matrix `{c.run_id}`", "", f"**{verdict(c)}**", ""]
+    if c.mode == "local":
+        why = c.note or "no container engine, or `--local` was given"
+        lines += ["> No image was used: the suites ran on the host interpreter as the single "
+                  f"environment `local` ({why}).", ""]
+    if c.problems:
+        lines += ["## Problems", ""] + [f"- **{p.kind}** `{p.env}` {p.subject}: {p.detail}"
+                                        for p in c.problems] + [""]
+    lines += ["## Environments", "", "| env | image | digest | status | wall | host load |",
+              "|---|---|---|---|---|---|"]
+    for e in c.envs:
+        status = e.status + (f": {e.reason}" if e.reason and e.status != "ok" else "")
+        lines.append(f"| {e.env}{' (reference)' if e.env == c.reference else ''} | "
+                     f"{e.image or 'none (host)'} | {(e.image_digest or '-')[:19]} | {status} | "
+                     f"{e.wall_seconds:.0f} s | {_load(e.host_load, c.cores)} |")
+    lines += ["", "## Suites", "", "| env | suite | status | passed | failed | skipped | errors "
+              "| time |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {s.env} | {s.suite} | {s.status} | {s.passed} | {s.failed} | {s.skipped} | "
+              f"{s.errors} | {s.seconds:.1f} s |" for s in c.suites]
+    if c.flips:
+        lines += ["", "Tests that pass in one environment and fail in another:", ""]
+        lines += [f"- `{f.test}`: passes in {', '.join(f.passed_in)}, fails in "
+                  f"{', '.join(f.failed_in)}" for f in c.flips]
+    lines += ["", f"## Training (against `{c.reference}`; loss rtol {t.loss_rtol:g}, "
+              f"accuracy atol {t.accuracy_atol:g})", "",
+              "| env | device | final loss | Δ loss | final accuracy | Δ accuracy | within | "
+              "bitwise repeat |", "|---|---|---:|---:|---:|---:|---|---|"]
+    for r in c.training:
+        det = {None: "not checked", True: "identical", False: "DIFFERENT"}[r.deterministic]
+        lines.append(f"| {r.env} | {r.device} | {r.final_loss:.4f} | {r.loss_rdiff:.2%} | "
+                     f"{r.final_accuracy:.3f} | {r.accuracy_diff:+.3f} | "
+                     f"{'yes' if r.within else 'NO'} | {det} |")
+    if c.benchmarks:
+        lines += _bench_md(c)
+        if c.busy:
+            lines += ["", f"> The host was busy (load above its {c.cores} cores) when "
+                      f"{', '.join(c.busy)} ran: treat those timings with care."]
+    if c.speedups:
+        lines += ["", "## CPU vs GPU", "", "| env | case | CPU | GPU | speed-up |",
+                  "|---|---|---:|---:|---:|"]
+        lines += [f"| {s.env} | `{s.case}` | {fmt_seconds(s.cpu_median)} | "
+                  f"{fmt_seconds(s.gpu_median)} | {s.speedup:.1f}x |" for s in c.speedups]
+    return "\n".join(lines) + "\n"
+
+
+def _load(load: float | None, cores: int | None) -> str:
+    if load is None:
+        return "-"
+    return f"{load:.1f}" + (f" on {cores} cores" if cores else "")
+
+
+def _bench_md(c: Comparison) -> list[str]:
+    t = c.tolerances
+    base = f"baseline `{c.baseline}`" if c.baseline else "no baseline"
+    lines = ["", f"## Benchmarks (median; ratio to `{c.reference}` and to {base}; "
+              f"regression above +{t.regression:.0%}, noisy above IQR/median {t.noise:g})", "",
+              "| case | env | median | IQR | vs reference | vs baseline | best vs baseline | |",
+              "|---|---|---:|---:|---:|---:|---:|---|"]
+    for b in sorted(c.benchmarks, key=lambda b: (b.name, b.env)):
+        flag = " ".join(x for x in ("**REGRESSION**" if b.regressed else "",
+                                     "noisy" if b.noisy else "") if x)
+        lines.append(f"| `{b.name}` | {b.env} | {fmt_seconds(b.median)} | {fmt_seconds(b.iqr)} | "
+                     f"{_ratio(b.vs_reference)} | {_ratio(b.vs_baseline)} | "
+                     f"{_ratio(b.min_vs_baseline)} | {flag} |")
+    return lines
+
+
+def to_json(c: Comparison) -> dict[str, Any]:
+    data = asdict(c)
+    data["ok"] = c.ok
+    data["problems"] = [{**asdict(p), "text": p.render()} for p in c.problems]
+    for s, row in zip(c.speedups, data["speedups"], strict=True):
+        row["speedup"] = s.speedup
+    return data
+
+
+def terminal(c: Comparison) -> None:
+    """The summary tables on the terminal (rich)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    if c.mode == "local":
+        console.print("[yellow]No image was used: the suites ran on the host interpreter "
+                      "(environment 'local').[/]")
+    suites = Table(title=f"suites ({c.run_id})")
+    for col in ("env", "suite", "status", "passed", "failed", "skipped", "time"):
+        suites.add_column(col)
+    for e in c.envs:
+        if e.status != "ok":
+            suites.add_row(e.env, "-", f"[red]{e.status}[/]: {escape(e.reason)}", "", "", "", "")
+    for s in c.suites:
+        color = "green" if s.status == "passed" else "red"
+        suites.add_row(s.env, s.suite, f"[{color}]{s.status}[/]", str(s.passed),
+                       str(s.failed + s.errors), str(s.skipped), f"{s.seconds:.1f}s")
+    console.print(suites)
+    if c.training:
+        train = Table(title=f"training vs {c.reference}")
+        for col in ("env", "final loss", "Δ loss", "accuracy", "within", "repeat"):
+            train.add_column(col)
+        for r in c.training:
+            train.add_row(r.env, f"{r.final_loss:.4f}", f"{r.loss_rdiff:.2%}",
+                          f"{r.final_accuracy:.3f}", "yes" if r.within else "[red]NO[/]",
+                          {None: "-", True: "identical", False: "[red]DIFFERENT[/]"}[
+                              r.deterministic])
+        console.print(train)
+    if c.benchmarks:
+        bench = Table(title="benchmarks (median)")
+        for col in ("case", "device", "env", "median", "IQR", "vs ref", "vs baseline", ""):
+            bench.add_column(col, overflow="fold")
+        for b in sorted(c.benchmarks, key=lambda b: (b.case, b.device, b.env)):
+            bench.add_row(escape(b.case), b.device, b.env, fmt_seconds(b.median), fmt_seconds(b.iqr),
+                          _ratio(b.vs_reference), _ratio(b.vs_baseline),
+                          ("[red]regression[/] " if b.regressed else "")
+                          + ("noisy" if b.noisy else ""))
+        console.print(bench)
+    if c.busy and c.benchmarks:
+        console.print(f"[yellow]The host was busy (load above its {c.cores} cores) when "
+                      f"{', '.join(c.busy)} ran: treat those timings with care.[/]")
+    for p in c.problems:
+        console.print(f"[red]✗[/] {escape(p.render())}")
+    console.print(f"[{'green' if c.ok else 'red'}]{verdict(c)}[/]")
+
+
+def chart(c: Comparison, path: Path) -> Path | None:
+    """compare.png: benchmark medians relative to the reference (and the baseline)."""
+    if not c.benchmarks:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on CI machines or in containers
+    import matplotlib.pyplot as plt
+
+    names = sorted({b.name for b in c.benchmarks})
+    envs = [e.env for e in c.envs if any(b.env == e.env for b in c.benchmarks)]
+    by = {(b.env, b.name): b for b in c.benchmarks}
+    with_base = c.baseline is not None
+    fig, axes = plt.subplots(1, 2 if with_base else 1, figsize=(11 if with_base else 7,
+                             0.45 * len(names) * max(1, len(envs)) / 2 + 1.8), squeeze=False)
+    width = 0.8 / max(1, len(envs))
+    panels = [("vs_reference", f"median / {c.reference}")]
+    if with_base:
+        panels.append(("vs_baseline", "median / baseline"))
+    for ax, (attr, title) in zip(axes[0], panels, strict=False):
+        for i, env in enumerate(envs):
+            ys = [k + i * width for k in range(len(names))]
+            vals = [getattr(by[(env, n)], attr) or 0.0 if (env, n) in by else 0.0 for n in names]
+            colors = ["tab:red" if (env, n) in by and by[(env, n)].regressed and
+                      attr == "vs_baseline" else None for n in names]
+            bars = ax.barh(ys, vals, height=width, label=env)
+            for bar, color in zip(bars, colors, strict=True):
+                if color:
+                    bar.set_color(color)
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        if attr == "vs_baseline":
+            ax.axvline(1 + c.tolerances.regression, color="tab:red", linestyle="--",
+                       linewidth=0.8, label=f"+{c.tolerances.regression:.0%} threshold")
+        ax.set_yticks([k + width * (len(envs) - 1) / 2 for k in range(len(names))])
+        ax.set_yticklabels(names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(title + " (lower is faster)", fontsize=9)
+        ax.legend(fontsize=8)
+    against = f"; baseline {c.baseline}" if c.baseline else ""
+    fig.suptitle(f"torchship matrix {c.run_id}{against}: {verdict(c)}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(c: Comparison, folder: Path, *, png: bool = True) -> list[Path]:
+    """Write compare.md, compare.json and compare.png into `folder`; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    md = folder / "compare.md"
+    md.write_text(markdown(c))
+    js = folder / "compare.json"
+    js.write_text(json.dumps(to_json(c), indent=2) + "\n")
+    out = [md, js]
+    if png:
+        made = chart(c, folder / "compare.png")
+        if made:
+            out.append(made)
+    return out

@@ -1,0 +1,368 @@
+"""`nox -s gpu_tests`: the suites in every pinned image (or on the host), compared.
+
+plan (which environments, which images, GPUs or not) -> run each environment (one after
+another on a CPU host, side by side with one GPU each when there are several) -> a Run of
+records saved under results/matrix/<run id>/ -> compare with the reference environment and
+the baseline -> report -> exit status naming each failing suite, divergence and regression.
+
+An environment that fails to build or start is recorded as such; the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from torchship import config as configmod
+from torchship.adapters import proc
+from torchship.errors import ConfigError, TorchshipError
+from torchship.matrix.records import LOCAL, SUITES, Record, RecordError, Run
+from torchship.matrix.records import load as load_run
+from torchship.matrix.records import save as save_run
+
+RESULTS = "results"
+MATRIX = "matrix"
+RELEASES = "releases"
+
+# (env, variant) -> an image reference the engine has; raises TorchshipError when it cannot.
+Builder = Callable[[configmod.Config, str, str], str]
+
+
+class MatrixFailed(TorchshipError):
+    """The matrix ran, and something failed, diverged or regressed (each one is named)."""
+
+    def __init__(self, problems: Sequence[str], folder: Path) -> None:
+        shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more"
+                                           if len(problems) > 6 else "")
+        super().__init__(f"{len(problems)} problem(s): {shown}",
+                         hint=f"report in {folder}/compare.md")
+        self.problems = list(problems)
+        self.folder = folder
+
+
+class GpuMissing(TorchshipError):
+    """--require-gpu on a host that cannot give a GPU to the suites."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a matrix run does; every field has the default a new user meets."""
+
+    root: Path
+    mode: Literal["auto", "local", "containers"] = "auto"
+    envs: tuple[str, ...] = ()              # empty: every configured environment
+    suites: tuple[str, ...] = SUITES
+    baseline: Path | None = None            # None: the last release's records, if any
+    require_gpu: bool = False
+    smoke: bool = True                      # runtime image smoke test
+    build: bool = True                      # build images (else they must exist)
+    images: Mapping[str, str] = field(default_factory=dict)   # env -> devel image to reuse
+    jobs: int | None = None                 # None: one per GPU, else one at a time
+    limit: float = 900.0                    # seconds per suite
+    out: Path | None = None                 # default results/matrix/<run id>
+    png: bool = True
+    show: bool = True                       # print the rich tables
+
+
+def run_id(root: Path) -> str:
+    """UTC time and the short commit: sortable and traceable."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    sha = proc.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=False).stdout.strip()
+    return f"{stamp}-{sha}" if sha and " " not in sha else stamp
+
+
+def resolve_mode(opts: Options, cfg: configmod.Config,
+                 ) -> tuple[Literal["local", "containers"], str]:
+    """Containers when asked, or when an engine answers and environments are pinned; else
+    the host. The second value says why the host was chosen (shown in the report)."""
+    if opts.mode != "auto":
+        return opts.mode, "--local was given" if opts.mode == "local" else ""
+    if not cfg.bases:
+        return "local", ("no pinned environment is configured ([tool.torchship.bases], or "
+                         "torchship.local.toml from scripts/standin_bases.py)")
+    from torchship.matrix.suites import engine_available
+
+    if engine_available():
+        return "containers", ""
+    return "local", "no container engine answers"
+
+
+def host_gpus() -> list[str]:
+    """GPU indices nvidia-smi lists on the host (empty when none, or no driver)."""
+    if proc.which("nvidia-smi") is None:
+        return []
+    out = proc.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], check=False)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()] \
+        if out.returncode == 0 else []
+
+
+def default_builder(cfg: configmod.Config, env: str, variant: str) -> str:
+    """Build (or reuse, when every layer is cached) the image with torchship.images.build."""
+    from torchship.images import build as images
+
+    return images.build(cfg, envs=[env], variants=[variant])[0].tag
+
+
+def last_release_baseline(root: Path) -> Path | None:
+    """results/releases/<last tag>/ when the last release saved its matrix records there."""
+    tag = proc.run(["git", "describe", "--tags", "--abbrev=0"], cwd=root, check=False)
+    if tag.returncode != 0 or not tag.stdout.strip():
+        return None
+    folder = root / RESULTS / RELEASES / tag.stdout.strip()
+    return folder if (folder / "run.json").exists() else None
+
+
+def save_release_baseline(root: Path, folder: Path) -> Path | None:
+    """Keep a passing run as its release's baseline when HEAD is exactly a tag and clean.
+
+    Later runs compare their benchmarks with it by default (last_release_baseline).
+    """
+    tag = proc.run(["git", "describe", "--tags", "--exact-match", "HEAD"], cwd=root, check=False)
+    dirty = proc.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, check=False)
+    if tag.returncode != 0 or dirty.returncode != 0 or dirty.stdout.strip():
+        return None
+    dest = root / RESULTS / RELEASES / tag.stdout.strip()
+    if dest.resolve() != folder.resolve():
+        shutil.copytree(folder, dest, dirs_exist_ok=True)
+    return dest
+
+
+def load_baseline(opts: Options) -> Run | None:
+    if opts.baseline is not None:
+        if not opts.baseline.exists():
+            raise RecordError(opts.baseline, "baseline does not exist",
+                              hint="give a results folder holding run.json (e.g. "
+                                   "results/matrix/<run id>)")
+        return load_run(opts.baseline)
+    found = last_release_baseline(opts.root)
+    return load_run(found) if found else None
+
+
+def plan_envs(cfg: configmod.Config, opts: Options, mode: str) -> list[str]:
+    if mode == "local":
+        return [LOCAL]
+    if not cfg.bases:
+        raise ConfigError("tool.torchship.bases", "no pinned environment configured",
+                                    hint="add [tool.torchship.bases.<env>] with runtime and "
+                                         "devel images, or run on the host with --local")
+    unknown = [e for e in opts.envs if e not in cfg.bases]
+    if unknown:
+        raise ConfigError("--env", f"{unknown[0]!r} is not configured",
+                                    hint=f"one of: {', '.join(cfg.bases)}")
+    return list(opts.envs or cfg.bases)
+
+
+def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], rid: str,
+                   folder: Path, builder: Builder) -> list[Record]:
+    """Each environment in its images; a failure to build or start is recorded, not raised."""
+    from torchship.matrix import suites as S
+
+    client = S.client()
+    gpus = host_gpus() if S.nvidia_runtime(client) else []
+    if opts.require_gpu and not gpus:
+        raise GpuMissing("--require-gpu: the container engine has no NVIDIA runtime or the "
+                         "host no GPU", hint="install the NVIDIA container toolkit and its "
+                                             "driver, or drop --require-gpu")
+    jobs = opts.jobs or max(1, len(gpus))
+    commit = proc.run(["git", "rev-parse", "HEAD"], cwd=opts.root, check=False).stdout.strip()
+    describe = proc.run(["git", "describe", "--tags", "--always", "--dirty"], cwd=opts.root,
+                        check=False).stdout.strip()
+
+    def one(index: int, env: str) -> Record:
+        t0 = time.monotonic()
+        env_dir = folder / env
+        try:
+            devel = opts.images.get(env) or (builder(cfg, env, "devel") if opts.build
+                                             else _existing(cfg, env, "devel")) or ""
+            runtime = None
+            if opts.smoke:
+                runtime = builder(cfg, env, "runtime") if opts.build else _existing(
+                    cfg, env, "runtime", required=False)
+        except TorchshipError as exc:
+            return Record(env=env, image=opts.images.get(env), status="build-failed",
+                          reason=exc.render(), wall_seconds=time.monotonic() - t0)
+        try:
+            digest = S.image_digest(client, devel)
+        except Exception as exc:  # the engine's NotFound/APIError: this env cannot start
+            return Record(env=env, image=devel, status="start-failed",
+                          reason=f"{type(exc).__name__}: {exc}"[:300],
+                          wall_seconds=time.monotonic() - t0)
+        gpu = (tuple([gpus[index % len(gpus)]]) if len(gpus) > 1 and jobs > 1 else ()) \
+            if gpus else None
+        spec = S.ContainerSpec(root=opts.root, run_id=rid, gpus=gpu, extra_env={
+            "TORCHSHIP_IMAGE": devel, "TORCHSHIP_IMAGE_DIGEST": digest or "",
+            "TORCHSHIP_VARIANT": "devel", "TORCHSHIP_GIT_COMMIT": commit,
+            "TORCHSHIP_GIT_DESCRIBE": describe})
+        try:
+            return S.run_image(client, env=env, image=devel, digest=digest, spec=spec,
+                               folder=env_dir, suites=opts.suites,
+                               limits=S.Limits(default=opts.limit), runtime_image=runtime)
+        except TorchshipError as exc:
+            return Record(env=env, image=devel, image_digest=digest, status="failed",
+                          reason=exc.render(), wall_seconds=time.monotonic() - t0)
+        except Exception as exc:  # the engine refusing to create/start: recorded, not fatal
+            return Record(env=env, image=devel, image_digest=digest, status="start-failed",
+                          reason=f"{type(exc).__name__}: {exc}"[:300],
+                          wall_seconds=time.monotonic() - t0)
+
+    try:
+        if jobs <= 1 or len(envs) <= 1:
+            return [one(i, env) for i, env in enumerate(envs)]
+        with ThreadPoolExecutor(max_workers=min(jobs, len(envs))) as pool:
+            return list(pool.map(one, range(len(envs)), envs))
+    except BaseException:
+        # Ctrl-C lands in this thread while others may still hold containers: remove every
+        # container of this run by its label, so their waits end and nothing is left behind.
+        S.remove_run(client, rid)
+        raise
+
+
+def _existing(cfg: configmod.Config, env: str, variant: str, *, required: bool = True,
+              ) -> str | None:
+    """The tag `invoke images.build` gives this commit's image, when the engine has it."""
+    from torchship.adapters.docker import require_engine
+    from torchship.images import build as images
+
+    tag = images.plan(cfg, images.provenance(cfg), envs=[env], variants=[variant])[0].tags[0]
+    if require_engine().image_exists(tag):
+        return tag
+    if required:
+        raise TorchshipError(f"no {variant} image {tag} for {env}",
+                             hint="build it (`invoke images.build`), drop --no-build, or "
+                                  "pass --image ENV=REF")
+    return None
+
+
+def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, Path]:
+    """Run the suites in every environment and save the records; return the run and folder."""
+    cfg = configmod.load(opts.root)
+    mode, why = resolve_mode(opts, cfg)
+    if mode == "local" and opts.show:
+        print(f"No image is used: the suites run on this host ({why}).", flush=True)
+    baseline_check = opts.baseline
+    if baseline_check is not None and not baseline_check.exists():
+        load_baseline(opts)  # fail before an hour of suites, not after
+    envs = plan_envs(cfg, opts, mode)
+    rid = run_id(opts.root)
+    folder = opts.out or opts.root / RESULTS / MATRIX / rid
+    folder.mkdir(parents=True, exist_ok=True)
+    from torchship import envinfo
+
+    if mode == "local":
+        if opts.require_gpu and not host_gpus():
+            raise GpuMissing("--require-gpu: no NVIDIA GPU on this host",
+                             hint="run on a GPU machine, or drop --require-gpu")
+        from torchship.matrix.suites import Limits, run_local
+
+        records = [run_local(opts.root, folder / LOCAL, suites=opts.suites,
+                             limits=Limits(default=opts.limit))]
+    else:
+        records = run_containers(cfg, opts, envs, rid, folder, builder)
+    run = Run(run_id=rid, created=datetime.now(UTC).isoformat(timespec="seconds"),
+              mode=mode, records=tuple(records), host=envinfo.collect(opts.root), note=why)
+    save_run(run, folder)
+    return run, folder
+
+
+def report_and_verdict(run: Run, folder: Path, opts: Options, *,
+                       tolerances: configmod.Compare) -> None:
+    """Compare, write the report, raise MatrixFailed naming each problem."""
+    from torchship.matrix import report
+    from torchship.matrix.compare import compare
+
+    cmp = compare(run, tolerances=tolerances, baseline=load_baseline(opts))
+    report.write(cmp, folder, png=opts.png)
+    if opts.show:
+        report.terminal(cmp)
+        print(f"report: {folder}/compare.md")
+    if not cmp.ok:
+        raise MatrixFailed([p.render() for p in cmp.problems], folder)
+
+
+def gpu_tests(opts: Options, *, builder: Builder = default_builder) -> Path:
+    """The whole job: run, save, compare, report. Raises MatrixFailed when anything failed."""
+    run, folder = execute(opts, builder=builder)
+    report_and_verdict(run, folder, opts, tolerances=configmod.load(opts.root).compare)
+    saved = save_release_baseline(opts.root, folder)
+    if saved is not None and opts.show:
+        print(f"saved as the release's baseline: {saved}")
+    return folder
+
+
+def latest_run(root: Path) -> Path:
+    runs = sorted(p for p in (root / RESULTS / MATRIX).glob("*") if (p / "run.json").exists())
+    if not runs:
+        raise RecordError(root / RESULTS / MATRIX, "no matrix results here",
+                          hint="run `nox -s gpu_tests` first")
+    return runs[-1]
+
+
+def compare_only(opts: Options, run_dir: Path | None = None) -> Path:
+    """`nox -s compare`: re-compare a saved run (default: the latest) against a baseline."""
+    folder = run_dir or latest_run(opts.root)
+    run = load_run(folder)
+    report_and_verdict(replace(run), folder, opts,
+                       tolerances=configmod.load(opts.root).compare)
+    return folder
+
+
+# ---------------------------------------------------------------- command line (nox posargs)
+
+
+def parse(argv: Sequence[str], *, root: Path) -> tuple[Options, Path | None]:
+    p = argparse.ArgumentParser(prog="nox -s gpu_tests --", description=__doc__.split("\n")[0])
+    p.add_argument("--local", action="store_true", help="run on the host; no image is used")
+    p.add_argument("--containers", action="store_true", help="require the container engine")
+    p.add_argument("--env", action="append", default=[], help="only this environment")
+    p.add_argument("--suite", action="append", default=[], choices=SUITES)
+    p.add_argument("--baseline", type=Path, help="results folder to compare benchmarks with")
+    p.add_argument("--require-gpu", action="store_true", help="no GPU is an error")
+    p.add_argument("--no-smoke", action="store_true", help="skip the runtime image smoke test")
+    p.add_argument("--no-build", action="store_true", help="use images already built")
+    p.add_argument("--image", action="append", default=[], metavar="ENV=REF",
+                   help="reuse this devel image for ENV")
+    p.add_argument("--jobs", type=int, help="environments side by side (default: one per GPU)")
+    p.add_argument("--limit", type=float, default=900.0, help="seconds per suite")
+    p.add_argument("--out", type=Path, help="results folder (default results/matrix/<id>)")
+    p.add_argument("--run", type=Path, help="compare: the run folder (default: the latest)")
+    a = p.parse_args(list(argv))
+    images: dict[str, str] = {}
+    for item in a.image:
+        env, sep, ref = item.partition("=")
+        if not sep or not env or not ref:
+            raise ConfigError("--image", f"{item!r} is not ENV=REF")
+        images[env] = ref
+    if a.local and a.containers:
+        raise ConfigError("--local", "cannot be combined with --containers")
+    mode: Literal["auto", "local", "containers"] = (
+        "local" if a.local else "containers" if a.containers else "auto")
+    return Options(root=root, mode=mode, envs=tuple(a.env), suites=tuple(a.suite) or SUITES,
+                   baseline=a.baseline, require_gpu=a.require_gpu, smoke=not a.no_smoke,
+                   build=not a.no_build, images=images, jobs=a.jobs, limit=a.limit,
+                   out=a.out), a.run
+
+
+def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare"] = "gpu_tests",
+         ) -> int:
+    """Entry point for the nox sessions: one `error:` line and a non-zero exit on failure."""
+    try:
+        opts, run_dir = parse(argv, root=root)
+        if what == "compare":
+            compare_only(opts, run_dir)
+        else:
+            gpu_tests(opts)
+    except TorchshipError as exc:
+        print(f"error: {exc.render()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: every container was removed", file=sys.stderr)
+        return 130
+    return 0

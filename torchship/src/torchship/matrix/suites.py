@@ -1,0 +1,306 @@
+"""Run the suites in one environment -> a Record: on the host, or inside an image.
+
+Either way a suite is `python -m nox --no-venv -s <suite>` with $TORCHSHIP_RESULTS naming
+a folder of its own; the junit XML, benchmark JSON and training metrics the suites leave
+there become the record. In an image each suite gets a fresh container (no network, the
+source read-only, the results folder writable, the host's uid, GPUs when asked), stopped
+at the suite's time limit and removed afterwards, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torchship.adapters import proc
+from torchship.errors import CommandFailed, TorchshipError
+from torchship.matrix.records import (
+    LOCAL,
+    SUITES,
+    Record,
+    RecordError,
+    SuiteResult,
+    TestResult,
+    Training,
+    collect_suite_outputs,
+    junit_name,
+    parse_training,
+)
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+
+SRC = "/src"            # where the source is mounted (read-only) in a container
+RESULTS = "/results"    # the container's one writable folder
+LABEL = "torchship.matrix"
+# What makes a read-only source tree and an arbitrary uid work: nothing written beside the
+# code (bytecode, pytest cache), a HOME that exists, the mounted source first on the path.
+CONTAINER_ENV = {
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONPATH": f"{SRC}/src",
+    "HOME": "/tmp",
+    "TORCHSHIP_RESULTS": RESULTS,
+    "PYTEST_ADDOPTS": "-p no:cacheprovider",
+    "NOX_DEFAULT_VENV_BACKEND": "none",
+}
+SMOKE = (
+    "import json, torch, mlproject; from mlproject.model import make_model; "
+    "m = make_model().eval(); y = m(torch.randn(8, 32)); "
+    "assert y.shape == (8, 4) and bool(torch.isfinite(y).all()), y.shape; "
+    "print(json.dumps({'mlproject': mlproject.__version__, 'torch': torch.__version__, "
+    "'forward': list(y.shape)}))"
+)
+
+
+class SuiteError(TorchshipError):
+    """A suite could not be started at all (not: a suite whose tests failed)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A time limit per suite, in seconds (a hung suite is stopped and recorded)."""
+
+    default: float = 900.0
+    per_suite: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, suite: str) -> float:
+        return self.per_suite.get(suite, self.default)
+
+
+def suite_result(suite: str, folder: Path, *, exit_code: int | None, seconds: float,
+                 timed_out: bool = False, output: str = "") -> SuiteResult:
+    """What a finished (or stopped) suite left behind, read into a SuiteResult."""
+    from torchship.matrix.records import parse_junit
+
+    junit = folder / f"junit-{junit_name(suite)}.xml"
+    tests: tuple[TestResult, ...] = ()
+    reason = ""
+    if junit.exists():
+        try:
+            tests = parse_junit(junit, suite=suite)
+        except RecordError as exc:
+            reason = exc.render()
+    if timed_out:
+        return SuiteResult(suite, "timed-out", exit_code, seconds, tests,
+                           f"stopped after the {seconds:.0f} s time limit")
+    if exit_code == 0:
+        return SuiteResult(suite, "passed", 0, seconds, tests)
+    if any(t.outcome in ("failed", "error") for t in tests):
+        return SuiteResult(suite, "failed", exit_code, seconds, tests, reason)
+    last = _why(output)
+    return SuiteResult(suite, "crashed", exit_code, seconds, tests,
+                       reason or f"exit {exit_code}" + (f": {last[:200]}" if last else ""))
+
+
+def _why(output: str) -> str:
+    """The line of a crashed suite's output most likely to say why (an error, else the last)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(("ERROR", "E ", "error:", "Error", "/bin/sh:"))
+              or "Error:" in ln or "No module named" in ln or "not found" in ln]
+    plain = [ln for ln in lines if not ln.startswith("nox >")]
+    return (errors or plain or lines or [""])[-1]
+
+
+def gather(env: str, folder: Path, suites: Sequence[SuiteResult], *, image: str | None,
+           digest: str | None, wall: float, smoke: SuiteResult | None = None) -> Record:
+    """A Record from the suite results and the files the suites left in `folder`."""
+    _, benchmarks, training = collect_suite_outputs(folder)
+    repeat: Training | None = None
+    again = folder / "train-repeat" / "metrics.json"
+    if again.exists():
+        repeat = parse_training(again)
+    fingerprint: dict[str, Any] = {}
+    for candidate in (folder / "env.json", folder / "train" / "env.json"):
+        if candidate.exists():
+            fingerprint = json.loads(candidate.read_text())
+            break
+    return Record(env=env, image=image, image_digest=digest, suites=tuple(suites),
+                  benchmarks=benchmarks, training=training, repeat=repeat,
+                  fingerprint=fingerprint, wall_seconds=wall, smoke=smoke,
+                  host_load=round(os.getloadavg()[0], 2))
+
+
+# ---------------------------------------------------------------- on the host
+
+
+def run_local(root: Path, folder: Path, *, suites: Sequence[str] = SUITES,
+              limits: Limits = Limits(), python: str | None = None) -> Record:
+    """Run the suites with the host's interpreter (no image): the `local` environment."""
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results: list[SuiteResult] = []
+    python = python or sys.executable
+    # nox --no-venv finds pytest on PATH: the interpreter's own scripts must come first.
+    path = os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])
+    for suite in suites:
+        t0 = time.monotonic()
+        limit = limits.of(suite)
+        try:
+            done = proc.run([python, "-m", "nox", "--no-venv", "-f",
+                             str(root / "noxfile.py"), "-s", suite], cwd=root,
+                            env={"TORCHSHIP_RESULTS": str(folder), "PATH": path}, check=False, timeout=limit)
+            output, code, timed_out = done.stdout or "", done.returncode, False
+        except CommandFailed as exc:  # with check=False, raised only at the time limit
+            output, code, timed_out = exc.output, None, True
+        (folder / f"{suite}.log").write_text(output)
+        results.append(suite_result(suite, folder, exit_code=code, timed_out=timed_out,
+                                    seconds=time.monotonic() - t0, output=output))
+    from torchship import envinfo
+
+    envinfo.write(folder / "env.json", root)
+    return gather(LOCAL, folder, results, image=None, digest=None,
+                  wall=time.monotonic() - started)
+
+
+# ---------------------------------------------------------------- in a container
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How every container of a matrix run is started."""
+
+    root: Path                       # the source tree, mounted read-only at /src
+    run_id: str
+    gpus: tuple[str, ...] | None = None   # None: no GPU; () all GPUs; ids: those GPUs
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def device_requests(self) -> list[Any]:
+        if self.gpus is None:
+            return []
+        from docker.types import DeviceRequest
+
+        if not self.gpus:
+            return [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        return [DeviceRequest(device_ids=list(self.gpus), capabilities=[["gpu"]])]
+
+
+def client() -> DockerClient:
+    """A docker SDK client for the engine named by DOCKER_HOST (default socket otherwise)."""
+    import docker
+
+    try:
+        c = docker.from_env(timeout=30)
+        c.ping()
+    except Exception as exc:  # any failure to reach the engine means: there is none
+        raise SuiteError("no container engine answers",
+                         hint="start Docker, or run the suites on the host with --local"
+                         ) from exc
+    return c
+
+
+def engine_available() -> bool:
+    try:
+        client()
+    except SuiteError:
+        return False
+    return True
+
+
+def nvidia_runtime(c: DockerClient) -> bool:
+    """True when the engine can give containers GPUs (the NVIDIA container runtime)."""
+    info = c.info()
+    return "nvidia" in (info.get("Runtimes") or {}) or bool(info.get("CDISpecDirs"))
+
+
+@contextlib.contextmanager
+def container(c: DockerClient, image: str, command: Sequence[str], *, spec: ContainerSpec,
+              results: Path, env: str, name: str) -> Iterator[Container]:
+    """A created (not started) container, removed on the way out whatever happened."""
+    results.mkdir(parents=True, exist_ok=True)
+    box = c.containers.create(
+        image, list(command), name=name, network_mode="none", working_dir=SRC,
+        user=f"{os.getuid()}:{os.getgid()}",
+        volumes={str(spec.root): {"bind": SRC, "mode": "ro"},
+                 str(results.resolve()): {"bind": RESULTS, "mode": "rw"}},
+        environment={**CONTAINER_ENV, **spec.extra_env, "TORCHSHIP_ENV": env},
+        device_requests=spec.device_requests(), labels={LABEL: spec.run_id},
+        detach=True)
+    try:
+        yield box
+    finally:
+        with contextlib.suppress(Exception):  # already gone is fine; others must not mask
+            box.remove(force=True)
+
+
+def run_in(c: DockerClient, image: str, command: Sequence[str], *, spec: ContainerSpec,
+           results: Path, env: str, name: str, limit: float) -> tuple[int | None, str, float, bool]:
+    """Run `command` in a fresh container: (exit code, output, seconds, timed out)."""
+    import requests
+
+    t0 = time.monotonic()
+    with container(c, image, command, spec=spec, results=results, env=env, name=name) as box:
+        box.start()
+        try:
+            code: int | None = int(box.wait(timeout=limit)["StatusCode"])
+            timed_out = False
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            box.kill()
+            code, timed_out = None, True
+        out = box.logs(stdout=True, stderr=True).decode(errors="replace")
+    return code, out, time.monotonic() - t0, timed_out
+
+
+def run_image(c: DockerClient, *, env: str, image: str, digest: str | None, spec: ContainerSpec,
+              folder: Path, suites: Sequence[str] = SUITES, limits: Limits = Limits(),
+              runtime_image: str | None = None) -> Record:
+    """The suites in the devel image (one container each), then the runtime smoke test."""
+    started = time.monotonic()
+    results: list[SuiteResult] = []
+    safe = env.replace("/", "-")
+    for suite in suites:
+        code, out, secs, timed_out = run_in(
+            c, image, ["python", "-m", "nox", "--no-venv", "-f", f"{SRC}/noxfile.py", "-s", suite],
+            spec=spec, results=folder, env=env, name=f"tsmx-{spec.run_id}-{safe}-{suite}",
+            limit=limits.of(suite))
+        (folder / f"{suite}.log").write_text(out)
+        results.append(suite_result(suite, folder, exit_code=code, seconds=secs,
+                                    timed_out=timed_out, output=out))
+    code, out, _, _ = run_in(c, image, ["python", "-m", "torchship.envinfo", "--json"],
+                             spec=spec, results=folder, env=env,
+                             name=f"tsmx-{spec.run_id}-{safe}-envinfo", limit=120)
+    if code == 0:
+        with contextlib.suppress(json.JSONDecodeError):
+            (folder / "env.json").write_text(json.dumps(json.loads(out), indent=2) + "\n")
+    smoke = (smoke_test(c, env=env, image=runtime_image, spec=spec, folder=folder)
+             if runtime_image else None)
+    return gather(env, folder, results, image=image, digest=digest,
+                  wall=time.monotonic() - started, smoke=smoke)
+
+
+def smoke_test(c: DockerClient, *, env: str, image: str, spec: ContainerSpec,
+               folder: Path) -> SuiteResult:
+    """The runtime image: health check, import, one forward pass (the installed package)."""
+    script = f"python {SRC}/scripts/health_check.py && python -c \"{SMOKE}\""
+    smoke_spec = ContainerSpec(root=spec.root, run_id=spec.run_id, gpus=spec.gpus,
+                               extra_env={**spec.extra_env, "PYTHONPATH": ""})
+    code, out, secs, timed_out = run_in(
+        c, image, ["sh", "-c", script], spec=smoke_spec, results=folder / "smoke", env=env,
+        name=f"tsmx-{spec.run_id}-{env}-smoke", limit=300)
+    (folder / "smoke.log").write_text(out)
+    if timed_out:
+        return SuiteResult("smoke", "timed-out", None, secs, (), "stopped after 300 s")
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    return SuiteResult("smoke", "passed" if code == 0 else "failed", code, secs, (),
+                       "" if code == 0 else f"exit {code}: {last[:200]}")
+
+
+def remove_run(c: DockerClient, run_id: str) -> None:
+    """Force-remove every container a matrix run started (found by its label)."""
+    for box in c.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
+        with contextlib.suppress(Exception):  # gone meanwhile is fine
+            box.remove(force=True)
+
+
+def image_digest(c: DockerClient, image: str) -> str | None:
+    """The image's repo digest when it has one, else its content id (sha256:...)."""
+    img = c.images.get(image)
+    digests = img.attrs.get("RepoDigests") or []
+    return str(digests[0].split("@", 1)[1]) if digests else str(img.id)

@@ -1,0 +1,268 @@
+"""The bump-my-version adapter: the next version, the planned file edits, and applying them.
+
+bump-my-version has no stable Python API, so this uses exactly what its own `bump` command
+uses (`find_config_file`, `get_configuration`, `do_bump`), in-process: a release costs one
+import of it, not several CLI start-ups. It does not roll back; release.py does.
+
+Versions: `X.Y.Z` or `X.Y.Z<label><n>` (pre-release), with the labels listed in
+[tool.bumpversion.parts.pre_l].values; the last of them (`final`) means "no pre-release".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tomllib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torchship.errors import TorchshipError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+PARTS = ("major", "minor", "patch")
+
+# bump-my-version logs through the `bumpversion` logger; with no handler Python would print
+# its warnings raw on stderr (e.g. "does not match last tagged version"), under our one line.
+logging.getLogger("bumpversion").addHandler(logging.NullHandler())
+
+
+class VersionError(TorchshipError):
+    """The version cannot be bumped as asked, or the files disagree about it."""
+
+
+@dataclass(frozen=True)
+class Version:
+    major: int
+    minor: int
+    patch: int
+    pre_label: str | None = None
+    pre_number: int | None = None
+
+    def __str__(self) -> str:
+        pre = f"{self.pre_label}{self.pre_number}" if self.pre_label else ""
+        return f"{self.major}.{self.minor}.{self.patch}{pre}"
+
+    @property
+    def is_pre(self) -> bool:
+        return self.pre_label is not None
+
+
+@dataclass(frozen=True)
+class LineChange:
+    path: str       # relative to the repository root
+    line: int       # 1-based, in the file before the change
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Bump:
+    """What bump-my-version will do: versions and each file's new bytes."""
+
+    current: Version
+    new: Version
+    files: dict[str, bytes]          # path relative to root -> new content
+    changes: tuple[LineChange, ...]
+
+
+@contextmanager
+def _in(root: Path) -> Iterator[None]:
+    # bump-my-version resolves file names against the working directory.
+    before = os.getcwd()
+    os.chdir(root)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _settings(root: Path) -> dict[str, Any]:
+    try:
+        with (root / "pyproject.toml").open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise VersionError(f"cannot read pyproject.toml: {exc}") from exc
+    bv = data.get("tool", {}).get("bumpversion")
+    if not isinstance(bv, dict) or "current_version" not in bv:
+        raise VersionError("pyproject.toml has no [tool.bumpversion] current_version",
+                           hint="add [tool.bumpversion] (see the template's pyproject.toml)")
+    return data
+
+
+def pre_labels(data: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The configured pre-release labels, and the label that means "final"."""
+    part = data.get("tool", {}).get("bumpversion", {}).get("parts", {}).get("pre_l", {})
+    values = [str(v) for v in part.get("values", [])]
+    final = part.get("optional_value")
+    return [v for v in values if v != final], final
+
+
+_PEP440_PRE = {"a", "b", "rc", "alpha", "beta", "c", "pre", "preview"}
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:([a-z]+)(\d+))?$")
+
+
+def parse(text: str) -> Version:
+    m = _VERSION.match(text)
+    if not m:
+        raise VersionError(f"version {text!r} is not X.Y.Z or X.Y.Z<label><n>",
+                           hint="fix [tool.bumpversion] current_version")
+    major, minor, patch, label, num = m.groups()
+    return Version(int(major), int(minor), int(patch), label, int(num) if num else None)
+
+
+def next_version(current: Version, *, part: str | None, pre: str | None, final: bool,
+                 labels: list[str]) -> Version:
+    """The version a release makes from `current` (pure)."""
+    if pre is not None and pre not in labels:
+        raise VersionError(f"{pre!r} is not a pre-release label",
+                           hint=f"use one of: {', '.join(labels) or '(none configured)'} "
+                                "([tool.bumpversion.parts.pre_l].values)")
+    if pre is not None and pre not in _PEP440_PRE:
+        raise VersionError(f"{pre!r} is not a PEP 440 pre-release label",
+                           hint="use a, b or rc, and fix [tool.bumpversion.parts.pre_l]")
+    if final:
+        if part or pre:
+            raise VersionError("--final takes neither --part nor --pre",
+                               hint="finalise with `invoke release --final` alone")
+        if not current.is_pre:
+            raise VersionError(f"{current} is not a pre-release; nothing to finalise",
+                               hint="use --part major|minor|patch")
+        return Version(current.major, current.minor, current.patch)
+    if part is None:
+        if pre is not None and current.is_pre:
+            assert current.pre_label is not None
+            assert current.pre_number is not None
+            order = labels.index(current.pre_label) if current.pre_label in labels else -1
+            if labels.index(pre) < order:
+                raise VersionError(f"{pre} comes before {current.pre_label}; "
+                                   f"{current} cannot go back to it",
+                                   hint=f"use --pre {current.pre_label} or a later label")
+            n = current.pre_number + 1 if pre == current.pre_label else 1
+            return Version(current.major, current.minor, current.patch, pre, n)
+        raise VersionError("--part is required",
+                           hint="--part major|minor|patch (or --pre LABEL on a pre-release, "
+                                "or --final)")
+    if part not in PARTS:
+        raise VersionError(f"--part {part!r} is not one of {', '.join(PARTS)}",
+                           hint="e.g. `invoke release --part patch`")
+    if part == "major":
+        base = Version(current.major + 1, 0, 0)
+    elif part == "minor":
+        base = Version(current.major, current.minor + 1, 0)
+    else:
+        base = Version(current.major, current.minor, current.patch + 1)
+    return Version(base.major, base.minor, base.patch, pre, 1) if pre else base
+
+
+def _config(root: Path) -> tuple[Any, Path]:
+    from bumpversion.config import get_configuration
+    from bumpversion.config.files import find_config_file
+
+    found = find_config_file(root / "pyproject.toml")
+    if found is None:
+        raise VersionError("pyproject.toml has no [tool.bumpversion] table")
+    return get_configuration(found), found
+
+
+def plan(root: Path, *, part: str | None, pre: str | None, final: bool) -> Bump:
+    """Compute the new version and every file's new content; write nothing.
+
+    Also the consistency check: every configured file must hold the current version
+    (bump-my-version's own search), and [project].version must agree with it.
+    """
+    from bumpversion.context import get_context
+    from bumpversion.exceptions import BumpVersionError
+    from bumpversion.files import resolve_file_config
+
+    data = _settings(root)
+    current_text = str(data["tool"]["bumpversion"]["current_version"])
+    current = parse(current_text)
+    labels, _final = pre_labels(data)
+    new = next_version(current, part=part, pre=pre, final=final, labels=labels)
+    project_version = data.get("project", {}).get("version")
+    if project_version is not None and project_version != current_text:
+        raise VersionError(f"versions disagree: pyproject.toml [project] version is "
+                           f"{project_version}, [tool.bumpversion] current_version is "
+                           f"{current_text}", hint="make every file say the same version")
+    with _in(root):
+        try:
+            config, config_file = _config(root)
+            cur = config.version_config.parse(current_text)
+            nxt = config.version_config.parse(str(new))
+            if config.version_config.serialize(nxt, get_context(config)) != str(new):
+                raise VersionError(f"[tool.bumpversion] cannot write {new}",
+                                   hint="check parse/serialize and the pre_l values")
+            ctx = get_context(config, cur, nxt)
+            pending: dict[str, str] = {}
+            for cf in resolve_file_config(config.files_to_modify, config.version_config):
+                path = os.path.abspath(cf.file_change.filename)
+                changed = cf.get_changed_contents(cur, nxt, ctx, pending.get(path))
+                if changed is not None:
+                    pending[path] = changed
+        except BumpVersionError as exc:
+            raise VersionError(f"versions disagree: {exc} (current_version is {current_text})",
+                               hint="make every configured file say the same version") from exc
+        except FileNotFoundError as exc:
+            raise VersionError(f"a file in [tool.bumpversion] is missing: {exc}",
+                               hint="fix [[tool.bumpversion.files]]") from exc
+    # bump-my-version also rewrites current_version (and [project].version) in its config.
+    cfg_path = os.path.abspath(config_file)
+    cfg_text = pending.get(cfg_path) or Path(cfg_path).read_text(encoding="utf-8")
+    pending[cfg_path] = _set_current_version(cfg_text, current_text, str(new))
+    files: dict[str, bytes] = {}
+    changes: list[LineChange] = []
+    for abspath, text in sorted(pending.items()):
+        rel = os.path.relpath(abspath, root)
+        before = (root / rel).read_text(encoding="utf-8").splitlines()
+        after = text.splitlines()
+        files[rel] = text.encode("utf-8")
+        for n, (a, b) in enumerate(zip(before, after, strict=False), start=1):
+            if a != b:
+                changes.append(LineChange(rel, n, a, b))
+    return Bump(current, new, files, tuple(changes))
+
+
+def _set_current_version(text: str, old: str, new: str) -> str:
+    section = re.search(r"^\[tool\.bumpversion\]\s*$", text, re.MULTILINE)
+    if not section:
+        return text
+    pat = re.compile(rf'^(current_version\s*=\s*["\']){re.escape(old)}(["\'])', re.MULTILINE)
+    head, tail = text[:section.end()], text[section.end():]
+    return head + pat.sub(rf"\g<1>{new}\g<2>", tail, count=1)
+
+
+def apply(root: Path, bump: Bump) -> None:
+    """Let bump-my-version write the new version, then check it wrote what was planned."""
+    from bumpversion.bump import do_bump
+
+    with _in(root):
+        config, config_file = _config(root)
+        do_bump(None, str(bump.new), config, config_file, dry_run=False)
+    for rel, content in bump.files.items():
+        if (root / rel).read_bytes() != content:
+            raise VersionError(f"bump-my-version wrote {rel} differently from the plan",
+                               hint="check [tool.bumpversion] search/replace patterns")
+
+
+def at_rev(data: dict[str, Any]) -> str:
+    """current_version from a parsed pyproject (e.g. as it is at a tag)."""
+    return str(data.get("tool", {}).get("bumpversion", {}).get("current_version", ""))
+
+
+def file_patterns(data: dict[str, Any], version: str) -> list[tuple[str, re.Pattern[str]]]:
+    """(file, pattern) pairs that must match in each configured file for `version`."""
+    out: list[tuple[str, re.Pattern[str]]] = []
+    for entry in data.get("tool", {}).get("bumpversion", {}).get("files", []):
+        search = str(entry.get("search", "{current_version}"))
+        if entry.get("regex"):
+            pattern = search.replace("{current_version}", re.escape(version))
+        else:
+            pattern = re.escape(search).replace(re.escape("{current_version}"),
+                                                re.escape(version))
+        out.append((str(entry["filename"]), re.compile(pattern, re.MULTILINE)))
+    return out

@@ -1,0 +1,68 @@
+"""`invoke images.*`: build, pin, push the project's images (docs/images.md)."""
+
+from __future__ import annotations
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from torchship.cli import edge
+
+
+@task(help={"env": "only this pinned environment", "variant": "only runtime or devel",
+            "no-cache": "rebuild every step"})
+@edge
+def build(c: Context, env: str | None = None, variant: str | None = None,
+          no_cache: bool = False) -> None:
+    """Build runtime and devel images on every pinned base (or the ones named)."""
+    from torchship import config
+    from torchship.images import build as images
+
+    images.build(config.load(), envs=[env] if env else None,
+                 variants=[variant] if variant else None, no_cache=no_cache)
+
+
+@task(help={"check": "only check: fail when a base is unpinned or its tag moved"})
+@edge
+def pin(c: Context, check: bool = False) -> None:
+    """Resolve every base to its registry digest and write it back (or --check)."""
+    from pathlib import Path
+
+    from torchship.images.pin import pin as pin_bases
+    from torchship.images.pin import source_file
+
+    pins = pin_bases(Path.cwd(), check=check)
+    where = source_file(Path.cwd())[0].name
+    for p in pins:
+        state = "pinned" if not p.changed else ("would change" if check else "updated")
+        print(f"{where}: {p.key} {state}: {p.new}")
+
+
+@task
+@edge
+def push(c: Context) -> None:
+    """Push this version's images and confirm each by pulling its digest back."""
+    from torchship import config
+    from torchship.images import build as images
+
+    for pushed in images.push(config.load()):
+        print(f"pushed {pushed.tag} {pushed.digest} (pulled back, same image)")
+
+
+@task(help={"env": "only this pinned environment"})
+@edge
+def lock(c: Context, env: str | None = None) -> None:
+    """Resolve each image's dependencies inside its base; write docker/locks/."""
+    from torchship import config
+    from torchship.adapters.docker import require_engine
+    from torchship.config import read_toml
+    from torchship.images import locks
+
+    cfg = config.load()
+    for path in locks.lock(cfg, read_toml(cfg.root / "pyproject.toml"), docker=require_engine(),
+                           envs=[env] if env else None):
+        pinned = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
+        print(f"{path.relative_to(cfg.root)}: {len(pinned)} packages pinned")
+
+
+ns = Collection("images", build, lock, pin, push)

@@ -1,0 +1,48 @@
+"""`invoke release` (bump, changelog, signed tag, images, push) and `invoke release.verify`."""
+
+from __future__ import annotations
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from torchship.cli import edge
+
+
+@task(
+    default=True,
+    help={
+        "part": "major, minor or patch",
+        "pre": "make a pre-release with this label (a, b, rc); on a pre-release, the next one",
+        "final": "finalise the current pre-release (1.2.0rc2 -> 1.2.0)",
+        "dry-run": "print the whole plan and change nothing",
+        "push": "push images, then the release commit and tag together (git push --atomic)",
+        "images": "build the release images (--no-images skips them)",
+        "sign": "sign the tag with your git signing config (--no-sign: annotated only)",
+        "sign-commit": "sign the release commit too",
+        "resume": "finish a release that failed after publishing something",
+        "remote": "remote to check and push to (default: the branch's upstream, or origin)",
+    },
+)
+@edge
+def release(c: Context, part: str | None = None, pre: str | None = None, final: bool = False,
+            dry_run: bool = False, push: bool = False, images: bool = True, sign: bool = True,
+            sign_commit: bool = False, resume: bool = False, remote: str | None = None) -> None:
+    """Release: bump the version, promote the changelog, commit, sign a tag, verify."""
+    from torchship.release import core as rel
+
+    rel.run(".", rel.Options(part=part, pre=pre, final=final, dry_run=dry_run, push=push,
+                             images=images, sign=sign, sign_commit=sign_commit,
+                             resume=resume, remote=remote))
+
+
+@task(name="verify")
+@edge
+def verify(c: Context, tag: str) -> None:
+    """Check a release tag: annotated, signed and verifying, versions and changelog agree."""
+    from torchship.release import core as rel
+
+    rel.verify_cli(".", tag)
+
+
+ns = Collection("release", release, verify)

@@ -1,0 +1,298 @@
+"""Commits that name their environment: the `Env:` trailer, how it is chosen and checked.
+
+A commit says which pinned environment it was made and tested in with a git trailer,
+`Env: cu121`, beside `Signed-off-by:` and `Co-authored-by:`. git itself parses, adds and
+queries trailers (`git interpret-trailers`, `git log --format=%(trailers:key=Env)`), so
+nothing here parses commit messages by hand, and the subject line stays free for words.
+
+The environment is, in order: the one an image says it is (TORCHSHIP_ENV, set by the
+Dockerfile), the pinned environment whose declared `torch`/`cuda` match the developer's
+local torch, then `default_env`. The local torch is probed in the project's interpreter
+(the active virtualenv, else ./.venv, else this Python) by reading torch/version.py, never
+by importing torch: a hook must take milliseconds, not seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from torchship import config as configmod
+from torchship.adapters.proc import run
+from torchship.errors import ConfigError, TorchshipError
+
+TRAILER = "Env"
+ENV_VAR = "TORCHSHIP_ENV"
+
+# Runs in the project's interpreter: finds torch without importing it (importing takes seconds).
+_PROBE = r"""
+import importlib.util, json, pathlib, re
+out = {"torch": None, "cuda": None}
+spec = importlib.util.find_spec("torch")
+if spec is not None and spec.origin:
+    path = pathlib.Path(spec.origin).parent / "version.py"
+    text = path.read_text() if path.is_file() else ""
+    for key, name in (("torch", "__version__"), ("cuda", "cuda")):
+        m = re.search(r"^" + name + r"\s*(?::[^=]*)?=\s*['\"]([^'\"]*)['\"]", text, re.M)
+        out[key] = m.group(1) if m else None
+print(json.dumps(out))
+"""
+
+
+class EnvTrailerError(TorchshipError):
+    """A commit message names an environment that is not pinned (or names several)."""
+
+
+@dataclass(frozen=True)
+class LocalTorch:
+    """The torch the developer works with, as its version files say."""
+
+    torch: str | None
+    cuda: str | None
+    python: str
+
+    def describe(self) -> str:
+        if self.torch is None:
+            return f"no torch in {self.python}"
+        return f"torch {self.torch}, CUDA {self.cuda or 'none'}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The environment a commit gets, and why (shown to the developer)."""
+
+    env: str | None
+    reason: str
+
+
+def project_python(root: Path, environ: Mapping[str, str] | None = None) -> str:
+    """The interpreter the developer works in: active venv, else ./.venv, else this one."""
+    environ = os.environ if environ is None else environ
+    candidates = []
+    if environ.get("VIRTUAL_ENV"):
+        candidates.append(Path(environ["VIRTUAL_ENV"]) / "bin" / "python")
+    candidates.append(root / ".venv" / "bin" / "python")
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return sys.executable
+
+
+def probe_local(root: Path, *, python: str | None = None) -> LocalTorch:
+    """Read the torch and CUDA versions of the project's interpreter (without importing torch)."""
+    python = python or project_python(root)
+    proc = run([python, "-c", _PROBE], cwd=root, check=False, timeout=60)
+    try:
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return LocalTorch(None, None, python)
+    return LocalTorch(data.get("torch"), data.get("cuda"), python)
+
+
+def _public(version: str) -> str:
+    return version.split("+", 1)[0]
+
+
+def _cuda(version: str | None) -> str | None:
+    """CUDA as major.minor; None, '', 'cpu' and 'none' all mean no CUDA."""
+    if not version or version.lower() in {"cpu", "none"}:
+        return None
+    return ".".join(version.split(".")[:2])
+
+
+def matches(base: configmod.Base, local: LocalTorch) -> bool:
+    """Does the local torch/CUDA match what `base` declares? (A base declaring no torch cannot.)"""
+    if base.torch is None or local.torch is None:
+        return False
+    torch_ok = _public(local.torch) == base.torch or _public(local.torch).startswith(base.torch + ".")
+    return torch_ok and _cuda(local.cuda) == _cuda(base.cuda)
+
+
+def matching_envs(cfg: configmod.Config, local: LocalTorch) -> list[str]:
+    return [env for env, base in cfg.bases.items() if matches(base, local)]
+
+
+def no_envs_hint(cfg: configmod.Config) -> str:
+    return (f"no environments are configured in {cfg.root.name}/pyproject.toml "
+            "[tool.torchship.bases] (nor in torchship.local.toml)")
+
+
+def choose(cfg: configmod.Config, *, environ: Mapping[str, str] | None = None,
+           local: LocalTorch | None = None) -> Choice:
+    """The environment a commit made here and now names."""
+    environ = os.environ if environ is None else environ
+    if not cfg.bases:
+        return Choice(None, no_envs_hint(cfg))
+    inside = environ.get(ENV_VAR)
+    if inside:
+        if inside not in cfg.bases:
+            raise EnvTrailerError(f"{ENV_VAR}={inside} is not a pinned environment",
+                                  hint=f"one of: {', '.join(cfg.bases)}")
+        return Choice(inside, f"{ENV_VAR} says so (inside its image)")
+    local = local or probe_local(cfg.root)
+    found = matching_envs(cfg, local)
+    if found:
+        env = cfg.default_env if cfg.default_env in found else found[0]
+        return Choice(env, f"matches the local {local.describe()}")
+    return Choice(cfg.default_env, f"the default environment (local {local.describe()} "
+                                   "matches none)")
+
+
+# --- commit messages -------------------------------------------------------------------
+
+def _comment_char(root: Path) -> str:
+    proc = run(["git", "config", "core.commentChar"], cwd=root, check=False)
+    char = proc.stdout.strip()
+    return char if len(char) == 1 else "#"
+
+
+def has_content(message: str, *, comment: str = "#") -> bool:
+    """False when git would abort the commit for an empty message (so add no trailer)."""
+    for line in message.splitlines():
+        if line.startswith(f"{comment} ------------------------ >8"):
+            break
+        if line.strip() and not line.startswith(comment):
+            return True
+    return False
+
+
+def trailers(message_file: Path, *, root: Path) -> list[str]:
+    """The values of every Env trailer in the message, as git parses them."""
+    proc = run(["git", "interpret-trailers", "--parse", str(message_file)], cwd=root)
+    values = []
+    for line in proc.stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == TRAILER.lower():
+            values.append(value.strip())
+    return values
+
+
+def check_named(cfg: configmod.Config, names: list[str]) -> None:
+    """Refuse several Env trailers, or one naming an environment that is not pinned."""
+    if len(names) > 1:
+        raise EnvTrailerError(f"the message has {len(names)} {TRAILER} trailers "
+                              f"({', '.join(names)})", hint="keep exactly one")
+    if not names:
+        return
+    if not cfg.bases:
+        raise EnvTrailerError(f"`{TRAILER}: {names[0]}` names an environment, but "
+                              f"{no_envs_hint(cfg)}", hint="remove the trailer or pin a base")
+    if names[0] not in cfg.bases:
+        raise EnvTrailerError(f"`{TRAILER}: {names[0]}` is not a pinned environment",
+                              hint=f"one of: {', '.join(cfg.bases)}")
+
+
+def commit_msg(message_file: Path, *, root: Path, environ: Mapping[str, str] | None = None) -> str:
+    """The commit-msg hook: check an Env trailer, or add one. Returns what it did, in words."""
+    cfg = configmod.load(root)
+    if not has_content(message_file.read_text(errors="replace"), comment=_comment_char(root)):
+        return "empty message: left for git to refuse"
+    named = trailers(message_file, root=root)
+    check_named(cfg, named)
+    if named:
+        return f"{TRAILER}: {named[0]} is pinned"
+    choice = choose(cfg, environ=environ)
+    if choice.env is None:
+        return f"no {TRAILER} trailer added: {choice.reason}"
+    run(["git", "interpret-trailers", "--in-place", "--trailer", f"{TRAILER}: {choice.env}",
+         str(message_file)], cwd=root)
+    return f"added `{TRAILER}: {choice.env}` ({choice.reason})"
+
+
+@dataclass(frozen=True)
+class EnvCheck:
+    ok: bool
+    message: str
+
+
+def check_local(cfg: configmod.Config, *, environ: Mapping[str, str] | None = None,
+                local: LocalTorch | None = None) -> EnvCheck:
+    """The pre-commit check: does the torch/CUDA we work with match a pinned environment?"""
+    environ = os.environ if environ is None else environ
+    if not cfg.bases:
+        return EnvCheck(True, f"nothing to check: {no_envs_hint(cfg)}")
+    inside = environ.get(ENV_VAR)
+    if inside in cfg.bases:
+        return EnvCheck(True, f"inside the {inside} image ({ENV_VAR})")
+    local = local or probe_local(cfg.root)
+    found = matching_envs(cfg, local)
+    if found:
+        return EnvCheck(True, f"local {local.describe()} matches {', '.join(found)}")
+    pinned = "; ".join(f"{env}: torch {b.torch or '?'}, CUDA {b.cuda or 'none'}"
+                       for env, b in cfg.bases.items())
+    return EnvCheck(False, f"local {local.describe()} matches no pinned environment ({pinned}); "
+                           "work in a devel image or install a pinned torch")
+
+
+# --- env.which ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Named:
+    """What `invoke env.which COMMIT` reports."""
+
+    commit: str
+    subject: str
+    env: str | None
+    base: configmod.Base | None
+    source: str  # where the base's pins were read from
+
+    def render(self) -> str:
+        lines = [f"commit  {self.commit[:12]}  {self.subject}"]
+        if self.env is None:
+            lines.append(f"env     (none: the commit has no {TRAILER} trailer)")
+            return "\n".join(lines)
+        lines.append(f"env     {self.env}")
+        if self.base is None:
+            lines.append(f"images  (unknown: {self.source})")
+            return "\n".join(lines)
+        for variant in configmod.VARIANTS:
+            ref = self.base.ref(variant)
+            name = ref.name + (f":{ref.tag}" if ref.tag else "")
+            lines.append(f"{variant:<8}{ref.digest or '(not pinned by digest)'}  {name}")
+        lines.append(f"torch   {self.base.torch or '?'}  CUDA {self.base.cuda or 'none'}")
+        lines.append(f"pins    from {self.source}")
+        return "\n".join(lines)
+
+
+def _config_at(root: Path, commit: str) -> configmod.Config | None:
+    """[tool.torchship] as committed in `commit` (no local override), or None."""
+    proc = run(["git", "show", f"{commit}:pyproject.toml"], cwd=root, check=False)
+    if proc.returncode != 0:
+        return None
+    with tempfile.TemporaryDirectory(prefix="torchship-which-") as tmp:
+        (Path(tmp) / "pyproject.toml").write_text(proc.stdout)
+        try:
+            return configmod.load(tmp, use_local=False)
+        except ConfigError:
+            return None
+
+
+def which(root: Path, commit: str) -> Named:
+    """The environment `commit` names, and the base images pinned for it at that commit."""
+    proc = run(["git", "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], cwd=root,
+               check=False)
+    if proc.returncode != 0:
+        raise TorchshipError(f"{commit!r} is not a commit in {root}",
+                             hint="give a sha, branch or tag (git log --oneline)")
+    sha = proc.stdout.strip()
+    log = run(["git", "log", "-1", f"--format=%s%x00%(trailers:key={TRAILER},valueonly,"
+               "separator=%x01)", sha], cwd=root).stdout.strip("\n")
+    subject, _, values = log.partition("\x00")
+    names = [v.strip() for v in values.split("\x01") if v.strip()]
+    if not names:
+        return Named(sha, subject, None, None, "")
+    env = names[-1]
+    at_commit = _config_at(root, sha)
+    if at_commit is not None and env in at_commit.bases:
+        return Named(sha, subject, env, at_commit.bases[env], f"pyproject.toml at {sha[:12]}")
+    current = configmod.load(root)
+    if env in current.bases:
+        return Named(sha, subject, env, current.bases[env],
+                     f"{current.source.name} as it is now: the commit's pyproject.toml "
+                     "does not pin it")
+    return Named(sha, subject, env, None, f"{env} is pinned neither at the commit nor now")

@@ -1,0 +1,67 @@
+"""The git hooks, run by the pre-commit framework, and `invoke hooks.install`.
+
+The hooks run the installed tool (`torchship hook commit-msg FILE | check-env`, see the
+project's .pre-commit-config.yaml): the same torchship the project's venv has.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from torchship import config as configmod
+from torchship.adapters.proc import run
+from torchship.errors import TorchshipError
+from torchship.workflow import commitenv
+
+TEMPLATE = ".gitmessage"
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
+
+
+def install(root: Path) -> list[str]:
+    """Set commit.template and install the hooks (pre-commit and commit-msg); say what was done."""
+    for name in (TEMPLATE, PRE_COMMIT_CONFIG):
+        if not (root / name).is_file():
+            raise TorchshipError(f"{name} is missing in {root}",
+                                 hint="restore it from the template (git checkout -- " + name + ")")
+    if run(["git", "rev-parse", "--git-dir"], cwd=root, check=False).returncode != 0:
+        raise TorchshipError(f"{root} is not a git repository", hint="run `git init` first")
+    if importlib.util.find_spec("pre_commit") is None:
+        raise TorchshipError("pre-commit is not installed in this Python",
+                             hint="pip install -e '.[dev]'")
+    # Relative: git resolves it from the top of the work tree, so a moved clone keeps working.
+    run(["git", "config", "commit.template", TEMPLATE], cwd=root)
+    # Through this interpreter, so the hook scripts call back into the same environment.
+    run([sys.executable, "-m", "pre_commit", "install", "--install-hooks"], cwd=root)
+    return [f"git config commit.template {TEMPLATE}",
+            "pre-commit hooks installed: pre-commit (ruff, torch/CUDA check), "
+            "commit-msg (Env trailer)"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`torchship hook commit-msg FILE` or `torchship hook check-env`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    root = Path.cwd()  # pre-commit runs hooks from the top of the work tree
+    try:
+        if args[:1] == ["commit-msg"] and len(args) == 2:
+            print(f"torchship: {commitenv.commit_msg(Path(args[1]), root=root)}")
+            return 0
+        if args == ["check-env"]:
+            cfg = configmod.load(root)
+            if cfg.hooks.env_check == "off":
+                return 0
+            result = commitenv.check_local(cfg)
+            if result.ok:
+                print(f"torchship: {result.message}")
+                return 0
+            refuse = cfg.hooks.env_check == "refuse"
+            print(f"torchship: {'error' if refuse else 'warning'}: {result.message}"
+                  + (" (set [tool.torchship.hooks] env_check = \"warn\" to allow)" if refuse else ""))
+            return 1 if refuse else 0
+    except TorchshipError as exc:
+        print(f"torchship: error: {exc.render()}", file=sys.stderr)
+        return 1
+    print("usage: torchship hook commit-msg FILE | check-env", file=sys.stderr)
+    return 2

@@ -1,0 +1,124 @@
+"""The pure parts: tags, requirements, version checks, step counting, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from torchship.config import Base, ImageRef
+from torchship.errors import ConfigError
+from torchship.images.build import (
+    Found,
+    ImageSpec,
+    _probed_layers,
+    _store_layers,
+    count_steps,
+    disagreements,
+    image_tags,
+    layer_key,
+    own_version,
+    requirements,
+    secret_args,
+    tag_version,
+)
+
+
+def test_tags_for_default_and_other_environments() -> None:
+    assert image_tags("r/app", "1.2.0", "cu121", "runtime", default_env="cu121") == (
+        "r/app:1.2.0-cu121-runtime", "r/app:1.2.0-runtime")
+    assert image_tags("r/app", "1.2.0", "cu118", "devel", default_env="cu121") == (
+        "r/app:1.2.0-cu118-devel",)
+
+
+def test_tag_version_carries_the_short_sha_off_a_release() -> None:
+    assert tag_version("1.2.0", revision="0123456789abcdef", at_release=True) == "1.2.0"
+    assert tag_version("1.2.0", revision="0123456789abcdef", at_release=False) == "1.2.0-g0123456"
+
+
+def test_requirements_leave_torch_to_the_base_and_follow_self_references() -> None:
+    pyproject = {"project": {
+        "name": "My_Proj", "dependencies": ["numpy>=1.24", "torch==2.13.0"],
+        "optional-dependencies": {"torch": ["torch==2.13.0"], "test": ["pytest>=8"],
+                                  "dev": ["my-proj[torch,test]", "ruff"]}}}
+    assert requirements(pyproject) == ["numpy>=1.24"]
+    assert requirements(pyproject, extras=["dev"]) == ["numpy>=1.24", "pytest>=8", "ruff"]
+    with pytest.raises(ConfigError, match="nope"):
+        requirements(pyproject, extras=["nope"])
+
+
+def test_versions_found_in_the_image_are_checked_against_the_declared_ones() -> None:
+    ref = ImageRef("r/b", "t", "sha256:" + "0" * 64)
+    base = Base("cpu", ref, ref, torch="2.13.0", cuda="none", python="3.11")
+    ok = Found(python="3.11.2", torch="2.13.0+cpu", cuda=None, cudnn=None)
+    assert disagreements(base, ok) == []
+    wrong = Found(python="3.12.1", torch="2.5.1+cu121", cuda="12.1", cudnn="90100")
+    assert disagreements(base, wrong) == [
+        "torch 2.5.1+cu121 (declared 2.13.0)", "cuda 12.1 (declared none)",
+        "python 3.12.1 (declared 3.11)"]
+    assert disagreements(Base("x", ref, ref, cuda="12.1"), Found("3.11", "2", "12.10", None))
+
+
+def test_count_steps_reads_buildkit_plain_progress() -> None:
+    out = "\n".join([
+        "#1 [internal] load build definition from Dockerfile", "#1 DONE 0.0s",
+        "#4 [deps 1/2] FROM r/b@sha256:00", "#4 CACHED",
+        "#5 [deps 2/2] RUN pip install x", "#5 CACHED",
+        "#6 [runtime 1/2] COPY src/ src/", "#6 DONE 0.1s",
+        "#7 [runtime 2/2] RUN pip install .", "#7 DONE 1.0s",
+    ])
+    assert count_steps(out) == (3, 1, ("[runtime 1/2] COPY src/ src/",
+                                       "[runtime 2/2] RUN pip install ."))
+
+
+def test_a_ca_bundle_named_by_the_environment_becomes_a_secret(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    assert secret_args({"SSL_CERT_FILE": str(ca)}) == ["--secret", f"id=ca,src={ca}"]
+    assert secret_args({"PIP_CERT": str(tmp_path / "missing")}) == []
+    assert secret_args({}) == []
+
+
+def _spec() -> ImageSpec:
+    ref = ImageRef.parse("r/base:1@sha256:" + "a" * 64, key="k")
+    return ImageSpec("cpu", "runtime", Base("cpu", ref, ref), ("r/app:1-runtime",))
+
+
+def _info(layers: list[str], *, env: tuple[str, ...] = ("A=1",), own: str | None = "1",
+          user: str = "app") -> dict[str, object]:
+    labels = {} if own is None else {"io.torchship.source-layers": own}
+    return {"RootFS": {"Layers": layers}, "Config": {"Env": list(env), "User": user,
+                                                     "Labels": labels}}
+
+
+def test_layer_key_ignores_only_the_declared_source_layers() -> None:
+    spec = _spec()
+    key = layer_key(spec, _info(["base", "deps", "src1"]))
+    assert layer_key(spec, _info(["base", "deps", "src2"])) == key  # a source change
+    assert layer_key(spec, _info(["base", "deps2", "src1"])) != key  # a dependency change
+    assert layer_key(spec, _info(["base2", "deps", "src1"])) != key  # another base
+    assert layer_key(spec, _info(["base", "deps", "src1"], env=("A=2",))) != key
+    assert layer_key(spec, _info(["base", "deps", "src1"], user="root")) != key
+    # Undeclared (or nonsense): every layer counts.
+    assert layer_key(spec, _info(["base", "deps", "s1"], own=None)) != layer_key(
+        spec, _info(["base", "deps", "s2"], own=None))
+    assert layer_key(spec, _info(["base", "deps", "s1"], own="x")) != layer_key(
+        spec, _info(["base", "deps", "s2"], own="x"))
+
+
+def test_a_probe_is_reused_for_the_same_layers_with_the_own_entry_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    found = Found("3.11.2", "2.13.0+cpu", None, None,
+                  packages=("My_Project==0.1.0", "numpy==2.0.0"), fingerprint={"x": 1})
+    own = own_version({"project": {"name": "my-project", "version": "0.1.0"}})
+    assert own == ("my-project", "0.1.0")
+    _store_layers("layers-k", found, own)
+    assert _probed_layers("layers-k", own) == found
+    assert _probed_layers("layers-other", own) is None
+    # A new project version: its entry cannot be known without looking, so no reuse.
+    assert _probed_layers("layers-k", ("my-project", "0.2.0")) is None
+    # A dynamic version: never reused, never stored.
+    assert own_version({"project": {"name": "p", "dynamic": ["version"]}}) is None
+    assert _probed_layers("layers-k", None) is None

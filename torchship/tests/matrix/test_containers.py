@@ -1,0 +1,230 @@
+"""The matrix against the real engine: images built (torchship.images.build) on the stand-in bases.
+
+One module-scoped run covers four environments: two good images on the same stand-in
+bases (`cpu`, `cpu-b`), one whose base cannot be pulled (build fails), and one whose
+"devel" image is the runtime image, which has no test tools (its suites fail). The good
+ones must still run every suite, and the run must name each failure.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from torchship.adapters.docker import Docker
+from torchship.matrix import records, suites
+from torchship.matrix import run as matrix
+from torchship.testing import standins
+from torchship.testing.standins import PinnedBases
+
+ROOT = Path(__file__).resolve().parents[3]
+IMAGE = "tsmx-test/mlproject"  # what the matrix builds in these tests (removed afterwards)
+BROKEN = "127.0.0.1:9/tsmx-test/no-such-base@sha256:" + "0" * 64
+
+
+def _bases_toml(bases: PinnedBases, envs: dict[str, tuple[str, str]]) -> str:
+    return "".join(f'[bases.{env}]\nruntime = "{rt}"\ndevel = "{dv}"\n\n'
+                   for env, (rt, dv) in envs.items())
+
+
+@pytest.fixture(scope="module")
+def built_images(engine: Docker) -> Iterator[None]:
+    """Remove the images the matrix builds under this module's image name afterwards."""
+    yield
+    listed = engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", IMAGE,
+                    check=False).stdout.split()
+    for tag in listed:
+        engine("rmi", tag, check=False)
+
+
+@pytest.fixture(scope="module")
+def matrix_config(standin_bases: PinnedBases, tmp_path_factory: pytest.TempPathFactory,
+                  ) -> Iterator[Path]:
+    good = (standin_bases.runtime, standin_bases.devel)
+    path = tmp_path_factory.mktemp("config") / "torchship.local.toml"
+    path.write_text(f'require_digest = true\nimage = "{IMAGE}"\n\n' + _bases_toml(standin_bases, {
+        "cpu": good, "cpu-b": good, "broken": (BROKEN, BROKEN), "no-tools": good}))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TORCHSHIP_LOCAL_CONFIG", str(path))
+    yield path
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def container_run(matrix_config: Path, built_images: None,
+                  tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("matrix") / "run"
+    runtime = matrix.default_builder(matrix.configmod.load(ROOT), "cpu", "runtime")
+    opts = matrix.Options(root=ROOT, mode="containers", out=out, show=False,
+                          images={"no-tools": runtime})
+    with pytest.raises(matrix.MatrixFailed) as failed:
+        matrix.gpu_tests(opts)
+    return out, failed.value.render()
+
+
+def test_good_images_run_every_suite_and_agree(container_run: tuple[Path, str]) -> None:
+    out, _ = container_run
+    run = records.load(out)
+    assert run.mode == "containers"
+    assert [r.env for r in run.records] == ["cpu", "cpu-b", "broken", "no-tools"]
+    for env in ("cpu", "cpu-b"):
+        rec = run.record(env)
+        assert rec is not None
+        assert rec.status == "ok"
+        assert rec.image is not None
+        assert rec.image.startswith(f"{IMAGE}:")
+        assert rec.image.endswith(f"-{env}-devel")
+        assert rec.image_digest is not None
+        assert rec.image_digest.startswith("sha256:")
+        for name in ("unit", "e2e"):
+            s = rec.suite(name)
+            assert s is not None
+            assert s.status == "passed", s
+        assert rec.smoke is not None
+        assert rec.smoke.status == "passed"
+        # The fingerprint came from inside the image.
+        assert rec.fingerprint["container"]["image"] == rec.image
+        assert rec.fingerprint["container"]["env"] == env
+        assert rec.training is not None
+        assert rec.repeat is not None
+        assert rec.repeat.losses == rec.training.losses
+    a, b = run.record("cpu"), run.record("cpu-b")
+    assert a is not None
+    assert b is not None
+    assert a.training is not None
+    assert b.training is not None
+    # Same bases, same torch: bitwise equal on the CPU (only the timings differ).
+    assert a.training.losses == b.training.losses
+    assert a.training.final_accuracy == b.training.final_accuracy
+    assert (out / "compare.md").exists()
+    assert (out / "compare.json").exists()
+
+
+def test_failures_are_recorded_and_named_without_stopping_the_others(
+        container_run: tuple[Path, str]) -> None:
+    out, message = container_run
+    run = records.load(out)
+    broken = run.record("broken")
+    assert broken is not None
+    assert broken.status == "build-failed"
+    assert broken.reason
+    no_tools = run.record("no-tools")
+    assert no_tools is not None
+    assert no_tools.status == "ok"
+    assert all(s.status == "crashed" for s in no_tools.suites)
+    assert "No module named nox" in no_tools.suites[0].reason
+    assert "environment: broken: build-failed" in message
+    assert "suite: no-tools: unit: crashed" in message
+    cmp = json.loads((out / "compare.json").read_text())
+    kinds = {(p["kind"], p["env"]) for p in cmp["problems"]}
+    assert ("environment", "broken") in kinds
+    assert ("suite", "no-tools") in kinds
+    good = [p for p in cmp["problems"] if p["env"] in {"cpu", "cpu-b"}]
+    if (ROOT / "tests" / "benchmarks").is_dir():
+        assert good == []
+    else:  # until the project has a benchmark suite, only that one may fail
+        assert all(p["subject"] == "benchmark" for p in good)
+
+
+def _good_only(out: Path, dest: Path) -> Path:
+    """The run with only the two good environments (what a passing matrix looks like)."""
+    shutil.copytree(out, dest)
+    data = json.loads((dest / "run.json").read_text())
+    data["records"] = [r for r in data["records"] if r["env"] in {"cpu", "cpu-b"}]
+    (dest / "run.json").write_text(json.dumps(data))
+    return dest
+
+
+def test_planted_divergence_between_images_fails_and_is_named(
+        container_run: tuple[Path, str], tmp_path: Path) -> None:
+    folder = _good_only(container_run[0], tmp_path / "diverged")
+    data = json.loads((folder / "run.json").read_text())
+    data["records"][1]["training"]["final_accuracy"] -= 0.2
+    (folder / "run.json").write_text(json.dumps(data))
+    with pytest.raises(matrix.MatrixFailed, match=r"divergence: cpu-b: training: .*accuracy"):
+        matrix.compare_only(matrix.Options(root=ROOT, show=False, png=False), folder)
+
+
+def test_planted_benchmark_regression_fails_and_is_named(
+        container_run: tuple[Path, str], tmp_path: Path) -> None:
+    folder = _good_only(container_run[0], tmp_path / "current")
+    run = records.load(folder)
+    if not any(r.benchmarks for r in run.records):
+        pytest.skip("the project has no benchmark suite yet")
+    baseline = _good_only(container_run[0], tmp_path / "baseline")
+    data = json.loads((baseline / "run.json").read_text())
+    data["run_id"] = "faster-baseline"
+    for rec in data["records"]:
+        for b in rec["benchmarks"]:
+            b["median"] /= 2
+            b["min"] /= 2
+    (baseline / "run.json").write_text(json.dumps(data))
+    with pytest.raises(matrix.MatrixFailed, match=r"regression: cpu: test_"):
+        matrix.compare_only(matrix.Options(root=ROOT, baseline=baseline, show=False), folder)
+    assert (folder / "compare.png").exists()
+
+
+def test_container_is_removed_when_the_body_fails(engine: Docker, standin_bases: PinnedBases,
+                                                   tmp_path: Path) -> None:
+    client = suites.client()
+    spec = suites.ContainerSpec(root=ROOT, run_id="cleanup-test")
+    name = "tsmx-test-cleanup"
+    with pytest.raises(KeyboardInterrupt), suites.container(  # noqa: PT012  (the body raises)
+            client, standins.tag("runtime"), ["sleep", "60"], spec=spec, results=tmp_path,
+            env="cpu", name=name) as box:
+        box.start()
+        raise KeyboardInterrupt
+    assert client.containers.list(all=True, filters={"name": name}) == []
+
+
+def test_container_time_limit_stops_and_removes_it(engine: Docker, standin_bases: PinnedBases,
+                                                   tmp_path: Path) -> None:
+    client = suites.client()
+    spec = suites.ContainerSpec(root=ROOT, run_id="limit-test")
+    code, _, _, timed_out = suites.run_in(client, standins.tag("runtime"), ["sleep", "60"],
+                                          spec=spec, results=tmp_path, env="cpu",
+                                          name="tsmx-test-limit", limit=2)
+    assert timed_out
+    assert code is None
+    assert client.containers.list(all=True, filters={"name": "tsmx-test-limit"}) == []
+
+
+def test_container_has_no_network_and_a_read_only_source(engine: Docker,
+                                                         standin_bases: PinnedBases,
+                                                         tmp_path: Path) -> None:
+    client = suites.client()
+    spec = suites.ContainerSpec(root=ROOT, run_id="sandbox-test")
+    script = ("import os, socket; print(sorted(os.listdir('/sys/class/net')));"
+              "open('/results/ok', 'w').write('x');"
+              "open('/src/nope', 'w')")
+    code, out, _, _ = suites.run_in(client, standins.tag("runtime"), ["python", "-c", script],
+                                    spec=spec, results=tmp_path, env="cpu",
+                                    name="tsmx-test-sandbox", limit=60)
+    assert code == 1
+    assert "['lo']" in out
+    assert "Read-only file system" in out
+    assert (tmp_path / "ok").read_text() == "x"
+
+
+def test_require_gpu_without_an_nvidia_runtime_is_an_error(engine: Docker,
+                                                           matrix_config: Path,
+                                                           tmp_path: Path) -> None:
+    if suites.nvidia_runtime(suites.client()):
+        pytest.skip("this engine has an NVIDIA runtime")
+    opts = matrix.Options(root=ROOT, mode="containers", require_gpu=True, out=tmp_path,
+                          show=False)
+    with pytest.raises(matrix.GpuMissing, match="--require-gpu"):
+        matrix.gpu_tests(opts)
+
+
+def test_gpu_device_requests() -> None:
+    all_gpus = suites.ContainerSpec(root=ROOT, run_id="x", gpus=()).device_requests()
+    assert all_gpus[0]["Count"] == -1
+    assert all_gpus[0]["Capabilities"] == [["gpu"]]
+    one = suites.ContainerSpec(root=ROOT, run_id="x", gpus=("1",)).device_requests()
+    assert one[0]["DeviceIDs"] == ["1"]
+    assert suites.ContainerSpec(root=ROOT, run_id="x").device_requests() == []
