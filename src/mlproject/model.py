@@ -14,7 +14,9 @@ class Block(nn.Module):
         self.fc2 = nn.Linear(width * 2, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.fc2(torch.relu(self.fc1(self.norm(x))))
+        # nn.Module.__call__ is typed Any: name the result's type once, for mypy --strict.
+        residual: torch.Tensor = self.fc2(torch.relu(self.fc1(self.norm(x))))
+        return x + residual
 
 
 class Classifier(nn.Module):
@@ -28,7 +30,8 @@ class Classifier(nn.Module):
         self.head = nn.Linear(width, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.blocks(torch.relu(self.stem(x))))
+        logits: torch.Tensor = self.head(self.blocks(torch.relu(self.stem(x))))
+        return logits
 
 
 def make_model(features: int = 32, classes: int = 4, **kwargs: int) -> Classifier:
