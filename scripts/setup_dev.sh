@@ -34,8 +34,12 @@ step() { printf '\n== %s\n' "$*"; }
 step "virtualenv $venv"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 
+# In the template's own repository the tool sits beside the project (torchship/): use that
+# checkout. A project made from the template gets the pinned torchship from its index.
+tool=()
+[ -f torchship/pyproject.toml ] && tool=(-e ./torchship)
 step "install -e .[dev] (torch is pinned exactly: a CPU or CUDA build as your index serves)"
-"$venv/bin/python" -m pip install --quiet -e '.[dev]'
+"$venv/bin/python" -m pip install --quiet "${tool[@]}" -e '.[dev]'
 
 step "git hooks"
 "$venv/bin/invoke" hooks.install
