@@ -1,7 +1,9 @@
 """[tool.torchship] in pyproject.toml -> frozen, validated dataclasses.
 
 Each fact lives here once: the pinned bases (the image matrix), the image name, the
-release policy and the comparison tolerances. Everything else reads it from `load()`.
+release policy, the comparison tolerances and the project contract (what the tool runs of
+the project, and the training metrics it reads and compares; docs/contract.md). Everything
+else reads it from `load()`.
 
 A git-ignored `torchship.local.toml` beside pyproject.toml (or the file named by
 $TORCHSHIP_LOCAL_CONFIG) may replace `image` and the `bases` tables: the way to point a
@@ -11,13 +13,15 @@ committed configuration.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from torchship.errors import ConfigError
 
@@ -78,13 +82,67 @@ class Base:
 
 @dataclass(frozen=True)
 class Compare:
-    """Tolerances for `nox -s compare`."""
+    """Tolerances for `nox -s compare` (the training metrics' own are in Metrics.compare)."""
 
     reference: str | None = None       # env the others are compared with (default: first)
-    loss_rtol: float = 0.05            # final loss across images, relative
-    accuracy_atol: float = 0.05        # final accuracy across images, absolute
     regression: float = 0.10           # benchmark median slower by more than this fails
     noise: float = 0.20                # IQR/median above this is flagged as noisy
+
+
+@dataclass(frozen=True)
+class Project:
+    """What the tool runs of the project ([tool.torchship.project]): argument lists."""
+
+    package: str                       # the import name (default: the distribution's, - -> _)
+    train: tuple[str, ...]             # the training command
+    smoke: tuple[str, ...]             # must exit 0 in the runtime image (the installed package)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One final training metric compared across environments, and its tolerance.
+
+    Two values agree when |value - reference| <= atol + rtol * |reference| (numpy.isclose's
+    rule): rtol alone is relative, atol alone absolute. `better` only words the report.
+    """
+
+    name: str
+    rtol: float = 0.0
+    atol: float = 0.0
+    better: Literal["higher", "lower"] | None = None
+
+    def tolerance(self, reference: float) -> float:
+        return self.atol + self.rtol * abs(reference)
+
+    def agrees(self, value: float, reference: float) -> bool:
+        return (math.isfinite(value) and math.isfinite(reference)
+                and abs(value - reference) <= self.tolerance(reference))
+
+    def describe(self) -> str:
+        """`rtol 0.05`, `atol 0.01`, or both joined with `+`."""
+        parts = [f"rtol {self.rtol:g}" if self.rtol else "", f"atol {self.atol:g}" if self.atol else ""]
+        return " + ".join(p for p in parts if p) or "exact"
+
+
+# The template's: its training writes a loss (lower is better) and an accuracy.
+DEFAULT_COMPARED: tuple[Metric, ...] = (Metric("loss", rtol=0.05, better="lower"),
+                                        Metric("accuracy", atol=0.05, better="higher"))
+# Keys of an epoch's entry in the metrics file that are not metrics (docs/contract.md).
+EPOCH_KEYS: tuple[str, ...] = ("epoch", "seconds")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The training metrics contract ([tool.torchship.metrics]); paths are relative to the
+    folder a suite writes into ($TORCHSHIP_RESULTS)."""
+
+    file: str = "metrics.json"               # what a training run writes, in its folder
+    train_dir: str = "train"                 # where the e2e suite copies its run
+    repeat_dir: str | None = "train-repeat"  # the same-seed repeat (None: no determinism check)
+    compare: tuple[Metric, ...] = DEFAULT_COMPARED   # empty: training recorded, not compared
+
+    def compared(self, name: str) -> Metric | None:
+        return next((m for m in self.compare if m.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -125,6 +183,8 @@ class Config:
     release: Release
     compare: Compare
     source: Path  # where the bases came from (pyproject or the local override)
+    project: Project
+    metrics: Metrics
     hooks: Hooks = field(default_factory=Hooks)
     ci: CI = field(default_factory=CI)
     # Extras of the project installed in the devel image (torch itself comes from the base).
@@ -136,7 +196,7 @@ class Config:
 
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
-             "release", "compare", "hooks", "ci", "devel_extras",
+             "release", "compare", "hooks", "ci", "devel_extras", "project", "metrics",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
@@ -243,8 +303,7 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
     if default_env is not None and default_env not in bases:
         raise ConfigError("tool.torchship.default_env", f"{default_env!r} is not in bases",
                           hint=f"one of: {', '.join(bases) or '(none configured)'}")
-    compare = _dataclass_from(Compare, _table(tool.get("compare", {}),
-                              "tool.torchship.compare"), "tool.torchship.compare")
+    compare = _compare(tool)
     if compare.reference is not None and compare.reference not in bases and compare.reference != "local":
         raise ConfigError("tool.torchship.compare.reference",
                           f"{compare.reference!r} is not a configured environment")
@@ -259,6 +318,8 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
                                 "tool.torchship.release"),
         compare=compare,
         source=source,
+        project=_project(tool, data),
+        metrics=_metrics(tool),
         hooks=_hooks(tool),
         ci=_dataclass_from(CI, _table(tool.get("ci", {}), "tool.torchship.ci"), "tool.torchship.ci"),
         devel_extras=_extras(tool, data),
@@ -287,3 +348,104 @@ def _extras(tool: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[str, ...]
         raise ConfigError(key, f"{missing[0]!r} is not an extra of the project",
                           hint=f"one of: {', '.join(sorted(known)) or '(none defined)'}")
     return tuple(value)
+
+
+# ---------------------------------------------------------------- the project contract
+
+_MOVED = {"loss_rtol": 'loss = { rtol = 0.05 }', "accuracy_atol": 'accuracy = { atol = 0.05 }'}
+
+
+def _compare(tool: Mapping[str, Any]) -> Compare:
+    key = "tool.torchship.compare"
+    table = _table(tool.get("compare", {}), key)
+    for old, new in _MOVED.items():
+        if old in table:
+            raise ConfigError(f"{key}.{old}", "training tolerances moved to "
+                              "[tool.torchship.metrics.compare]",
+                              hint=f"write `{new}` there (docs/contract.md)")
+    compare: Compare = _dataclass_from(Compare, table, key)
+    return compare
+
+
+def _command(table: Mapping[str, Any], name: str, key: str, default: str) -> tuple[str, ...]:
+    """A command as an argument list: a string (split as a shell would) or a list of strings."""
+    value = table.get(name, default)
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}.{name}", f"{value!r} cannot be split into arguments: {exc}") from exc
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        argv = list(value)
+    else:
+        raise ConfigError(f"{key}.{name}", "must be a command: a string or a list of strings")
+    if not argv:
+        raise ConfigError(f"{key}.{name}", "is empty", hint=f"e.g. {default!r}")
+    return tuple(argv)
+
+
+def _project(tool: Mapping[str, Any], data: Mapping[str, Any]) -> Project:
+    key = "tool.torchship.project"
+    table = _table(tool.get("project", {}), key)
+    _unknown(table, {"package", "train", "smoke"}, key)
+    dist = str(data.get("project", {}).get("name", ""))
+    package = _str(table, "package", key, default=re.sub(r"[-.]+", "_", dist).lower()) or ""
+    if not package or not all(part.isidentifier() for part in package.split(".")):
+        raise ConfigError(f"{key}.package", f"{package!r} is not an importable package name",
+                          hint="the name your code is imported by, e.g. 'mlproject'")
+    return Project(package=package,
+                   train=_command(table, "train", key, f"python -m {package}.train"),
+                   smoke=_command(table, "smoke", key, f"python -m {package}.smoke"))
+
+
+def _relative(table: Mapping[str, Any], name: str, key: str, default: str) -> str:
+    """A relative path inside a results folder: no absolute path, no `..`."""
+    value = _str(table, name, key, default=default) or ""
+    if value and (Path(value).is_absolute() or ".." in Path(value).parts):
+        raise ConfigError(f"{key}.{name}", f"{value!r} must be a path relative to the results folder")
+    return value
+
+
+def _metrics(tool: Mapping[str, Any]) -> Metrics:
+    key = "tool.torchship.metrics"
+    table = _table(tool.get("metrics", {}), key)
+    _unknown(table, {"file", "train_dir", "repeat_dir", "compare"}, key)
+    file = _relative(table, "file", key, Metrics.file)
+    train_dir = _relative(table, "train_dir", key, Metrics.train_dir)
+    repeat_dir = _relative(table, "repeat_dir", key, Metrics.repeat_dir or "")
+    for name, value in (("file", file), ("train_dir", train_dir)):
+        if not value:
+            raise ConfigError(f"{key}.{name}", "is empty", hint=f"the default is {getattr(Metrics, name)!r}")
+    if repeat_dir and Path(repeat_dir) == Path(train_dir):
+        raise ConfigError(f"{key}.repeat_dir", f"{repeat_dir!r} is train_dir too",
+                          hint="the repeat needs a folder of its own, or \"\" for no repeat")
+    compare = DEFAULT_COMPARED if "compare" not in table else _compared(
+        _table(table["compare"], f"{key}.compare"), f"{key}.compare")
+    return Metrics(file=file, train_dir=train_dir, repeat_dir=repeat_dir or None, compare=compare)
+
+
+def _compared(table: Mapping[str, Any], key: str) -> tuple[Metric, ...]:
+    metrics: list[Metric] = []
+    for name, raw in table.items():
+        mkey = f"{key}.{name}"
+        if not name.strip():
+            raise ConfigError(mkey, "a metric needs a name")
+        if name in EPOCH_KEYS:
+            raise ConfigError(mkey, f"{name!r} is reserved in the metrics file, not a metric")
+        if not isinstance(raw, dict):
+            raise ConfigError(mkey, "must be a table", hint=f"e.g. {name} = {{ rtol = 0.05 }}")
+        _unknown(raw, {"rtol", "atol", "better"}, mkey)
+        tol: dict[str, float] = {}
+        for which in ("rtol", "atol"):
+            value = raw.get(which, 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                    math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{mkey}.{which}", f"must be a number >= 0, not {value!r}")
+            tol[which] = float(value)
+        if "rtol" not in raw and "atol" not in raw:
+            raise ConfigError(mkey, "no tolerance", hint="give rtol (relative) and/or atol (absolute)")
+        better = raw.get("better")
+        if better not in (None, "higher", "lower"):
+            raise ConfigError(f"{mkey}.better", f"{better!r} is not allowed", hint="one of: higher, lower")
+        metrics.append(Metric(name, rtol=tol["rtol"], atol=tol["atol"], better=better))
+    return tuple(metrics)

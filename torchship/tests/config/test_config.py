@@ -68,7 +68,7 @@ def test_a_valid_table_gives_frozen_typed_config(tmp_path: Path, monkeypatch: py
     ('[tool.torchship.bases.cu121]\nruntime = "a@' + DIGEST + '"\ndevel = "a@' + DIGEST + '"\ncudnn = "9"\n',
      "tool.torchship.bases.cu121.cudnn: unknown key"),
     ('[tool.torchship]\ndefault_env = "cu999"\n', "tool.torchship.default_env: 'cu999' is not in bases"),
-    ('[tool.torchship.compare]\nloss_rtol = "tight"\n', "tool.torchship.compare.loss_rtol: must be float"),
+    ('[tool.torchship.compare]\nregression = "tight"\n', "tool.torchship.compare.regression: must be float"),
     ('[tool.torchship]\ndevel_extras = ["notebook"]\n',
      "tool.torchship.devel_extras: 'notebook' is not an extra of the project"),
     ("[tool.torchship]\nrelease = 3\n", "tool.torchship.release: must be a table"),
@@ -105,3 +105,115 @@ def test_missing_or_broken_pyproject(tmp_path: Path) -> None:
     assert _error(tmp_path).endswith("pyproject.toml: not found")
     (tmp_path / "pyproject.toml").write_text("[project\n")
     assert "pyproject.toml: not valid TOML" in _error(tmp_path)
+
+
+# ---------------------------------------------------------------- the project contract
+
+ROOT = Path(__file__).resolve().parents[3]  # the template, beside the tool
+
+
+def test_the_contract_defaults_fit_the_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config.load(_project(tmp_path, "", monkeypatch))
+    assert cfg.project == config.Project(package="demo", train=("python", "-m", "demo.train"),
+                                         smoke=("python", "-m", "demo.smoke"))
+    assert cfg.metrics == config.Metrics()
+    assert cfg.metrics.file == "metrics.json"
+    assert (cfg.metrics.train_dir, cfg.metrics.repeat_dir) == ("train", "train-repeat")
+    assert [(m.name, m.rtol, m.atol, m.better) for m in cfg.metrics.compare] == [
+        ("loss", 0.05, 0.0, "lower"), ("accuracy", 0.0, 0.05, "higher")]
+
+
+def test_the_template_states_the_defaults_and_they_are_what_it_gets() -> None:
+    cfg = config.load(ROOT, use_local=False)
+    assert cfg.project.package == "mlproject"
+    assert cfg.project.smoke == ("python", "-m", "mlproject.smoke")
+    assert cfg.project.train == ("python", "-m", "mlproject.train")
+    assert cfg.metrics == config.Metrics()  # the pre-contract behaviour, now written down
+
+
+def test_the_package_default_comes_from_the_distribution_name(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path, "", monkeypatch)
+    (root / "pyproject.toml").write_text(PROJECT.replace('"demo"', '"My-Regression.Model"'))
+    assert config.load(root).project.package == "my_regression_model"
+
+
+def test_a_regression_project_declares_its_own_metrics(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path, """
+[tool.torchship.project]
+package = "housing"
+train = ["python", "-m", "housing.fit", "--config", "configs/small file.yaml"]
+smoke = "sh -c 'python -m housing.serve --check'"
+[tool.torchship.metrics]
+file = "eval/metrics.json"
+train_dir = "runs/main"
+repeat_dir = ""
+[tool.torchship.metrics.compare]
+rmse = { rtol = 0.1, atol = 0.001, better = "lower" }
+r2 = { atol = 0.02 }
+""", monkeypatch)
+    cfg = config.load(root)
+    assert cfg.project.train[-1] == "configs/small file.yaml"
+    assert cfg.project.smoke == ("sh", "-c", "python -m housing.serve --check")
+    assert cfg.metrics.file == "eval/metrics.json"
+    assert cfg.metrics.train_dir == "runs/main"
+    assert cfg.metrics.repeat_dir is None  # "": no repeat, no determinism check
+    rmse, r2 = cfg.metrics.compare
+    assert rmse == config.Metric("rmse", rtol=0.1, atol=0.001, better="lower")
+    assert r2.better is None
+    assert rmse.tolerance(2.0) == pytest.approx(0.201)  # atol + rtol * |reference|
+    assert rmse.agrees(2.2, 2.0)
+    assert not rmse.agrees(2.25, 2.0)
+    assert not rmse.agrees(float("nan"), 2.0)
+    assert rmse.describe() == "rtol 0.1 + atol 0.001"
+    assert cfg.metrics.compared("r2") == r2
+    assert cfg.metrics.compared("accuracy") is None
+
+
+def test_an_empty_compare_table_compares_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path, "[tool.torchship.metrics]\ncompare = {}\n", monkeypatch)
+    assert config.load(root).metrics.compare == ()
+
+
+@pytest.mark.parametrize(("tool", "message"), [
+    ("[tool.torchship.compare]\nloss_rtol = 0.05\n",
+     "tool.torchship.compare.loss_rtol: training tolerances moved to [tool.torchship.metrics.compare] "
+     "(write `loss = { rtol = 0.05 }` there"),
+    ("[tool.torchship.project]\npackage = \"my-pkg\"\n",
+     "tool.torchship.project.package: 'my-pkg' is not an importable package name"),
+    ("[tool.torchship.project]\nsmoke = \"\"\n", "tool.torchship.project.smoke: is empty"),
+    ("[tool.torchship.project]\ntrain = \"python -c 'unclosed\"\n",
+     "tool.torchship.project.train: \"python -c 'unclosed\" cannot be split into arguments"),
+    ("[tool.torchship.project]\nsmoke = 3\n",
+     "tool.torchship.project.smoke: must be a command: a string or a list of strings"),
+    ("[tool.torchship.project]\nname = \"x\"\n", "tool.torchship.project.name: unknown key"),
+    ("[tool.torchship.metrics]\nfiles = \"m.json\"\n", "tool.torchship.metrics.files: unknown key"),
+    ("[tool.torchship.metrics]\nfile = \"\"\n", "tool.torchship.metrics.file: is empty"),
+    ("[tool.torchship.metrics]\nfile = \"/tmp/m.json\"\n",
+     "tool.torchship.metrics.file: '/tmp/m.json' must be a path relative to the results folder"),
+    ("[tool.torchship.metrics]\ntrain_dir = \"../train\"\n",
+     "tool.torchship.metrics.train_dir: '../train' must be a path relative to the results folder"),
+    ("[tool.torchship.metrics]\nrepeat_dir = \"train\"\n",
+     "tool.torchship.metrics.repeat_dir: 'train' is train_dir too"),
+    ("[tool.torchship.metrics]\ncompare = 3\n", "tool.torchship.metrics.compare: must be a table"),
+    ("[tool.torchship.metrics.compare]\nrmse = 0.1\n",
+     "tool.torchship.metrics.compare.rmse: must be a table (e.g. rmse = { rtol = 0.05 })"),
+    ("[tool.torchship.metrics.compare]\nrmse = {}\n",
+     "tool.torchship.metrics.compare.rmse: no tolerance (give rtol (relative) and/or atol (absolute))"),
+    ("[tool.torchship.metrics.compare]\nrmse = { rtol = -0.1 }\n",
+     "tool.torchship.metrics.compare.rmse.rtol: must be a number >= 0, not -0.1"),
+    ("[tool.torchship.metrics.compare]\nrmse = { atol = \"small\" }\n",
+     "tool.torchship.metrics.compare.rmse.atol: must be a number >= 0, not 'small'"),
+    ("[tool.torchship.metrics.compare]\nrmse = { rtol = 0.1, better = \"down\" }\n",
+     "tool.torchship.metrics.compare.rmse.better: 'down' is not allowed (one of: higher, lower)"),
+    ("[tool.torchship.metrics.compare]\nrmse = { rtol = 0.1, higher_is_better = false }\n",
+     "tool.torchship.metrics.compare.rmse.higher_is_better: unknown key"),
+    ("[tool.torchship.metrics.compare]\nseconds = { rtol = 0.1 }\n",
+     "tool.torchship.metrics.compare.seconds: 'seconds' is reserved in the metrics file, not a metric"),
+])
+def test_each_contract_mistake_is_one_line_naming_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          tool: str, message: str) -> None:
+    rendered = _error(_project(tmp_path, tool, monkeypatch))
+    assert rendered.startswith(message)
+    assert "\n" not in rendered
