@@ -1,13 +1,15 @@
 """Train the example model: `python -m mlproject.train --epochs N --seed S --out DIR`.
 
-Writes DIR/metrics.json (per-epoch loss and accuracy), DIR/checkpoint.pt and DIR/env.json
-(the environment fingerprint). Runs on CUDA when present, else on the CPU.
+Writes DIR/metrics.json (per-epoch and final validation loss and accuracy, in the shape of
+torchship's metrics contract: seed, device, deterministic, epochs, final), DIR/checkpoint.pt
+and DIR/env.json (what the run ran on). Runs on CUDA when present, else on the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -88,21 +90,32 @@ def train(*, epochs: int, seed: int, out: Path, device: str | None = None,
                         "seconds": time.perf_counter() - started})
         print(f"epoch {epoch:3d}  val_loss {loss:.4f}  val_acc {acc:.3f}", flush=True)
 
+    initial = {"loss": initial_loss, "accuracy": initial_acc}
     metrics = {
         "version": __version__, "model": model_name, "seed": seed, "device": str(dev),
-        "deterministic": deterministic,
-        "epochs": history, "initial_loss": initial_loss, "initial_accuracy": initial_acc,
-        "final_loss": history[-1]["loss"] if history else initial_loss,
-        "final_accuracy": history[-1]["accuracy"] if history else initial_acc,
+        "deterministic": deterministic, "epochs": history, "initial": initial,
+        # What the matrix compares across environments ([tool.torchship.metrics.compare]).
+        "final": {k: history[-1][k] for k in initial} if history else initial,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "epoch": epochs, "seed": seed}, out / "checkpoint.pt")
-    from torchship import envinfo  # light: imports no torch itself, reads the one loaded here
-
-    envinfo.write(out / "env.json")
+    # The project's own: the runtime image carries no torchship (the matrix adds its fuller one).
+    (out / "env.json").write_text(json.dumps(fingerprint(dev), indent=2, sort_keys=True) + "\n")
     return metrics
+
+
+def fingerprint(device: torch.device) -> dict[str, Any]:
+    """What a run ran on: versions and the device."""
+    cudnn = torch.backends.cudnn
+    return {
+        "mlproject": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn.version() if cudnn.is_available() else None,  # type: ignore[no-untyped-call]  # untyped in torch
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

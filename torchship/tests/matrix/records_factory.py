@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+from torchship.config import Metric, Metrics
 from torchship.matrix.records import BenchCase, Epoch, Record, Run, SuiteResult, TestResult, Training
+
+# The template's contract: loss within 5% and accuracy within 0.05 of the reference.
+TEMPLATE = Metrics()
+# A regression project's: one metric, lower is better, no accuracy.
+RMSE = Metrics(compare=(Metric("rmse", rtol=0.10, better="lower"),))
 
 
 def training(final_loss: float = 0.2, accuracy: float = 0.95, *, seed: int = 0) -> Training:
-    return Training(seed=seed, device="cpu", deterministic=True,
-                    epochs=(Epoch(1, 0.6, 0.7), Epoch(2, final_loss, accuracy)),
-                    initial_loss=1.1, final_loss=final_loss, final_accuracy=accuracy)
+    return trained([{"loss": 0.6, "accuracy": 0.7}, {"loss": final_loss, "accuracy": accuracy}],
+                   seed=seed)
+
+
+def trained(epochs: Sequence[Mapping[str, float]], *, final: Mapping[str, float] | None = None,
+            seed: int = 0, deterministic: bool = True) -> Training:
+    """A run with these per-epoch metrics; its final metrics are the last epoch's by default."""
+    return Training(seed=seed, device="cpu", deterministic=deterministic,
+                    epochs=tuple(Epoch(i, dict(m), 1.0) for i, m in enumerate(epochs, 1)),
+                    final=dict(final if final is not None else epochs[-1]))
 
 
 def bench(name: str, median: float, *, iqr: float = 0.0, device: str = "cpu") -> BenchCase:
@@ -25,10 +40,11 @@ def suite(name: str, *outcomes: tuple[str, str]) -> SuiteResult:
 def record(env: str, *, loss: float = 0.2, accuracy: float = 0.95,
            benches: tuple[BenchCase, ...] = (),
            unit: tuple[tuple[str, str], ...] = (("t1", "passed"),),
-           digest: str | None = None, repeat: Training | None = None) -> Record:
+           digest: str | None = None, repeat: Training | None = None,
+           train: Training | None = None) -> Record:
     return Record(env=env, image=f"app:{env}", image_digest=digest,
                   suites=(suite("unit", *unit), suite("e2e", ("train", "passed"))),
-                  benchmarks=benches, training=training(loss, accuracy), repeat=repeat)
+                  benchmarks=benches, training=train or training(loss, accuracy), repeat=repeat)
 
 
 def run(*records: Record, run_id: str = "r1") -> Run:

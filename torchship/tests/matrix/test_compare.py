@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-from records_factory import bench, record, run, training
+from records_factory import TEMPLATE, bench, record, run, training
 
 from torchship.config import Compare
 from torchship.matrix import records
-from torchship.matrix.compare import compare
+from torchship.matrix.compare import Comparison
+from torchship.matrix.compare import compare as _compare
+from torchship.matrix.records import Run
 
-TOL = Compare(loss_rtol=0.05, accuracy_atol=0.05, regression=0.10, noise=0.20)
+TOL = Compare(regression=0.10, noise=0.20)
+
+
+def compare(r: Run, *, tolerances: Compare, baseline: Run | None = None) -> Comparison:
+    """The template's contract (loss rtol 0.05, accuracy atol 0.05)."""
+    return _compare(r, tolerances=tolerances, metrics=TEMPLATE, baseline=baseline)
 
 
 def test_identical_environments_are_ok() -> None:
@@ -119,7 +126,7 @@ def test_incompatible_schema_is_a_clear_error(tmp_path: object) -> None:
     data = json.loads((folder / "run.json").read_text())
     data["schema"] = 99
     (folder / "run.json").write_text(json.dumps(data))
-    with pytest.raises(records.RecordError, match="schema 99; this torchship reads schema 1"):
+    with pytest.raises(records.RecordError, match="schema 99; this torchship reads schema 2"):
         records.load(folder)
 
 

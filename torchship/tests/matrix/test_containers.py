@@ -91,15 +91,14 @@ def test_good_images_run_every_suite_and_agree(container_run: tuple[Path, str]) 
         assert rec.fingerprint["container"]["env"] == env
         assert rec.training is not None
         assert rec.repeat is not None
-        assert rec.repeat.losses == rec.training.losses
+        assert rec.repeat.first_difference(rec.training) is None
     a, b = run.record("cpu"), run.record("cpu-b")
     assert a is not None
     assert b is not None
     assert a.training is not None
     assert b.training is not None
     # Same bases, same torch: bitwise equal on the CPU (only the timings differ).
-    assert a.training.losses == b.training.losses
-    assert a.training.final_accuracy == b.training.final_accuracy
+    assert a.training.first_difference(b.training) is None
     assert (out / "compare.md").exists()
     assert (out / "compare.json").exists()
 
@@ -143,7 +142,7 @@ def test_planted_divergence_between_images_fails_and_is_named(
         container_run: tuple[Path, str], tmp_path: Path) -> None:
     folder = _good_only(container_run[0], tmp_path / "diverged")
     data = json.loads((folder / "run.json").read_text())
-    data["records"][1]["training"]["final_accuracy"] -= 0.2
+    data["records"][1]["training"]["final"]["accuracy"] -= 0.2
     (folder / "run.json").write_text(json.dumps(data))
     with pytest.raises(matrix.MatrixFailed, match=r"divergence: cpu-b: training: .*accuracy"):
         matrix.compare_only(matrix.Options(root=ROOT, show=False, png=False), folder)

@@ -42,9 +42,10 @@ def test_local_run_writes_records_and_report(local_run: Path) -> None:
     assert e2e is not None
     assert any(t.id.startswith("tests/e2e/test_training.py::") for t in e2e.tests)
     assert rec.training is not None
-    assert rec.training.final_loss < rec.training.initial_loss
+    assert rec.training.final["loss"] < rec.training.epochs[0].metrics["loss"]
+    assert set(rec.training.final) == {"loss", "accuracy"}
     assert rec.repeat is not None
-    assert rec.repeat.losses == rec.training.losses
+    assert rec.repeat.first_difference(rec.training) is None
     assert rec.fingerprint["container"]["image"] is None
     md = (local_run / "compare.md").read_text()
     assert "**PASS" in md
@@ -67,7 +68,7 @@ def test_planted_training_divergence_fails_and_is_named(local_run: Path, tmp_pat
     def plant(data: dict) -> None:  # type: ignore[type-arg]  # raw JSON
         twin = json.loads(json.dumps(data["records"][0]))
         twin["env"] = "local-diverged"
-        twin["training"]["final_loss"] *= 1.5
+        twin["training"]["final"]["loss"] *= 1.5
         twin["repeat"] = None
         data["records"].append(twin)
 
@@ -80,10 +81,11 @@ def test_planted_training_divergence_fails_and_is_named(local_run: Path, tmp_pat
 
 def test_planted_nondeterminism_fails(local_run: Path, tmp_path: Path) -> None:
     def plant(data: dict) -> None:  # type: ignore[type-arg]  # raw JSON
-        data["records"][0]["repeat"]["epochs"][-1]["loss"] += 1e-7
+        data["records"][0]["repeat"]["epochs"][-1]["accuracy"] += 1e-7
 
     folder = _edit(local_run, tmp_path / "nondet", plant)
-    with pytest.raises(matrix.MatrixFailed, match="nondeterminism: local: training"):
+    # Not only the loss: every per-epoch metric of the repeat must be identical.
+    with pytest.raises(matrix.MatrixFailed, match=r"nondeterminism: local: training: .*: epoch \d+ accuracy"):
         matrix.compare_only(matrix.Options(root=ROOT, show=False, png=False), folder)
 
 
@@ -113,7 +115,7 @@ def test_missing_baseline_is_a_clear_error(local_run: Path, tmp_path: Path) -> N
 def test_results_from_an_incompatible_version_are_a_clear_error(local_run: Path,
                                                                 tmp_path: Path) -> None:
     folder = _edit(local_run, tmp_path / "old", lambda d: d.update(schema=0))
-    with pytest.raises(records.RecordError, match="schema 0; this torchship reads schema 1"):
+    with pytest.raises(records.RecordError, match="schema 0; this torchship reads schema 2"):
         matrix.compare_only(matrix.Options(root=ROOT, show=False), folder)
 
 

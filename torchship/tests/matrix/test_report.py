@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from records_factory import bench, record, run
+from records_factory import TEMPLATE, bench, record, run
 
 from torchship.config import Compare
 from torchship.matrix import report
@@ -17,7 +17,7 @@ def test_report_files_name_every_problem(tmp_path: Path) -> None:
               record("b", loss=0.5, benches=(bench("test_mm[cpu]", 1.5),)))
     base = run(record("a", benches=(bench("test_mm[cpu]", 0.5),)),
                record("b", benches=(bench("test_mm[cpu]", 1.5),)), run_id="v0.1.0")
-    cmp = compare(cur, tolerances=Compare(), baseline=base)
+    cmp = compare(cur, tolerances=Compare(), metrics=TEMPLATE, baseline=base)
     paths = report.write(cmp, tmp_path)
     assert [p.name for p in paths] == ["compare.md", "compare.json", "compare.png"]
     md = (tmp_path / "compare.md").read_text()
@@ -35,6 +35,6 @@ def test_local_report_says_no_image_was_used(tmp_path: Path) -> None:
     r = record("local")
     local = run(type(r)(**{**r.__dict__, "image": None}))
     local = type(local)(**{**local.__dict__, "mode": "local"})
-    md = report.markdown(compare(local, tolerances=Compare()))
+    md = report.markdown(compare(local, tolerances=Compare(), metrics=TEMPLATE))
     assert "No image was used" in md
     assert "none (host)" in md

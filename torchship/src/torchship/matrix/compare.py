@@ -3,10 +3,12 @@
 What is compared, and against what:
 - suites: pass/fail/skip counts per environment, and tests that pass in one environment
   and fail in another;
-- training: final loss and accuracy per environment against the reference environment,
-  within [tool.torchship.compare] tolerances (results are not bitwise portable across
-  PyTorch or CUDA builds), and bitwise identity of two runs in the same environment in
-  deterministic mode (that one is exact);
+- training: each final metric that [tool.torchship.metrics.compare] names, per environment
+  against the reference environment, within that metric's tolerance (results are not
+  bitwise portable across PyTorch or CUDA builds); and bitwise identity of every per-epoch
+  and final metric of two same-seed runs in deterministic mode (that one is exact), also
+  across environments that ran the very same image. No compared metric: training is
+  recorded and checked for determinism, not compared;
 - benchmarks: median and IQR per case per environment, the ratio to the reference
   environment and to the baseline (the same environment in an earlier run), a regression
   when both the median and the best round are slower than the baseline's by more than
@@ -17,12 +19,13 @@ What is compared, and against what:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from torchship.config import Compare
-from torchship.matrix.records import BenchCase, Record, Run
+from torchship.config import Compare, Metric, Metrics
+from torchship.matrix.records import BenchCase, Record, Run, Training
 
 ProblemKind = Literal["environment", "suite", "flip", "divergence", "nondeterminism",
                       "regression", "missing"]
@@ -74,15 +77,28 @@ class Flip:
 
 
 @dataclass(frozen=True)
+class MetricRow:
+    """One compared final metric in one environment, against the reference environment."""
+
+    metric: str
+    value: float | None          # None: this run did not write it
+    reference: float | None      # None: no reference value to compare with
+    diff: float | None           # value - reference
+    rdiff: float | None          # diff / |reference| (None when the reference is 0)
+    tolerance: str               # as configured: `rtol 0.05`, `atol 0.01`, or both
+    direction: Literal["better", "worse"] | None   # by the metric's `better`, when it has one
+    within: bool
+
+
+@dataclass(frozen=True)
 class TrainingRow:
     env: str
     device: str
-    final_loss: float
-    final_accuracy: float
-    loss_rdiff: float        # relative to the reference's final loss
-    accuracy_diff: float     # absolute, against the reference's final accuracy
+    metrics: tuple[MetricRow, ...]     # one per compared metric, in the configured order
+    final: Mapping[str, float]         # every final metric the run wrote (shown when none is compared)
     within: bool
     deterministic: bool | None   # None: no repeat run to check against
+    repeat_difference: str = ""  # where the repeat differed, when it did
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,7 @@ class Comparison:
     reference: str | None
     baseline: str | None          # the baseline run's id, when one was given
     tolerances: Compare
+    metrics: Metrics              # the training contract: which final metrics are compared
     envs: tuple[EnvRow, ...]
     suites: tuple[SuiteRow, ...]
     flips: tuple[Flip, ...]
@@ -148,7 +165,8 @@ def pick_reference(run: Run, wanted: str | None) -> str | None:
     return ran[0] if ran else None
 
 
-def compare(run: Run, *, tolerances: Compare, baseline: Run | None = None) -> Comparison:
+def compare(run: Run, *, tolerances: Compare, metrics: Metrics, baseline: Run | None = None,
+            ) -> Comparison:
     """Put the records of `run` side by side (and against `baseline`)."""
     reference = pick_reference(run, tolerances.reference)
     problems: list[Problem] = []
@@ -159,8 +177,7 @@ def compare(run: Run, *, tolerances: Compare, baseline: Run | None = None) -> Co
             problems.append(Problem("environment", r.env, r.status, r.reason or "no reason given"))
     suites, suite_problems = suite_rows(run.records)
     flips = find_flips(run.records)
-    training, train_problems = training_rows(run.records, reference=reference,
-                                             tolerances=tolerances)
+    training, train_problems = training_rows(run.records, reference=reference, metrics=metrics)
     benches, bench_problems = bench_rows(run.records, reference=reference, tolerances=tolerances,
                                          baseline=baseline)
     problems += suite_problems
@@ -170,7 +187,8 @@ def compare(run: Run, *, tolerances: Compare, baseline: Run | None = None) -> Co
     problems += train_problems + bench_problems
     return Comparison(
         run_id=run.run_id, mode=run.mode, reference=reference,
-        baseline=baseline.run_id if baseline else None, tolerances=tolerances, envs=envs,
+        baseline=baseline.run_id if baseline else None, tolerances=tolerances,
+        metrics=metrics, envs=envs,
         suites=suites, flips=flips, training=training, benchmarks=benches,
         speedups=speedups(run.records), problems=tuple(problems),
         cores=(run.host.get("cpu") or {}).get("count"), note=run.note)
@@ -209,48 +227,92 @@ def find_flips(records: Sequence[Record]) -> tuple[Flip, ...]:
                  for test in sorted(set(passed) & set(failed)))
 
 
-def training_rows(records: Sequence[Record], *, reference: str | None, tolerances: Compare,
+def metric_row(m: Metric, value: float | None, reference: float | None) -> MetricRow:
+    """One final metric against the reference's value, by the metric's tolerance."""
+    if value is None or reference is None:
+        # Nothing to compare with: a missing value is named as missing, not as divergence.
+        return MetricRow(m.name, value, reference, None, None, m.describe(), None,
+                         within=value is None or math.isfinite(value))
+    diff = value - reference
+    rdiff = diff / abs(reference) if reference else None
+    direction: Literal["better", "worse"] | None = None
+    if m.better and diff and math.isfinite(diff):
+        direction = "better" if (diff > 0) == (m.better == "higher") else "worse"
+    return MetricRow(m.name, value, reference, diff, rdiff, m.describe(), direction,
+                     m.agrees(value, reference))
+
+
+def fmt_delta(row: MetricRow, m: Metric | None = None) -> str:
+    """The difference as the tolerance reads it: relative for rtol, absolute for atol."""
+    if row.diff is None:
+        return "-"
+    relative = f"{row.rdiff:+.1%}" if row.rdiff is not None else ""
+    absolute = f"{row.diff:+.4g}"
+    if m is not None and m.rtol and not m.atol and relative:
+        return relative
+    if m is not None and m.atol and not m.rtol:
+        return absolute
+    return f"{absolute} ({relative})" if relative else absolute
+
+
+def _divergence(row: MetricRow, m: Metric, reference_env: str | None) -> str:
+    if row.value is not None and not math.isfinite(row.value):
+        return f"final {m.name} is {row.value}"
+    worded = f", {row.direction}" if row.direction else ""
+    return (f"final {m.name} {row.value:.4g} vs {row.reference:.4g} in {reference_env} "
+            f"({fmt_delta(row, m)}{worded}; tolerance {m.describe()})")
+
+
+def training_rows(records: Sequence[Record], *, reference: str | None, metrics: Metrics,
                   ) -> tuple[tuple[TrainingRow, ...], list[Problem]]:
     by_env = {r.env: r for r in records if r.status == "ok"}
     ref = by_env.get(reference) if reference else None
     ref_train = ref.training if ref else None
+    where = f"{metrics.train_dir}/{metrics.file}"
     rows: list[TrainingRow] = []
     problems: list[Problem] = []
     for r in by_env.values():
         t = r.training
         if t is None:
             e2e = r.suite("e2e")
-            if e2e is not None and e2e.ok:
+            if metrics.compare and e2e is not None and e2e.ok:
                 problems.append(Problem("missing", r.env, "training",
-                                        "the e2e suite ran but left no train/metrics.json"))
+                                        f"the e2e suite passed but left no {where} "
+                                        "(metrics are compared: [tool.torchship.metrics])"))
             continue
-        if ref_train is not None:
-            rdiff = (abs(t.final_loss - ref_train.final_loss) / abs(ref_train.final_loss)
-                     if ref_train.final_loss else abs(t.final_loss))
-            adiff = t.final_accuracy - ref_train.final_accuracy
-        else:
-            rdiff, adiff = 0.0, 0.0
-        within = rdiff <= tolerances.loss_rtol and abs(adiff) <= tolerances.accuracy_atol
-        if not within:
-            problems.append(Problem(
-                "divergence", r.env, "training",
-                f"final loss {t.final_loss:.4g} vs {ref_train.final_loss:.4g} in {reference} "  # type: ignore[union-attr]  # within is only False with a reference
-                f"({rdiff:.1%}, tolerance {tolerances.loss_rtol:.0%}); accuracy "
-                f"{t.final_accuracy:.3f} vs {ref_train.final_accuracy:.3f} "  # type: ignore[union-attr]  # as above
-                f"({adiff:+.3f}, tolerance {tolerances.accuracy_atol})"))
-        deterministic: bool | None = None
-        if r.repeat is not None and t.deterministic and r.repeat.deterministic:
-            deterministic = (r.repeat.losses == t.losses
-                             and r.repeat.final_accuracy == t.final_accuracy)
-            if not deterministic:
-                problems.append(Problem(
-                    "nondeterminism", r.env, "training",
-                    f"two deterministic runs with seed {t.seed} differ: final loss "
-                    f"{t.final_loss!r} then {r.repeat.final_loss!r}"))
-        rows.append(TrainingRow(r.env, t.device, t.final_loss, t.final_accuracy, rdiff, adiff,
-                                within, deterministic))
+        compared: list[MetricRow] = []
+        for m in metrics.compare:
+            row = metric_row(m, t.final.get(m.name),
+                             ref_train.final.get(m.name) if ref_train is not None else None)
+            compared.append(row)
+            if row.value is None:
+                problems.append(Problem("missing", r.env, "training",
+                                        f"{where} has no final {m.name!r} "
+                                        f"(written: {', '.join(sorted(t.final)) or 'none'}); "
+                                        "[tool.torchship.metrics.compare] compares it"))
+        failing = [_divergence(row, m, reference) for row, m in zip(compared, metrics.compare,
+                                                                     strict=True)
+                   if row.value is not None and not row.within]
+        if failing:
+            problems.append(Problem("divergence", r.env, "training", "; ".join(failing)))
+        deterministic, difference = _repeat(t, r.repeat)
+        if deterministic is False:
+            problems.append(Problem("nondeterminism", r.env, "training",
+                                    f"two deterministic runs with seed {t.seed} differ: "
+                                    f"{difference}"))
+        rows.append(TrainingRow(r.env, t.device, tuple(compared), dict(t.final),
+                                within=not failing, deterministic=deterministic,
+                                repeat_difference=difference or ""))
     problems += same_image_problems(list(by_env.values()))
     return tuple(rows), problems
+
+
+def _repeat(t: Training, repeat: Training | None) -> tuple[bool | None, str | None]:
+    """Whether a same-seed repeat agrees bitwise (None: none, or not deterministic mode)."""
+    if repeat is None or not (t.deterministic and repeat.deterministic):
+        return None, None
+    difference = t.first_difference(repeat)
+    return difference is None, difference
 
 
 def same_image_problems(records: Sequence[Record]) -> list[Problem]:
@@ -261,11 +323,14 @@ def same_image_problems(records: Sequence[Record]) -> list[Problem]:
         if not r.image_digest or r.training is None or not r.training.deterministic:
             continue
         first = seen.setdefault(r.image_digest, r)
-        if (first is not r and first.training is not None
-                and first.training.losses != r.training.losses):
+        if first is r or first.training is None:
+            continue
+        difference = first.training.first_difference(r.training)
+        if difference is not None:
             problems.append(Problem(
                 "nondeterminism", r.env, "training",
-                f"same image as {first.env} ({r.image_digest[:19]}) but different losses"))
+                f"same image as {first.env} ({r.image_digest[:19]}) but different metrics: "
+                f"{difference}"))
     return problems
 
 

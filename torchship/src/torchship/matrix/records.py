@@ -2,13 +2,15 @@
 
 A `Record` is everything one environment (an image, or the host as "local") produced: the
 outcome of each suite (parsed from its junit XML), benchmark statistics (pytest-benchmark's
-JSON), the e2e training metrics, the fingerprint from inside the environment and the wall
-times. A `Run` is the records of one matrix run. Both round-trip through JSON with a schema
+JSON), the e2e training run (its metrics file, validated against the metrics contract:
+schemas/metrics.schema.json, docs/contract.md), the fingerprint from inside the environment
+and the wall times. A `Run` is the records of one matrix run. Both round-trip through JSON with a schema
 version; reading a file written by an incompatible version is one clear error.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -18,9 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from torchship.config import EPOCH_KEYS, Metrics
 from torchship.errors import TorchshipError
 
-SCHEMA = 1
+# 2: training is the metrics contract's shape (any metrics), no longer loss/accuracy fields.
+SCHEMA = 2
 RUN_FILE = "run.json"
 
 Outcome = Literal["passed", "failed", "skipped", "error"]
@@ -97,27 +101,68 @@ class BenchCase:
 
 @dataclass(frozen=True)
 class Epoch:
+    """One evaluation of a training run: its index, its metrics, its wall time."""
+
     epoch: int
-    loss: float
-    accuracy: float
-    seconds: float = 0.0
+    metrics: Mapping[str, float]
+    seconds: float | None = None      # recorded, never compared
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, **self.metrics,
+                **({"seconds": self.seconds} if self.seconds is not None else {})}
 
 
 @dataclass(frozen=True)
 class Training:
-    """The e2e suite's training run (its metrics.json)."""
+    """A training run, as its metrics file gives it (the contract: docs/contract.md)."""
 
     seed: int
     device: str
     deterministic: bool
     epochs: tuple[Epoch, ...]
-    initial_loss: float
-    final_loss: float
-    final_accuracy: float
+    final: Mapping[str, float]
 
     @property
-    def losses(self) -> tuple[float, ...]:
-        return tuple(e.loss for e in self.epochs)
+    def names(self) -> tuple[str, ...]:
+        """Every metric the run wrote: the final ones, then those only per epoch."""
+        seen = dict.fromkeys(self.final)
+        for e in self.epochs:
+            seen.update(dict.fromkeys(e.metrics))
+        return tuple(seen)
+
+    def series(self, metric: str) -> tuple[float | None, ...]:
+        """One metric per epoch (None where an epoch lacks it)."""
+        return tuple(e.metrics.get(metric) for e in self.epochs)
+
+    def first_difference(self, other: Training) -> str | None:
+        """Where `other` differs from this run in any per-epoch or final metric (None: nowhere).
+
+        Exact: the determinism check. Wall times are not metrics and are ignored."""
+        if len(self.epochs) != len(other.epochs):
+            return f"{len(self.epochs)} epochs, then {len(other.epochs)}"
+        for a, b in zip(self.epochs, other.epochs, strict=True):
+            if a.epoch != b.epoch:
+                return f"epoch {a.epoch}, then epoch {b.epoch}"
+        pairs = [(f"epoch {a.epoch}", a.metrics, b.metrics)
+                 for a, b in zip(self.epochs, other.epochs, strict=True)]
+        for where, mine, theirs in [*pairs, ("final", self.final, other.final)]:
+            for name in dict.fromkeys([*mine, *theirs]):
+                x, y = mine.get(name), theirs.get(name)
+                if not _same(x, y):
+                    return f"{where} {name} {x!r}, then {y!r}"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The metrics-file form (run.json stores it so, and reads it back through the schema)."""
+        return {"seed": self.seed, "device": self.device, "deterministic": self.deterministic,
+                "epochs": [e.to_json() for e in self.epochs], "final": dict(self.final)}
+
+
+def _same(x: float | None, y: float | None) -> bool:
+    """Bitwise-equal floats, where NaN equals NaN (a run that diverges the same way agrees)."""
+    if x is None or y is None:
+        return x is y
+    return x == y or (math.isnan(x) and math.isnan(y))
 
 
 @dataclass(frozen=True)
@@ -251,21 +296,60 @@ def parse_benchmarks(path: Path) -> tuple[BenchCase, ...]:
     return tuple(cases)
 
 
+METRICS_SCHEMA = "metrics.schema.json"
+CONTRACT_HINT = "see the metrics contract: torchship's docs/contract.md"
+
+
+def metrics_schema() -> dict[str, Any]:
+    """The JSON Schema a metrics file must satisfy (shipped in torchship/schemas/)."""
+    from importlib.resources import files
+
+    schema: dict[str, Any] = json.loads((files("torchship") / "schemas" / METRICS_SCHEMA).read_text())
+    return schema
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema  # here, not at the top: importing records must stay cheap
+
+    schema = metrics_schema()
+    validator = jsonschema.validators.validator_for(schema)
+    return validator(schema)
+
+
+def field_path(path: Sequence[str | int]) -> str:
+    """['epochs', 2, 'loss'] -> 'epochs[2].loss'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validate_metrics(data: Any, where: Path | str) -> None:
+    """Raise one RecordError naming the file and the first field that breaks the schema."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+    if error is not None:
+        at = field_path(list(error.absolute_path))
+        raise RecordError(where, f"{at}: {error.message}" if at else error.message,
+                          hint=CONTRACT_HINT)
+
+
 def parse_training(path: Path) -> Training:
-    """The training metrics.json the example project's CLI writes."""
-    return _training(_read_json(path), path)
+    """A training run's metrics file, validated against the metrics contract."""
+    return training_from_json(_read_json(path), path)
 
 
-def _training(d: Mapping[str, Any], where: Path | str) -> Training:
-    try:
-        return Training(
-            seed=int(d["seed"]), device=str(d["device"]), deterministic=bool(d["deterministic"]),
-            epochs=tuple(Epoch(int(e["epoch"]), float(e["loss"]), float(e["accuracy"]),
-                               float(e.get("seconds", 0.0))) for e in d["epochs"]),
-            initial_loss=float(d["initial_loss"]), final_loss=float(d["final_loss"]),
-            final_accuracy=float(d["final_accuracy"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RecordError(where, f"not training metrics ({exc!r} missing or wrong)") from exc
+def training_from_json(d: Mapping[str, Any], where: Path | str) -> Training:
+    validate_metrics(d, where)
+    return Training(
+        seed=int(d["seed"]), device=str(d["device"]), deterministic=bool(d["deterministic"]),
+        epochs=tuple(Epoch(int(e["epoch"]),
+                           {k: float(v) for k, v in e.items() if k not in EPOCH_KEYS},
+                           float(e["seconds"]) if "seconds" in e else None)
+                     for e in d["epochs"]),
+        final={k: float(v) for k, v in d["final"].items()})
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -284,7 +368,12 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def to_dict(run: Run) -> dict[str, Any]:
-    return asdict(run)
+    data = asdict(run)
+    for record, raw in zip(run.records, data["records"], strict=True):
+        for key in ("training", "repeat"):
+            training = getattr(record, key)
+            raw[key] = training.to_json() if training is not None else None
+    return data
 
 
 def _suite(d: Mapping[str, Any]) -> SuiteResult:
@@ -295,15 +384,17 @@ def _suite(d: Mapping[str, Any]) -> SuiteResult:
                                t.get("message", "")) for t in d.get("tests", ())))
 
 
-def _record(d: Mapping[str, Any]) -> Record:
+def _record(d: Mapping[str, Any], where: Path | str) -> Record:
     return Record(
         env=d["env"], image=d.get("image"), image_digest=d.get("image_digest"),
         status=d.get("status", "ok"), reason=d.get("reason", ""),
         suites=tuple(_suite(s) for s in d.get("suites", ())),
         benchmarks=tuple(BenchCase(**{**b, "extra_info": dict(b.get("extra_info") or {})})
                          for b in d.get("benchmarks", ())),
-        training=_training(d["training"], d["env"]) if d.get("training") else None,
-        repeat=_training(d["repeat"], d["env"]) if d.get("repeat") else None,
+        training=training_from_json(d["training"], f"{where}: {d['env']}: training")
+        if d.get("training") else None,
+        repeat=training_from_json(d["repeat"], f"{where}: {d['env']}: repeat")
+        if d.get("repeat") else None,
         fingerprint=dict(d.get("fingerprint") or {}),
         wall_seconds=float(d.get("wall_seconds", 0.0)),
         smoke=_suite(d["smoke"]) if d.get("smoke") else None,
@@ -321,7 +412,7 @@ def from_dict(data: Mapping[str, Any], *, where: Path | str = "<run>") -> Run:
     try:
         return Run(run_id=str(data["run_id"]), created=str(data["created"]),
                    mode=cast(Any, data["mode"]),
-                   records=tuple(_record(r) for r in data["records"]),
+                   records=tuple(_record(r, where) for r in data["records"]),
                    host=dict(data.get("host") or {}), note=str(data.get("note", "")),
                    schema=SCHEMA)
     except (KeyError, TypeError, ValueError) as exc:
@@ -348,9 +439,8 @@ def load(folder_or_file: Path) -> Run:
 
 
 def collect_suite_outputs(folder: Path, *, suites: Sequence[str] = SUITES,
-                          ) -> tuple[dict[str, tuple[TestResult, ...]], tuple[BenchCase, ...],
-                                     Training | None]:
-    """Read what the suites left in a results folder (junit-*.xml, benchmark.json, train/)."""
+                          ) -> tuple[dict[str, tuple[TestResult, ...]], tuple[BenchCase, ...]]:
+    """Read what the suites left in a results folder (junit-*.xml, benchmark.json)."""
     tests: dict[str, tuple[TestResult, ...]] = {}
     for suite in suites:
         junit = folder / f"junit-{junit_name(suite)}.xml"
@@ -358,9 +448,20 @@ def collect_suite_outputs(folder: Path, *, suites: Sequence[str] = SUITES,
             tests[suite] = parse_junit(junit, suite=suite)
     bench = folder / "benchmark.json"
     benchmarks = parse_benchmarks(bench) if bench.exists() else ()
-    metrics = folder / "train" / "metrics.json"
-    training = parse_training(metrics) if metrics.exists() else None
-    return tests, benchmarks, training
+    return tests, benchmarks
+
+
+def training_paths(folder: Path, metrics: Metrics) -> tuple[Path, Path | None]:
+    """Where the e2e suite leaves its training run's metrics file, and its repeat's."""
+    return (folder / metrics.train_dir / metrics.file,
+            folder / metrics.repeat_dir / metrics.file if metrics.repeat_dir else None)
+
+
+def collect_training(folder: Path, metrics: Metrics) -> tuple[Training | None, Training | None]:
+    """The training run and its same-seed repeat, when the suites left them (validated)."""
+    train, repeat = training_paths(folder, metrics)
+    return (parse_training(train) if train.exists() else None,
+            parse_training(repeat) if repeat is not None and repeat.exists() else None)
 
 
 def junit_name(suite: str) -> str:

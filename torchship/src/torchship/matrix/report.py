@@ -7,11 +7,13 @@ are imported inside the functions that use them, so importing this module stays 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from torchship.matrix.compare import Comparison, fmt_seconds
+from torchship.config import Metric
+from torchship.matrix.compare import Comparison, MetricRow, fmt_delta, fmt_seconds
 
 
 def _ratio(value: float | None) -> str:
@@ -25,13 +27,13 @@ def _env_label(c: Comparison, env: str) -> str:
 
 def verdict(c: Comparison) -> str:
     if c.ok:
-        return "PASS: every suite passed, training agrees, no benchmark regressed"
+        training = "training agrees" if c.metrics.compare else "training recorded (not compared)"
+        return f"PASS: every suite passed, {training}, no benchmark regressed"
     return f"FAIL: {len(c.problems)} problem(s)"
 
 
 def markdown(c: Comparison) -> str:
     """compare.md: fit for a CI job summary or a PR comment."""
-    t = c.tolerances
     lines = [f"# torchship matrix `{c.run_id}`", "", f"**{verdict(c)}**", ""]
     if c.mode == "local":
         why = c.note or "no container engine, or `--local` was given"
@@ -55,15 +57,7 @@ def markdown(c: Comparison) -> str:
         lines += ["", "Tests that pass in one environment and fail in another:", ""]
         lines += [f"- `{f.test}`: passes in {', '.join(f.passed_in)}, fails in "
                   f"{', '.join(f.failed_in)}" for f in c.flips]
-    lines += ["", f"## Training (against `{c.reference}`; loss rtol {t.loss_rtol:g}, "
-              f"accuracy atol {t.accuracy_atol:g})", "",
-              "| env | device | final loss | Δ loss | final accuracy | Δ accuracy | within | "
-              "bitwise repeat |", "|---|---|---:|---:|---:|---:|---|---|"]
-    for r in c.training:
-        det = {None: "not checked", True: "identical", False: "DIFFERENT"}[r.deterministic]
-        lines.append(f"| {r.env} | {r.device} | {r.final_loss:.4f} | {r.loss_rdiff:.2%} | "
-                     f"{r.final_accuracy:.3f} | {r.accuracy_diff:+.3f} | "
-                     f"{'yes' if r.within else 'NO'} | {det} |")
+    lines += _training_md(c)
     if c.benchmarks:
         lines += _bench_md(c)
         if c.busy:
@@ -75,6 +69,44 @@ def markdown(c: Comparison) -> str:
         lines += [f"| {s.env} | `{s.case}` | {fmt_seconds(s.cpu_median)} | "
                   f"{fmt_seconds(s.gpu_median)} | {s.speedup:.1f}x |" for s in c.speedups]
     return "\n".join(lines) + "\n"
+
+
+_REPEAT = {None: "not checked", True: "identical", False: "DIFFERENT"}
+
+
+def _num(value: float | None) -> str:
+    return "missing" if value is None else f"{value:.4g}"
+
+
+def _delta(row: MetricRow, m: Metric) -> str:
+    return fmt_delta(row, m) + (f" ({row.direction})" if row.direction else "")
+
+
+def _finals(final: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {final[k]:.4g}" for k in sorted(final)) or "none"
+
+
+def _training_md(c: Comparison) -> list[str]:
+    """One column pair (final value, difference) per compared metric; or, when none is
+    compared, the final metrics as recorded."""
+    compared = c.metrics.compare
+    if not compared:
+        lines = ["", "## Training (recorded, not compared: [tool.torchship.metrics.compare] "
+                 "names no metric)", "", "| env | device | final metrics | bitwise repeat |",
+                 "|---|---|---|---|"]
+        return lines + [f"| {r.env} | {r.device} | {_finals(r.final)} | "
+                        f"{_REPEAT[r.deterministic]} |" for r in c.training]
+    tolerances = ", ".join(f"{m.name} {m.describe()}" for m in compared)
+    head = "".join(f" final {m.name} | Δ {m.name} |" for m in compared)
+    lines = ["", f"## Training (against `{c.reference}`; {tolerances})", "",
+             f"| env | device |{head} within | bitwise repeat |",
+             "|---|---|" + "---:|---:|" * len(compared) + "---|---|"]
+    for r in c.training:
+        cells = "".join(f" {_num(row.value)} | {_delta(row, m)} |"
+                        for row, m in zip(r.metrics, compared, strict=True))
+        lines.append(f"| {r.env} | {r.device} |{cells} {'yes' if r.within else 'NO'} | "
+                     f"{_REPEAT[r.deterministic]} |")
+    return lines
 
 
 def _load(load: float | None, cores: int | None) -> str:
@@ -130,15 +162,7 @@ def terminal(c: Comparison) -> None:
                        str(s.failed + s.errors), str(s.skipped), f"{s.seconds:.1f}s")
     console.print(suites)
     if c.training:
-        train = Table(title=f"training vs {c.reference}")
-        for col in ("env", "final loss", "Δ loss", "accuracy", "within", "repeat"):
-            train.add_column(col)
-        for r in c.training:
-            train.add_row(r.env, f"{r.final_loss:.4f}", f"{r.loss_rdiff:.2%}",
-                          f"{r.final_accuracy:.3f}", "yes" if r.within else "[red]NO[/]",
-                          {None: "-", True: "identical", False: "[red]DIFFERENT[/]"}[
-                              r.deterministic])
-        console.print(train)
+        console.print(_training_table(c))
     if c.benchmarks:
         bench = Table(title="benchmarks (median)")
         for col in ("case", "device", "env", "median", "IQR", "vs ref", "vs baseline", ""):
@@ -155,6 +179,33 @@ def terminal(c: Comparison) -> None:
     for p in c.problems:
         console.print(f"[red]✗[/] {escape(p.render())}")
     console.print(f"[{'green' if c.ok else 'red'}]{verdict(c)}[/]")
+
+
+def _training_table(c: Comparison) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    compared = c.metrics.compare
+    repeat = {None: "-", True: "identical", False: "[red]DIFFERENT[/]"}
+    if not compared:
+        table = Table(title="training (recorded, not compared)")
+        for col in ("env", "device", "final metrics", "repeat"):
+            table.add_column(col)
+        for r in c.training:
+            table.add_row(r.env, r.device, escape(_finals(r.final)), repeat[r.deterministic])
+        return table
+    table = Table(title=f"training vs {c.reference}")
+    table.add_column("env")
+    for m in compared:
+        table.add_column(escape(f"{m.name} ({m.describe()})"))
+        table.add_column(escape(f"Δ {m.name}"))
+    table.add_column("within")
+    table.add_column("repeat")
+    for r in c.training:
+        cells = [x for row, m in zip(r.metrics, compared, strict=True)
+                 for x in (_num(row.value), escape(_delta(row, m)))]
+        table.add_row(r.env, *cells, "yes" if r.within else "[red]NO[/]", repeat[r.deterministic])
+    return table
 
 
 def chart(c: Comparison, path: Path) -> Path | None:

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -203,8 +203,9 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
             "TORCHSHIP_GIT_DESCRIBE": describe})
         try:
             return S.run_image(client, env=env, image=devel, digest=digest, spec=spec,
-                               folder=env_dir, suites=opts.suites,
-                               limits=S.Limits(default=opts.limit), runtime_image=runtime)
+                               folder=env_dir, metrics=cfg.metrics, suites=opts.suites,
+                               limits=S.Limits(default=opts.limit), runtime_image=runtime,
+                               smoke_command=cfg.project.smoke)
         except TorchshipError as exc:
             return Record(env=env, image=devel, image_digest=digest, status="failed",
                           reason=exc.render(), wall_seconds=time.monotonic() - t0)
@@ -262,7 +263,7 @@ def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, 
                              hint="run on a GPU machine, or drop --require-gpu")
         from torchship.matrix.suites import Limits, run_local
 
-        records = [run_local(opts.root, folder / LOCAL, suites=opts.suites,
+        records = [run_local(opts.root, folder / LOCAL, metrics=cfg.metrics, suites=opts.suites,
                              limits=Limits(default=opts.limit))]
     else:
         records = run_containers(cfg, opts, envs, rid, folder, builder)
@@ -272,13 +273,13 @@ def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, 
     return run, folder
 
 
-def report_and_verdict(run: Run, folder: Path, opts: Options, *,
-                       tolerances: configmod.Compare) -> None:
-    """Compare, write the report, raise MatrixFailed naming each problem."""
+def report_and_verdict(run: Run, folder: Path, opts: Options, *, cfg: configmod.Config) -> None:
+    """Compare (by the configured tolerances and metrics), write the report, raise
+    MatrixFailed naming each problem."""
     from torchship.matrix import report
     from torchship.matrix.compare import compare
 
-    cmp = compare(run, tolerances=tolerances, baseline=load_baseline(opts))
+    cmp = compare(run, tolerances=cfg.compare, metrics=cfg.metrics, baseline=load_baseline(opts))
     report.write(cmp, folder, png=opts.png)
     if opts.show:
         report.terminal(cmp)
@@ -290,7 +291,7 @@ def report_and_verdict(run: Run, folder: Path, opts: Options, *,
 def gpu_tests(opts: Options, *, builder: Builder = default_builder) -> Path:
     """The whole job: run, save, compare, report. Raises MatrixFailed when anything failed."""
     run, folder = execute(opts, builder=builder)
-    report_and_verdict(run, folder, opts, tolerances=configmod.load(opts.root).compare)
+    report_and_verdict(run, folder, opts, cfg=configmod.load(opts.root))
     saved = save_release_baseline(opts.root, folder)
     if saved is not None and opts.show:
         print(f"saved as the release's baseline: {saved}")
@@ -309,8 +310,7 @@ def compare_only(opts: Options, run_dir: Path | None = None) -> Path:
     """`nox -s compare`: re-compare a saved run (default: the latest) against a baseline."""
     folder = run_dir or latest_run(opts.root)
     run = load_run(folder)
-    report_and_verdict(replace(run), folder, opts,
-                       tolerances=configmod.load(opts.root).compare)
+    report_and_verdict(run, folder, opts, cfg=configmod.load(opts.root))
     return folder
 
 

@@ -1,10 +1,13 @@
 """Run the suites in one environment -> a Record: on the host, or inside an image.
 
 Either way a suite is `python -m nox --no-venv -s <suite>` with $TORCHSHIP_RESULTS naming
-a folder of its own; the junit XML, benchmark JSON and training metrics the suites leave
-there become the record. In an image each suite gets a fresh container (no network, the
-source read-only, the results folder writable, the host's uid, GPUs when asked), stopped
-at the suite's time limit and removed afterwards, also on failure or Ctrl-C.
+a folder of its own, and $TORCHSHIP_TRAIN_DIR / $TORCHSHIP_REPEAT_DIR the folders inside it
+where the e2e suite leaves its training run and its same-seed repeat ([tool.torchship.metrics]);
+the junit XML, benchmark JSON and training metrics the suites leave there become the record.
+In an image each suite gets a fresh container (no network, the source read-only, the
+results folder writable, the host's uid, GPUs when asked), stopped at the suite's time
+limit and removed afterwards, also on failure or Ctrl-C; the runtime image runs the
+project's own smoke command ([tool.torchship.project] smoke).
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torchship.adapters import proc
+from torchship.config import Metrics
 from torchship.errors import CommandFailed, TorchshipError
 from torchship.matrix.records import (
     LOCAL,
@@ -28,10 +33,9 @@ from torchship.matrix.records import (
     RecordError,
     SuiteResult,
     TestResult,
-    Training,
     collect_suite_outputs,
+    collect_training,
     junit_name,
-    parse_training,
 )
 
 if TYPE_CHECKING:
@@ -51,13 +55,13 @@ CONTAINER_ENV = {
     "PYTEST_ADDOPTS": "-p no:cacheprovider",
     "NOX_DEFAULT_VENV_BACKEND": "none",
 }
-SMOKE = (
-    "import json, torch, mlproject; from mlproject.model import make_model; "
-    "m = make_model().eval(); y = m(torch.randn(8, 32)); "
-    "assert y.shape == (8, 4) and bool(torch.isfinite(y).all()), y.shape; "
-    "print(json.dumps({'mlproject': mlproject.__version__, 'torch': torch.__version__, "
-    "'forward': list(y.shape)}))"
-)
+SMOKE_LIMIT = 300.0     # seconds the runtime image's smoke command may take
+
+
+def training_env(results: str | Path, metrics: Metrics) -> dict[str, str]:
+    """Where the e2e suite leaves its training run and its repeat (empty: no repeat wanted)."""
+    return {"TORCHSHIP_TRAIN_DIR": f"{results}/{metrics.train_dir}",
+            "TORCHSHIP_REPEAT_DIR": f"{results}/{metrics.repeat_dir}" if metrics.repeat_dir else ""}
 
 
 class SuiteError(TorchshipError):
@@ -110,28 +114,34 @@ def _why(output: str) -> str:
 
 
 def gather(env: str, folder: Path, suites: Sequence[SuiteResult], *, image: str | None,
-           digest: str | None, wall: float, smoke: SuiteResult | None = None) -> Record:
-    """A Record from the suite results and the files the suites left in `folder`."""
-    _, benchmarks, training = collect_suite_outputs(folder)
-    repeat: Training | None = None
-    again = folder / "train-repeat" / "metrics.json"
-    if again.exists():
-        repeat = parse_training(again)
+           digest: str | None, wall: float, metrics: Metrics,
+           smoke: SuiteResult | None = None) -> Record:
+    """A Record from the suite results and the files the suites left in `folder`.
+
+    A file that breaks its contract (a metrics file against the schema, a benchmark JSON)
+    makes the environment `failed`, naming the file and the field; its suites are kept."""
+    record = Record(env=env, image=image, image_digest=digest, suites=tuple(suites),
+                    wall_seconds=wall, smoke=smoke, host_load=round(os.getloadavg()[0], 2))
+    try:
+        _, benchmarks = collect_suite_outputs(folder)
+        training, repeat = collect_training(folder, metrics)
+    except RecordError as exc:
+        return replace(record, status="failed", reason=exc.render())
     fingerprint: dict[str, Any] = {}
-    for candidate in (folder / "env.json", folder / "train" / "env.json"):
+    # The tool's full fingerprint from inside the environment, else the training run's own.
+    for candidate in (folder / "env.json", folder / metrics.train_dir / "env.json"):
         if candidate.exists():
-            fingerprint = json.loads(candidate.read_text())
-            break
-    return Record(env=env, image=image, image_digest=digest, suites=tuple(suites),
-                  benchmarks=benchmarks, training=training, repeat=repeat,
-                  fingerprint=fingerprint, wall_seconds=wall, smoke=smoke,
-                  host_load=round(os.getloadavg()[0], 2))
+            with contextlib.suppress(json.JSONDecodeError):
+                fingerprint = json.loads(candidate.read_text())
+                break
+    return replace(record, benchmarks=benchmarks, training=training, repeat=repeat,
+                   fingerprint=fingerprint)
 
 
 # ---------------------------------------------------------------- on the host
 
 
-def run_local(root: Path, folder: Path, *, suites: Sequence[str] = SUITES,
+def run_local(root: Path, folder: Path, *, metrics: Metrics, suites: Sequence[str] = SUITES,
               limits: Limits = Limits(), python: str | None = None) -> Record:
     """Run the suites with the host's interpreter (no image): the `local` environment."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -146,7 +156,8 @@ def run_local(root: Path, folder: Path, *, suites: Sequence[str] = SUITES,
         try:
             done = proc.run([python, "-m", "nox", "--no-venv", "-f",
                              str(root / "noxfile.py"), "-s", suite], cwd=root,
-                            env={"TORCHSHIP_RESULTS": str(folder), "PATH": path}, check=False, timeout=limit)
+                            env={"TORCHSHIP_RESULTS": str(folder), "PATH": path,
+                                 **training_env(folder, metrics)}, check=False, timeout=limit)
             output, code, timed_out = done.stdout or "", done.returncode, False
         except CommandFailed as exc:  # with check=False, raised only at the time limit
             output, code, timed_out = exc.output, None, True
@@ -157,7 +168,7 @@ def run_local(root: Path, folder: Path, *, suites: Sequence[str] = SUITES,
 
     envinfo.write(folder / "env.json", root)
     return gather(LOCAL, folder, results, image=None, digest=None,
-                  wall=time.monotonic() - started)
+                  wall=time.monotonic() - started, metrics=metrics)
 
 
 # ---------------------------------------------------------------- in a container
@@ -249,10 +260,12 @@ def run_in(c: DockerClient, image: str, command: Sequence[str], *, spec: Contain
 
 
 def run_image(c: DockerClient, *, env: str, image: str, digest: str | None, spec: ContainerSpec,
-              folder: Path, suites: Sequence[str] = SUITES, limits: Limits = Limits(),
-              runtime_image: str | None = None) -> Record:
+              folder: Path, metrics: Metrics, suites: Sequence[str] = SUITES,
+              limits: Limits = Limits(), runtime_image: str | None = None,
+              smoke_command: Sequence[str] = ()) -> Record:
     """The suites in the devel image (one container each), then the runtime smoke test."""
     started = time.monotonic()
+    spec = replace(spec, extra_env={**training_env(RESULTS, metrics), **spec.extra_env})
     results: list[SuiteResult] = []
     safe = env.replace("/", "-")
     for suite in suites:
@@ -269,27 +282,32 @@ def run_image(c: DockerClient, *, env: str, image: str, digest: str | None, spec
     if code == 0:
         with contextlib.suppress(json.JSONDecodeError):
             (folder / "env.json").write_text(json.dumps(json.loads(out), indent=2) + "\n")
-    smoke = (smoke_test(c, env=env, image=runtime_image, spec=spec, folder=folder)
-             if runtime_image else None)
+    smoke = (smoke_test(c, env=env, image=runtime_image, spec=spec, folder=folder,
+                        command=smoke_command)
+             if runtime_image and smoke_command else None)
     return gather(env, folder, results, image=image, digest=digest,
-                  wall=time.monotonic() - started, smoke=smoke)
+                  wall=time.monotonic() - started, metrics=metrics, smoke=smoke)
 
 
-def smoke_test(c: DockerClient, *, env: str, image: str, spec: ContainerSpec,
-               folder: Path) -> SuiteResult:
-    """The runtime image: health check, import, one forward pass (the installed package)."""
-    script = f"python {SRC}/scripts/health_check.py && python -c \"{SMOKE}\""
+def smoke_test(c: DockerClient, *, env: str, image: str, spec: ContainerSpec, folder: Path,
+               command: Sequence[str]) -> SuiteResult:
+    """The runtime image runs the project's smoke command against the installed package:
+    the mounted source is off the import path (no PYTHONPATH; PYTHONSAFEPATH keeps the
+    working directory off it too)."""
     smoke_spec = ContainerSpec(root=spec.root, run_id=spec.run_id, gpus=spec.gpus,
-                               extra_env={**spec.extra_env, "PYTHONPATH": ""})
+                               extra_env={**spec.extra_env, "PYTHONPATH": "",
+                                          "PYTHONSAFEPATH": "1"})
     code, out, secs, timed_out = run_in(
-        c, image, ["sh", "-c", script], spec=smoke_spec, results=folder / "smoke", env=env,
-        name=f"tsmx-{spec.run_id}-{env}-smoke", limit=300)
+        c, image, list(command), spec=smoke_spec, results=folder / "smoke", env=env,
+        name=f"tsmx-{spec.run_id}-{env}-smoke", limit=SMOKE_LIMIT)
     (folder / "smoke.log").write_text(out)
     if timed_out:
-        return SuiteResult("smoke", "timed-out", None, secs, (), "stopped after 300 s")
-    last = out.strip().splitlines()[-1] if out.strip() else ""
-    return SuiteResult("smoke", "passed" if code == 0 else "failed", code, secs, (),
-                       "" if code == 0 else f"exit {code}: {last[:200]}")
+        return SuiteResult("smoke", "timed-out", None, secs, (),
+                           f"stopped after {SMOKE_LIMIT:.0f} s")
+    if code == 0:
+        return SuiteResult("smoke", "passed", 0, secs)
+    return SuiteResult("smoke", "failed", code, secs, (),
+                       f"`{shlex.join(command)}` exited {code}: {_why(out)[:200]}")
 
 
 def remove_run(c: DockerClient, run_id: str) -> None:

@@ -191,7 +191,7 @@ def test_{name}_learns(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["model"] == "{name}"
-    assert metrics["final_loss"] < metrics["initial_loss"]
+    assert metrics["final"]["loss"] < metrics["initial"]["loss"]
     assert (tmp_path / "checkpoint.pt").is_file()
 ''',
     }
