@@ -209,6 +209,25 @@ def test_container_has_no_network_and_a_read_only_source(engine: Docker,
     assert (tmp_path / "ok").read_text() == "x"
 
 
+def test_the_smoke_command_is_the_projects_and_sees_the_installed_package_only(
+        engine: Docker, standin_bases: PinnedBases, tmp_path: Path) -> None:
+    client = suites.client()
+    spec = suites.ContainerSpec(root=ROOT, run_id="smoke-test", extra_env={"PYTHONPATH": "/src/src"})
+    # Neither the mounted source nor the working directory (/src) is on the import path.
+    check = ("import json, sys; bad = [p for p in sys.path if p in ('', '/src', '/src/src')]; "
+             "assert not bad, bad; print(json.dumps({'ok': True}))")
+    ok = suites.smoke_test(client, env="cpu", image=standins.tag("runtime"), spec=spec,
+                           folder=tmp_path, command=["python", "-c", check])
+    assert ok.status == "passed", ok.reason
+    assert (tmp_path / "smoke.log").read_text().strip() == '{"ok": true}'
+    broken = suites.smoke_test(client, env="cpu", image=standins.tag("runtime"), spec=spec,
+                               folder=tmp_path, command=["python", "-m", "no_such_project.smoke"])
+    assert broken.status == "failed"
+    assert broken.reason.startswith("`python -m no_such_project.smoke` exited 1: ")
+    assert "No module named 'no_such_project'" in broken.reason
+    assert client.containers.list(all=True, filters={"label": f"{suites.LABEL}=smoke-test"}) == []
+
+
 def test_require_gpu_without_an_nvidia_runtime_is_an_error(engine: Docker,
                                                            matrix_config: Path,
                                                            tmp_path: Path) -> None:
