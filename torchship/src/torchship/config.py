@@ -392,7 +392,7 @@ def _project(tool: Mapping[str, Any], data: Mapping[str, Any]) -> Project:
     package = _str(table, "package", key, default=re.sub(r"[-.]+", "_", dist).lower()) or ""
     if not package or not all(part.isidentifier() for part in package.split(".")):
         raise ConfigError(f"{key}.package", f"{package!r} is not an importable package name",
-                          hint="the name your code is imported by, e.g. 'mlproject'")
+                          hint="the name your code is imported by: letters, digits and _ (dots for a subpackage)")
     return Project(package=package,
                    train=_command(table, "train", key, f"python -m {package}.train"),
                    smoke=_command(table, "smoke", key, f"python -m {package}.smoke"))
