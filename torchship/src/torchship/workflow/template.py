@@ -574,6 +574,12 @@ def hook_failure(output: str) -> str:
     return tail[-1] if tail else "no output"
 
 
+def with_tool_on_path() -> dict[str, str]:
+    """PATH with the running tool's scripts first: the hooks run `torchship hook ...`, and it
+    must be this torchship whether or not its venv is activated."""
+    return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
 def first_commit(new: Plan, dest: Path, *, hooks: bool) -> str:
     """git init, the hooks (when asked), and the first commit through them; its sha."""
     run(["git", "init", "-q", "-b", "main"], cwd=dest)
@@ -583,9 +589,8 @@ def first_commit(new: Plan, dest: Path, *, hooks: bool) -> str:
         hooksmod.install(dest)
     run(["git", "add", "-A"], cwd=dest)
     message = f"Start {new.name} from the torchship template ({new.template.label})"
-    # The hooks run the tool (`torchship hook ...`): the one running now, whatever PATH says.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    proc = run(["git", "commit", "-q", "-m", message], cwd=dest, env={"PATH": path}, check=False)
+    proc = run(["git", "commit", "-q", "-m", message], cwd=dest, env=with_tool_on_path(),
+               check=False)
     if proc.returncode != 0:
         if hooks and re.search(r"\.{3,}.*Failed$", proc.stdout, re.M):
             raise TemplateError(f"the first commit failed in its hooks: {hook_failure(proc.stdout)}",
