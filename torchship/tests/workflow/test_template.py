@@ -257,6 +257,19 @@ def test_an_empty_destination_is_used(tmp_path: Path, template: Path,
     assert (dest / "src" / "acme" / "__init__.py").is_file()
 
 
+def test_a_template_by_git_url_is_cloned_and_recorded(tmp_path: Path, template: Path,
+                                                     person: dict[str, str]) -> None:
+    url = template.as_uri()
+    res = subprocess.run([str(BIN / "torchship"), "new", str(tmp_path / "p"), "--name", "acme",
+                          "--template", url, "--no-hooks"], cwd=tmp_path, env=person,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    record = tomllib.loads((tmp_path / "p" / templatemod.ANSWERS).read_text())["template"]
+    assert record["source"] == url
+    assert record["commit"] == git(template, person, "rev-parse", "HEAD")
+    assert "dirty" not in record
+
+
 def test_what_is_not_a_template_is_one_line(tmp_path: Path, person: dict[str, str]) -> None:
     res = subprocess.run([str(BIN / "torchship"), "new", str(tmp_path / "p"), "--name", "acme",
                           "--template", str(tmp_path)], env=person, capture_output=True,

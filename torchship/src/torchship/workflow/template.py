@@ -148,18 +148,12 @@ def _git(root: Path, *args: str) -> str:
 
 
 def package_of(root: Path) -> str:
-    """The project's package: [tool.torchship.project].package when the project declares it,
-    else its distribution name as an import name (`my-model` -> `my_model`)."""
+    """The project's package, as the model skeleton reads it (modelbranch.contract_of)."""
     data = configmod.read_toml(root / "pyproject.toml")
-    declared = data.get("tool", {}).get("torchship", {}).get("project", {})
-    package = declared.get("package") if isinstance(declared, dict) else None
-    if isinstance(package, str) and package:
-        return package
-    name = data.get("project", {}).get("name")
-    if not isinstance(name, str) or not name:
+    if not data.get("project", {}).get("name"):
         raise TemplateError(f"{root / 'pyproject.toml'} has no [project].name",
                             hint="is this a torchship template?")
-    return re.sub(r"[-.]+", "_", name).lower()
+    return modelbranch.contract_of(data).package
 
 
 def load_template(root: Path, *, source: str | None = None) -> Template:
@@ -370,7 +364,7 @@ def rename_pyproject(text: str, *, template: Template, name: str, tool_version: 
         if value == old:
             container[key] = name
             return
-        req = _requirement_name(value) if "[" in value or value.strip() == value else None
+        req = _requirement_name(value)
         if req is not None and _canonical(req) in owners and value.startswith(req):
             container[key] = name + value[len(req):]  # a self-reference: example[torch,test]
 
