@@ -10,7 +10,6 @@ import pytest
 
 from torchship import envinfo
 
-ROOT = Path(__file__).resolve().parents[2]
 # An image need not have git (the matrix mounts the source without .git).
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed here")
 
@@ -87,8 +86,8 @@ def test_write_and_summary(tmp_path: Path) -> None:
     assert lines[0].startswith(f"python {info['python']}  torch ")
 
 
-def test_importing_envinfo_does_not_import_torch() -> None:
+def test_importing_envinfo_does_not_import_torch(tmp_path: Path) -> None:
     code = "import sys, torchship.envinfo; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=ROOT)
+                         cwd=tmp_path)
     assert out.stdout.strip() == "False"

@@ -2,6 +2,7 @@
 
 Expected failures become one `error:` line on stderr and an exit code, never a traceback.
 
+    torchship new DEST --name NAME [--template DIR]   a new project from the template
     torchship matrix [options]      what `nox -s gpu_tests` runs (python -m torchship.matrix)
     torchship compare [options]     what `nox -s compare` runs
     torchship hook commit-msg FILE  the git hooks (.pre-commit-config.yaml)
@@ -21,7 +22,7 @@ from torchship.errors import TorchshipError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-USAGE = "usage: torchship {matrix,compare,hook} ... | torchship --version"
+USAGE = "usage: torchship {new,matrix,compare,hook} ... | torchship --version"
 
 
 def edge(func: F) -> F:
@@ -50,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return matrix_main(rest, root=Path.cwd(),
                            what="compare" if command == "compare" else "gpu_tests")
+    if command == "new":
+        from torchship.workflow.template import main as new_main
+
+        return new_main(rest)
     if command == "hook":
         from torchship.workflow.hooks import main as hook_main
 

@@ -384,6 +384,13 @@ def _command(table: Mapping[str, Any], name: str, key: str, default: str) -> tup
     return tuple(argv)
 
 
+def project_contract(data: Mapping[str, Any]) -> tuple[Project, Metrics]:
+    """The project contract ([tool.torchship.project] and .metrics) of a parsed pyproject.toml,
+    validated as `load` does: for readers of a pyproject at another commit (model.new)."""
+    tool = _table(data.get("tool", {}).get("torchship", {}), "tool.torchship")
+    return _project(tool, data), _metrics(tool)
+
+
 def _project(tool: Mapping[str, Any], data: Mapping[str, Any]) -> Project:
     key = "tool.torchship.project"
     table = _table(tool.get("project", {}), key)

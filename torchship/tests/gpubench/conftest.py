@@ -11,16 +11,14 @@ import pytest
 
 from torchship.adapters import proc
 
-ROOT = Path(__file__).resolve().parents[3]
-
 
 @pytest.fixture(scope="session")
-def cpu_benchmark_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cpu_benchmark_json(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Path:
     """Run two small CPU cases of the real benchmark suite; the JSON it wrote."""
     out = tmp_path_factory.mktemp("bench") / "benchmark.json"
     proc.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
               "tests/benchmarks/test_ops.py", "-k", "cpu-matmul-fp32-256 or cpu-copy-fp32",
-              f"--benchmark-json={out}"], cwd=ROOT,
+              f"--benchmark-json={out}"], cwd=template,
              env={"TORCHSHIP_BENCH_SECONDS": "0.05", "TORCHSHIP_BENCH_WARMUP": "0.01",
                   "TORCHSHIP_BENCH_THREADS": "1"})
     return out

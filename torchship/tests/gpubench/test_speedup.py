@@ -14,7 +14,7 @@ import pytest
 from torchship.errors import TorchshipError
 from torchship.gpubench import speedup
 
-ROOT = Path(__file__).resolve().parents[3]
+TOOL = Path(__file__).resolve().parents[2]  # the tool's folder: its benchmarks/ scripts
 
 
 def as_gpu(doc: dict[str, Any], factor: float) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def test_load_refuses_what_is_not_benchmark_json(tmp_path: Path) -> None:
 
 
 def script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, TOOL / "benchmarks" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -15,14 +15,12 @@ from torchship.images.build import Built, build, remove_images
 from torchship.testing.engine import engine, registry, standin_bases
 from torchship.testing.standins import PinnedBases, Registry, write_local_config
 from torchship.testing.template import copy_template as _copy
+from torchship.testing.template import template_source
 
 __all__ = ["engine", "registry", "standin_bases"]
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
 def copy_template(dest: Path) -> Path:
-    return _copy(ROOT, dest)
+    return _copy(template_source(Path(__file__).resolve().parents[3]), dest)
 
 
 def point_at(project: Path, bases: PinnedBases, reg: Registry, *, name: str) -> None:

@@ -17,15 +17,16 @@ import pytest
 from torchship.errors import TorchshipError
 from torchship.matrix import records
 from torchship.matrix import run as matrix
+from torchship.testing.template import template_source
 
-ROOT = Path(__file__).resolve().parents[3]
-SUITES = ("e2e", "benchmark") if (ROOT / "tests" / "benchmarks").is_dir() else ("e2e",)
+SUITES = ("e2e", "benchmark") if (template_source(Path(__file__).resolve().parents[3])
+                                  / "tests" / "benchmarks").is_dir() else ("e2e",)
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def local_run(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Path:
     out = tmp_path_factory.mktemp("matrix") / "run"
-    opts = matrix.Options(root=ROOT, mode="local", suites=SUITES, out=out, show=False)
+    opts = matrix.Options(root=template, mode="local", suites=SUITES, out=out, show=False)
     matrix.gpu_tests(opts)  # raises MatrixFailed if anything failed
     return out
 
@@ -64,7 +65,7 @@ def _edit(src: Path, dest: Path, change: object) -> Path:
     return dest
 
 
-def test_planted_training_divergence_fails_and_is_named(local_run: Path, tmp_path: Path) -> None:
+def test_planted_training_divergence_fails_and_is_named(local_run: Path, tmp_path: Path, template: Path) -> None:
     def plant(data: dict) -> None:  # type: ignore[type-arg]  # raw JSON
         twin = json.loads(json.dumps(data["records"][0]))
         twin["env"] = "local-diverged"
@@ -73,24 +74,24 @@ def test_planted_training_divergence_fails_and_is_named(local_run: Path, tmp_pat
         data["records"].append(twin)
 
     folder = _edit(local_run, tmp_path / "diverged", plant)
-    opts = matrix.Options(root=ROOT, show=False, png=False)
+    opts = matrix.Options(root=template, show=False, png=False)
     with pytest.raises(matrix.MatrixFailed, match=r"divergence: local-diverged: training"):
         matrix.compare_only(opts, folder)
     assert "**divergence** `local-diverged`" in (folder / "compare.md").read_text()
 
 
-def test_planted_nondeterminism_fails(local_run: Path, tmp_path: Path) -> None:
+def test_planted_nondeterminism_fails(local_run: Path, tmp_path: Path, template: Path) -> None:
     def plant(data: dict) -> None:  # type: ignore[type-arg]  # raw JSON
         data["records"][0]["repeat"]["epochs"][-1]["accuracy"] += 1e-7
 
     folder = _edit(local_run, tmp_path / "nondet", plant)
     # Not only the loss: every per-epoch metric of the repeat must be identical.
     with pytest.raises(matrix.MatrixFailed, match=r"nondeterminism: local: training: .*: epoch \d+ accuracy"):
-        matrix.compare_only(matrix.Options(root=ROOT, show=False, png=False), folder)
+        matrix.compare_only(matrix.Options(root=template, show=False, png=False), folder)
 
 
 @pytest.mark.skipif("benchmark" not in SUITES, reason="the project has no benchmark suite yet")
-def test_planted_benchmark_regression_fails_and_is_named(local_run: Path, tmp_path: Path) -> None:
+def test_planted_benchmark_regression_fails_and_is_named(local_run: Path, tmp_path: Path, template: Path) -> None:
     def faster(data: dict) -> None:  # type: ignore[type-arg]  # raw JSON
         data["run_id"] = "baseline-made-faster"
         for b in data["records"][0]["benchmarks"]:
@@ -98,7 +99,7 @@ def test_planted_benchmark_regression_fails_and_is_named(local_run: Path, tmp_pa
             b["min"] /= 2
 
     baseline = _edit(local_run, tmp_path / "baseline", faster)
-    opts = matrix.Options(root=ROOT, baseline=baseline, show=False)
+    opts = matrix.Options(root=template, baseline=baseline, show=False)
     with pytest.raises(matrix.MatrixFailed, match=r"regression: local: test_"):
         matrix.compare_only(opts, local_run)
     md = (local_run / "compare.md").read_text()
@@ -106,21 +107,21 @@ def test_planted_benchmark_regression_fails_and_is_named(local_run: Path, tmp_pa
     assert "baseline `baseline-made-faster`" in md
 
 
-def test_missing_baseline_is_a_clear_error(local_run: Path, tmp_path: Path) -> None:
-    opts = matrix.Options(root=ROOT, baseline=tmp_path / "nope", show=False)
+def test_missing_baseline_is_a_clear_error(local_run: Path, tmp_path: Path, template: Path) -> None:
+    opts = matrix.Options(root=template, baseline=tmp_path / "nope", show=False)
     with pytest.raises(records.RecordError, match="baseline does not exist"):
         matrix.compare_only(opts, local_run)
 
 
 def test_results_from_an_incompatible_version_are_a_clear_error(local_run: Path,
-                                                                tmp_path: Path) -> None:
+                                                                tmp_path: Path, template: Path) -> None:
     folder = _edit(local_run, tmp_path / "old", lambda d: d.update(schema=0))
     with pytest.raises(records.RecordError, match="schema 0; this torchship reads schema 2"):
-        matrix.compare_only(matrix.Options(root=ROOT, show=False), folder)
+        matrix.compare_only(matrix.Options(root=template, show=False), folder)
 
 
-def test_a_hung_suite_is_stopped_at_its_time_limit(tmp_path: Path) -> None:
-    opts = matrix.Options(root=ROOT, mode="local", suites=("e2e",), limit=2, out=tmp_path,
+def test_a_hung_suite_is_stopped_at_its_time_limit(tmp_path: Path, template: Path) -> None:
+    opts = matrix.Options(root=template, mode="local", suites=("e2e",), limit=2, out=tmp_path,
                           show=False, png=False)
     with pytest.raises(matrix.MatrixFailed, match="suite: local: e2e: timed-out"):
         matrix.gpu_tests(opts)
@@ -148,32 +149,32 @@ def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
     assert proc.stderr == "error: --image: 'x' is not ENV=REF\n"
 
 
-def test_require_gpu_on_a_cpu_host_is_an_error(tmp_path: Path) -> None:
+def test_require_gpu_on_a_cpu_host_is_an_error(tmp_path: Path, template: Path) -> None:
     if matrix.host_gpus():
         pytest.skip("this host has a GPU")
-    opts = matrix.Options(root=ROOT, mode="local", require_gpu=True, out=tmp_path, show=False)
+    opts = matrix.Options(root=template, mode="local", require_gpu=True, out=tmp_path, show=False)
     with pytest.raises(TorchshipError, match="--require-gpu"):
         matrix.gpu_tests(opts)
 
 
 def test_no_pinned_environment_is_a_clear_error(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                                monkeypatch: pytest.MonkeyPatch, template: Path) -> None:
     local = tmp_path / "torchship.local.toml"
     local.write_text("[bases]\n")
     monkeypatch.setenv("TORCHSHIP_LOCAL_CONFIG", str(local))
-    opts = matrix.Options(root=ROOT, mode="containers", out=tmp_path / "run", show=False)
+    opts = matrix.Options(root=template, mode="containers", out=tmp_path / "run", show=False)
     with pytest.raises(TorchshipError, match="no pinned environment configured"):
         matrix.gpu_tests(opts)
     assert not (tmp_path / "run").exists()
 
 
 def test_with_no_pinned_environment_the_default_runs_on_the_host(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: Path) -> None:
     local = tmp_path / "torchship.local.toml"
     local.write_text("[bases]\n")
     monkeypatch.setenv("TORCHSHIP_LOCAL_CONFIG", str(local))
-    cfg = matrix.configmod.load(ROOT)
-    mode, why = matrix.resolve_mode(matrix.Options(root=ROOT), cfg)
+    cfg = matrix.configmod.load(template)
+    mode, why = matrix.resolve_mode(matrix.Options(root=template), cfg)
     assert mode == "local"
     assert "no pinned environment is configured" in why
 

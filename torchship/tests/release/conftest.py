@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from torchship.testing import require
-from torchship.testing.gitrepo import BIN, Project, add_bare_remote, isolated_env, make_repo
+from torchship.testing.gitrepo import BIN, Project, add_bare_remote, isolated_env
 from torchship.testing.keys import (
     GpgKey,
     SshKey,
@@ -20,8 +20,6 @@ from torchship.testing.keys import (
     ssh_key,
     stop_gpg_agent,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="session")
@@ -40,13 +38,6 @@ def gnupg() -> Iterator[GpgKey]:
 def sshkey(tmp_path_factory: pytest.TempPathFactory) -> SshKey:
     require(have("ssh-keygen"), "ssh-keygen is not installed (apt-get install openssh-client)")
     return ssh_key(tmp_path_factory.mktemp("ssh"))
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The template committed once per session into a fresh repository."""
-    base = tmp_path_factory.mktemp("template")
-    return make_repo(ROOT, base / "repo", env=isolated_env(base / "home"))
 
 
 @pytest.fixture

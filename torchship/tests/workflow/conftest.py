@@ -1,17 +1,20 @@
 """Fixtures for the workflow tests: a copy of the template with a bare remote, hooks that run.
 
+The copy is the session's throwaway template (tests/conftest.py), copied again per test.
+
 The hooks are installed through the real pre-commit framework. Its environments (ruff from
 PyPI) are built once per test session in a shared PRE_COMMIT_HOME, not once per test.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from workflow_helpers import ROOT, Project, workflow_env
+from workflow_helpers import Project, workflow_env
 
-from torchship.testing.gitrepo import add_bare_remote, make_repo
+from torchship.testing.gitrepo import add_bare_remote, settle
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +23,11 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path, pre_commit_home: Path) -> Project:
+def project(tmp_path: Path, pre_commit_home: Path, template: Path) -> Project:
     env = workflow_env(tmp_path / "home", pre_commit_home)
-    repo = make_repo(ROOT, tmp_path / "project", env=env)
+    repo = tmp_path / "project"
+    shutil.copytree(template, repo, symlinks=True)
+    settle(repo, env=env)
     remote = add_bare_remote(repo, tmp_path / "remote.git", env=env)
     return Project(repo, remote, env)
 

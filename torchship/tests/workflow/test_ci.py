@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from workflow_helpers import BIN, LOCAL_BASES, ROOT, Project, bases_toml
+from workflow_helpers import BIN, LOCAL_BASES, Project, bases_toml
 
 from torchship.testing.gitrepo import snapshot
 from torchship.workflow import cigen
@@ -39,11 +41,11 @@ def pinned(project: Project) -> Project:
     return project
 
 
-def test_the_templates_own_files_are_up_to_date_and_valid() -> None:
-    res = subprocess.run([str(BIN / "invoke"), "ci.generate", "--check"], cwd=ROOT,
+def test_the_templates_own_files_are_up_to_date_and_valid(template: Path) -> None:
+    res = subprocess.run([str(BIN / "invoke"), "ci.generate", "--check"], cwd=template,
                          capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
-    validate(ROOT)
+    validate(template)
 
 
 def test_one_matrix_job_per_pinned_env_and_the_branch_rules(pinned: Project) -> None:
@@ -142,3 +144,27 @@ def test_the_validators_do_reject_broken_files(project: Project) -> None:
         res = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", schema,
                               str(path)], capture_output=True, text=True, check=False)
         assert res.returncode == 1, f"{path.name} passed: {res.stdout}"
+
+
+def test_jobs_install_the_projects_own_extras_which_bring_the_tool(pinned: Project) -> None:
+    assert pinned.invoke("ci.generate").returncode == 0
+    text = "\n".join((pinned.path / rel).read_text() for rel in SCHEMAS)
+    extras = tomllib.loads((pinned.path / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    installed = set(re.findall(r"pip install -e '\.\[([\w,]+)\]'", text))
+    assert installed == {"dev", "test"}
+    assert all(set(group.split(",")) <= set(extras) for group in installed)
+    assert any(req.startswith("torchship~=") for req in extras["test"])
+    images = load(pinned.path)[cigen.GITHUB_CI]["jobs"]["images"]["steps"]
+    assert {"name": "Install", "run": "pip install -e '.[test]'"} in images
+
+
+def test_extras_that_do_not_bring_the_tool_are_one_clear_line(project: Project) -> None:
+    path = project.path / "pyproject.toml"
+    path.write_text(re.sub(r', "torchship~=[^"]*"', "", path.read_text()))
+    before = snapshot(project.path, env=project.env)
+    res = project.invoke("ci.generate")
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "error: no extra the CI jobs install (dev) brings torchship (add torchship~=X.Y to the "
+        "project's `test` extra (and `dev` = [\"<project>[torch,test]\", ...]))"]
+    assert snapshot(project.path, env=project.env) == before

@@ -1,13 +1,30 @@
-"""One branch per model: `invoke model.new NAME` in a real repository."""
+"""One branch per model: `invoke model.new NAME` in a real repository, in the template and
+in a project whose model, training and metrics are not the example's."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tomllib
 
 import pytest
 from workflow_helpers import LOCAL_BASES, Project, unchanged
 
 from torchship.testing.gitrepo import snapshot
+from torchship.workflow import modelbranch
+
+
+def package(project: Project) -> str:
+    return str(tomllib.loads((project.path / "pyproject.toml").read_text())["project"]["name"])
+
+
+def skeleton_tests_pass(project: Project, name: str) -> str:
+    """Run the skeleton's own tests from the branch's source (not the installed package)."""
+    tests = project.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        f"tests/unit/test_model_{name}.py", f"tests/e2e/test_train_{name}.py",
+                        env={"PYTHONPATH": str(project.path / "src")})
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    return tests.stdout
 
 
 def test_new_model_branch_from_main_whose_tests_pass(hooked: Project) -> None:
@@ -26,16 +43,17 @@ def test_new_model_branch_from_main_whose_tests_pass(hooked: Project) -> None:
     assert hooked.git("log", "-1", "--format=%s") == "Add the tiny_net model skeleton"
     assert hooked.trailer() == "cpu"  # the commit went through the hooks
     assert hooked.git("status", "--porcelain") == ""
+    pkg = package(hooked)
     assert sorted(hooked.git("show", "--name-only", "--format=", "HEAD").splitlines()) == [
-        "src/mlproject/models/registry.toml", "src/mlproject/models/tiny_net.py",
+        f"src/{pkg}/models/registry.toml", f"src/{pkg}/models/tiny_net.py",
         "tests/e2e/test_train_tiny_net.py", "tests/unit/test_model_tiny_net.py"]
-
-    # The skeleton's own tests, run from the new branch's source (not the installed package).
-    tests = hooked.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                       "tests/unit/test_model_tiny_net.py", "tests/e2e/test_train_tiny_net.py",
-                       env={"PYTHONPATH": str(hooked.path / "src")})
-    assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "4 passed" in tests.stdout
+    # The registry's first model is the starting point: its module, its kwargs.
+    registry = tomllib.loads((hooked.path / f"src/{pkg}/models/registry.toml").read_text())
+    default = next(iter(registry.values()))
+    assert registry["tiny_net"]["kwargs"] == default.get("kwargs", {})
+    assert registry["tiny_net"]["factory"] == (f"{pkg}.models.tiny_net:"
+                                               + default["factory"].partition(":")[2])
+    assert "3 passed" in skeleton_tests_pass(hooked, "tiny_net")
 
 
 @pytest.mark.parametrize(("name", "message"), [
@@ -93,3 +111,164 @@ def test_a_failing_commit_leaves_the_repository_as_it_was(hooked: Project) -> No
     assert res.returncode == 1
     assert res.stderr.startswith("error: the skeleton's commit failed")
     assert unchanged(before, snapshot(hooked.path, env=hooked.env)) == []
+
+
+# A project that replaced the example: a 1-D convolutional regressor whose forward takes a
+# (batch, 1, length) signal and returns one float per signal, trained with MSE, whose
+# metrics have no loss or accuracy. Its registry calls factories with their kwargs only.
+WAVE_MODEL = '''"""A 1-D convolutional regressor: a (batch, 1, length) signal -> one float."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class WaveNet(nn.Module):
+    def __init__(self, channels: int = 8) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(1, channels, 5, padding=2), nn.GELU(),
+            nn.AdaptiveAvgPool1d(8), nn.Flatten(), nn.Linear(channels * 8, 1),
+        )
+
+    def forward(self, signal: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.body(signal)
+        return out.squeeze(-1)
+
+
+def make_model(channels: int = 8) -> WaveNet:
+    return WaveNet(channels)
+'''
+
+WAVE_MODELS = '''"""The models, by name (registry.toml: a factory and its keyword arguments)."""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+REGISTRY = Path(__file__).with_name("registry.toml")
+
+
+def registry() -> dict[str, dict[str, Any]]:
+    with REGISTRY.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def names() -> list[str]:
+    return list(registry())
+
+
+def build(name: str) -> nn.Module:
+    module, _, function = registry()[name]["factory"].partition(":")
+    model: nn.Module = getattr(importlib.import_module(module), function)(**registry()[name].get("kwargs", {}))
+    return model
+'''
+
+WAVE_TRAIN = '''"""Fit the frequency of noisy sine waves: `python -m {package}.train --model NAME --out DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from {package}.models import build, names
+
+
+def waves(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    freq = 1.0 + 4.0 * torch.rand(n, generator=g)
+    t = torch.linspace(0.0, 1.0, 64).unsqueeze(0)
+    signal = torch.sin(2 * math.pi * freq.unsqueeze(1) * t) + 0.1 * torch.randn(n, 64, generator=g)
+    return signal.unsqueeze(1), freq
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="wave", choices=names())
+    parser.add_argument("--out", type=Path, default=Path("results/train"))
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    x, y = waves(256, seed=0)
+    model = build(args.model)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    mse = []
+    for _ in range(args.steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        mse.append(float(loss))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps({{"model": args.model, "mse": mse}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+@pytest.fixture
+def adopted(hooked: Project) -> Project:
+    """The template with its example replaced by the wave regressor, committed on main."""
+    pkg = package(hooked)
+    src = hooked.path / "src" / pkg
+    (src / "model.py").write_text(WAVE_MODEL)
+    (src / "models" / "__init__.py").write_text(WAVE_MODELS)
+    (src / "models" / "registry.toml").write_text(
+        f'[wave]\nfactory = "{pkg}.model:make_model"\nkwargs = {{ channels = 8 }}\n')
+    (src / "train.py").write_text(WAVE_TRAIN.format(package=pkg))
+    for example in ("data.py", "repro.py"):
+        (src / example).unlink()
+    shutil.rmtree(hooked.path / "tests")  # the example's suites test the example
+    hooked.git("add", "-A")
+    res = hooked.run("git", "commit", "-q", "-m", "Replace the example with the wave regressor",
+                     env={"TORCHSHIP_ENV": "", "SKIP": "torchship-env-check"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    return hooked
+
+
+def test_a_model_with_another_signature_and_metrics_gets_passing_tests(adopted: Project) -> None:
+    adopted.pin_locally(LOCAL_BASES)
+    res = adopted.invoke("model.new", "wave_small")
+    assert res.returncode == 0, res.stdout + res.stderr
+    pkg = package(adopted)
+    module = (adopted.path / f"src/{pkg}/models/wave_small.py").read_text()
+    assert module.startswith(f'"""The wave_small model, started as a copy of {pkg}.model (wave)')
+    assert "class WaveNet(nn.Module):" in module  # the project's model, not a classifier
+    registry = tomllib.loads((adopted.path / f"src/{pkg}/models/registry.toml").read_text())
+    assert registry["wave_small"] == {"factory": f"{pkg}.models.wave_small:make_model",
+                                      "kwargs": {"channels": 8}}
+    assert adopted.trailer() == "cpu"
+    assert "3 passed" in skeleton_tests_pass(adopted, "wave_small")
+
+
+def test_a_copied_module_keeps_its_imports_working_from_its_new_folder() -> None:
+    source = ('"""The example."""\n\nfrom __future__ import annotations\n\n'
+              "from . import layers\nfrom .heads import Head\nfrom ..util import seed\n")
+    skeleton = modelbranch.Skeleton("pkg", "tiny", modelbranch.Contract("pkg", ("python", "-m", "pkg.train")),
+                                    "example", "pkg.nets.model:make_model", {}, (source, False))
+    assert modelbranch.module_text(skeleton) == (
+        '"""The tiny model, started as a copy of pkg.nets.model (example): make it yours."""\n\n'
+        "from __future__ import annotations\n\n"
+        "from pkg.nets import layers\nfrom pkg.nets.heads import Head\nfrom pkg.util import seed\n")
+
+
+def test_a_default_model_from_a_library_starts_from_its_factory() -> None:
+    skeleton = modelbranch.Skeleton("pkg", "lin", modelbranch.Contract("pkg", ("python", "-m", "pkg.train")),
+                                    "linear", "torch.nn:Linear", {"in_features": 4}, None)
+    assert "from torch.nn import Linear as make_model\n" in modelbranch.module_text(skeleton)
+    assert modelbranch.registry_entry(skeleton) == (
+        '\n[lin]\nfactory = "pkg.models.lin:make_model"\nkwargs = { in_features = 4 }\n')

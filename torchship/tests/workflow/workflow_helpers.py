@@ -11,7 +11,6 @@ from pathlib import Path
 
 from torchship.testing.gitrepo import Snapshot, git, isolated_env
 
-ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 VENV = BIN.parent
 DIGEST = "sha256:" + "ab" * 32

@@ -1,4 +1,4 @@
-"""invoke template.*: new projects from this template."""
+"""invoke template.*: new projects from the template (the same as `torchship new`)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ from invoke.tasks import task
 from torchship.cli import edge
 
 
-@task(help={"dest": "an empty or new directory", "name": "the package name (e.g. my_model)",
-            "hooks": "install the git hooks before the first commit (default on)"})
+@task(help={"dest": "a new or empty directory", "name": "the package name (e.g. my_model)",
+            "template": "the template: a folder or a git URL (default: this checkout)",
+            "hooks": "install the git hooks and run them on the first commit (default on)"})
 @edge
-def new(c: Context, dest: str, name: str, hooks: bool = True) -> None:
-    """Create a project at DEST: example package renamed to NAME, version 0.1.0, first commit."""
-    from torchship.workflow import template
+def new(c: Context, dest: str, name: str, template: str = ".", hooks: bool = True) -> None:
+    """Create a project at DEST from the template: package NAME, the tool pinned, first commit."""
+    from torchship.workflow import template as templatemod
 
-    root = Path(__file__).resolve().parents[3]  # the template this task file belongs to
-    print(template.new(root, Path(dest), name=name, hooks=hooks).render())
+    templatemod.validate_name(name)
+    with templatemod.fetched(template) as source:
+        print(templatemod.new(source, Path(dest), name=name, hooks=hooks).render())
 
 
 ns = Collection("template", new)

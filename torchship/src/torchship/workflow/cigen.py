@@ -14,6 +14,7 @@ What runs where (both forges):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +46,73 @@ _GL_FEATURE = "$CI_COMMIT_BRANCH =~ /^feature\\//"
 _GL_MODEL = "$CI_COMMIT_BRANCH =~ /^feature\\/model-/"
 _GL_TAG = "$CI_COMMIT_TAG =~ /^v/"
 
-DEV_INSTALL = "pip install -e '.[dev]'"
-TOOLING_INSTALL = "pip install -e '.[tooling,test]'"
+TOOL = "torchship"
 
 
 class DriftError(TorchshipError):
     """A generated CI file differs from what the configuration gives."""
+
+
+@dataclass(frozen=True)
+class Installs:
+    """What the jobs install: the project with its own extras; torchship comes with them."""
+
+    host: str      # lint, types and the suites on the host (torch included)
+    images: str    # builds and runs the images (the tool; torch comes from the bases)
+
+
+def _extras(pyproject: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Each extra of the project and the canonical names it installs, self-references
+    (`project[torch,test]`) followed."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    project = pyproject.get("project", {})
+    own = canonical(str(project.get("name", "")))
+    raw: dict[str, list[Requirement]] = {}
+    for extra, reqs in project.get("optional-dependencies", {}).items():
+        raw[extra] = []
+        for text in reqs:
+            try:
+                raw[extra].append(Requirement(str(text)))
+            except InvalidRequirement:
+                continue
+
+    def names(extra: str, seen: frozenset[str]) -> set[str]:
+        out: set[str] = set()
+        for req in raw.get(extra, []):
+            if canonical(req.name) == own:
+                for inner in req.extras - seen:
+                    out |= names(inner, seen | {inner})
+            else:
+                out.add(canonical(req.name))
+        return out
+
+    return {extra: names(extra, frozenset({extra})) for extra in raw}
+
+
+def installs(cfg: Config) -> Installs:
+    """The install commands, from the extras the project has: `dev` (else torch and test) on
+    the host, `test` for the image jobs. Refused when none of them brings torchship: every
+    job runs `invoke` or `nox` sessions that need it."""
+    from torchship import config as configmod
+
+    extras = _extras(configmod.read_toml(cfg.root / "pyproject.toml"))
+    host: list[str] = ["dev"] if "dev" in extras else [e for e in ("torch", "test") if e in extras]
+    images: list[str] = ["test"] if "test" in extras else host
+    for chosen in (host, images):
+        if not any(TOOL in extras[e] for e in chosen):
+            raise TorchshipError(
+                f"no extra the CI jobs install ({', '.join(chosen) or 'none'}) brings {TOOL}",
+                hint=f"add {TOOL}~=X.Y to the project's `test` extra (and `dev` = "
+                     "[\"<project>[torch,test]\", ...])")
+
+    def command(chosen: list[str]) -> str:
+        return f"pip install -e '.[{','.join(chosen)}]'"
+
+    return Installs(host=command(host), images=command(images))
 
 
 def _suite(env: str, suite: str) -> str:
@@ -96,17 +158,18 @@ def _gh_login(cfg: Config) -> dict[str, Any]:
 
 def github_ci(cfg: Config) -> dict[str, Any]:
     cpu_env = _gh_cpu_env(cfg)
+    install = installs(cfg)
     jobs: dict[str, Any] = {
         "lint": {"name": "lint and types", "runs-on": cfg.ci.runner, "env": cpu_env,
-                 "steps": [*_gh_setup(cfg, DEV_INSTALL),
+                 "steps": [*_gh_setup(cfg, install.host),
                            {"name": "CI files match [tool.torchship]",
                             "run": "invoke ci.generate --check"},
                            {"run": "nox --no-venv -s lint typecheck"}]},
         "unit": {"name": "unit suite", "runs-on": cfg.ci.runner, "env": cpu_env,
-                 "steps": [*_gh_setup(cfg, DEV_INSTALL), {"run": "nox --no-venv -s unit"}]},
+                 "steps": [*_gh_setup(cfg, install.host), {"run": "nox --no-venv -s unit"}]},
         "e2e": {"name": "e2e training", "needs": ["unit"], "runs-on": cfg.ci.runner,
                 "if": f"{_GH_MAIN} || {_GH_MODEL}", "env": cpu_env,
-                "steps": [*_gh_setup(cfg, DEV_INSTALL), {"run": "nox --no-venv -s e2e"}]},
+                "steps": [*_gh_setup(cfg, install.host), {"run": "nox --no-venv -s e2e"}]},
     }
     if cfg.bases:
         jobs["images"] = {
@@ -114,7 +177,7 @@ def github_ci(cfg: Config) -> dict[str, Any]:
             "if": f"{_GH_MAIN} || {_GH_FEATURE}",
             "strategy": {"fail-fast": False, "matrix": {"env": list(cfg.bases)}},
             "steps": [
-                *_gh_setup(cfg, TOOLING_INSTALL),
+                *_gh_setup(cfg, install.images),
                 {"name": "Build the devel image",
                  "run": "invoke images.build --env ${{ matrix.env }} --variant devel"},
                 {"name": "Unit suite in the image", "run": _suite("${{ matrix.env }}", "unit")},
@@ -128,7 +191,7 @@ def github_ci(cfg: Config) -> dict[str, Any]:
         "steps": [
             {"uses": "actions/checkout@v4"},
             {"name": "Install",
-             "run": f"python3 -m venv .venv\n.venv/bin/{DEV_INSTALL}\n"
+             "run": f"python3 -m venv .venv\n.venv/bin/{install.host}\n"
                     'echo "$PWD/.venv/bin" >> "$GITHUB_PATH"'},
             {"name": "GPU benchmarks on the host", "run": "nox --no-venv -s benchmark"},
             {"name": "Every suite in every image, compared",
@@ -149,10 +212,11 @@ def github_ci(cfg: Config) -> dict[str, Any]:
 
 
 def github_release(cfg: Config) -> dict[str, Any]:
+    install = installs(cfg)
     jobs: dict[str, Any] = {
         "check": {"name": "lint, types and unit suite", "runs-on": cfg.ci.runner,
                   "env": _gh_cpu_env(cfg),
-                  "steps": [*_gh_setup(cfg, DEV_INSTALL),
+                  "steps": [*_gh_setup(cfg, install.host),
                             {"run": "invoke ci.generate --check"},
                             {"run": "nox --no-venv -s lint typecheck unit"}]},
     }
@@ -162,7 +226,7 @@ def github_release(cfg: Config) -> dict[str, Any]:
             "name": f"release images ({', '.join(cfg.bases)})", "needs": ["check"],
             "runs-on": cfg.ci.runner,
             "steps": [
-                *_gh_setup(cfg, TOOLING_INSTALL),
+                *_gh_setup(cfg, install.images),
                 {"name": "Build runtime and devel for every environment",
                  "run": "invoke images.build"},
                 {"name": "Suites in the images", "run": "nox --no-venv -s gpu_tests -- --no-build"},
@@ -188,6 +252,7 @@ def _gl_rules(*conditions: str) -> list[dict[str, str]]:
 
 
 def gitlab_ci(cfg: Config) -> dict[str, Any]:
+    install = installs(cfg)
     variables: dict[str, str] = {"PIP_CACHE_DIR": "$CI_PROJECT_DIR/.cache/pip"}
     doc: dict[str, Any] = {
         "workflow": {"rules": [{"if": "$CI_COMMIT_BRANCH"}, {"if": _GL_TAG}]},
@@ -197,12 +262,12 @@ def gitlab_ci(cfg: Config) -> dict[str, Any]:
         "variables": variables,
         ".cpu": {"variables": {"PIP_EXTRA_INDEX_URL": cfg.ci.torch_index}
                  if cfg.ci.torch_index else {},
-                 "before_script": [DEV_INSTALL]},
+                 "before_script": [install.host]},
         ".docker": {
             "services": ["docker:27-dind"],
             "variables": {"DOCKER_HOST": "tcp://docker:2375", "DOCKER_TLS_CERTDIR": ""},
             "before_script": ["apt-get update -qq && apt-get install -y -qq docker.io",
-                              TOOLING_INSTALL],
+                              install.images],
         },
         "lint": {"stage": "lint", "extends": ".cpu", "rules": _gl_rules("$CI_COMMIT_BRANCH"),
                  "script": ["invoke ci.generate --check", "nox --no-venv -s lint typecheck"]},
@@ -241,7 +306,7 @@ def gitlab_ci(cfg: Config) -> dict[str, Any]:
         "stage": "gpu", "tags": _gpu_labels(cfg), "needs": ["unit"],
         "rules": _gl_rules(_GL_MAIN, _GL_MODEL),
         # A shell runner on the GPU host: its own Python, engine and NVIDIA toolkit.
-        "before_script": ["python3 -m venv .venv", f".venv/bin/{DEV_INSTALL}",
+        "before_script": ["python3 -m venv .venv", f".venv/bin/{install.host}",
                           'export PATH="$PWD/.venv/bin:$PATH"'],
         "script": ["nox --no-venv -s benchmark", "nox --no-venv -s gpu_tests -- --require-gpu"],
         "artifacts": {"when": "always", "paths": ["results/"]},

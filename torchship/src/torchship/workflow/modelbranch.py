@@ -1,19 +1,32 @@
 """One branch per model: `invoke model.new NAME` -> `feature/model-NAME` with a skeleton.
 
-The branch starts from the release branch (main) and its first commit holds a module
-under src/<package>/models/, an entry in models/registry.toml, a unit test and an e2e
-test that pass as they are. Every check runs before anything is touched, so a refused
-name changes nothing; a failure half-way switches back and deletes the branch.
+The branch starts from the release branch (main) and its first commit holds a module under
+src/<package>/models/, an entry in models/registry.toml, a unit test and an e2e test that
+pass as they are, in any project: the skeleton follows the project, not an example.
+- The module is a copy of the module of the project's default model (the registry's first
+  entry): its factory is the starting point, whatever its signature.
+- The registry entry names the copy's factory with the default's kwargs.
+- The tests check what holds for every model: it is registered, it builds from its entry
+  (`factory(**kwargs)`, as the registry describes), and a run of the project's training
+  command with `--model NAME --out DIR` writes the metrics file there.
+Every check runs before anything is touched, so a refused name changes nothing; a failure
+half-way switches back and deletes the branch.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import keyword
 import re
+import shlex
 import sys
+import textwrap
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torchship import config as configmod
 from torchship.adapters.proc import run
@@ -21,6 +34,7 @@ from torchship.errors import TorchshipError
 
 BRANCH_PREFIX = "feature/model-"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+DEFAULT_METRICS = "metrics.json"
 
 
 class ModelError(TorchshipError):
@@ -28,9 +42,36 @@ class ModelError(TorchshipError):
 
 
 @dataclass(frozen=True)
+class Contract:
+    """What the skeleton needs to know about the project.
+
+    Read from [tool.torchship.project] (package, train) and [tool.torchship.metrics] (file)
+    when the project has them, with defaults that fit the template: the package is
+    [project].name as an import name, training is `python -m <package>.train`, and a run
+    writes `metrics.json` into its `--out` folder.
+    """
+
+    package: str
+    train: tuple[str, ...]
+    metrics: str = DEFAULT_METRICS
+
+
+def contract_of(pyproject: Mapping[str, Any]) -> Contract:
+    """What the skeleton needs of the project's contract, read and validated by torchship.config."""
+    project, metrics = configmod.project_contract(pyproject)
+    return Contract(project.package, project.train, metrics.file)
+
+
+@dataclass(frozen=True)
 class Skeleton:
     package: str
     name: str
+    contract: Contract
+    default: str                  # the registry's first model: the starting point
+    factory: str                  # its "module:function"
+    kwargs: Mapping[str, Any]     # its keyword arguments
+    source: tuple[str, bool] | None  # its module's source on the base branch, and whether
+                                     # it is an __init__ (None: the module is not the project's)
 
     @property
     def branch(self) -> str:
@@ -42,7 +83,7 @@ class Skeleton:
 
     @property
     def registry(self) -> str:
-        return f"src/{self.package}/models/registry.toml"
+        return registry_path(self.package)
 
     @property
     def unit_test(self) -> str:
@@ -57,17 +98,8 @@ class Skeleton:
         return [self.module, self.registry, self.unit_test, self.e2e_test]
 
 
-def find_package(root: Path) -> str:
-    """The project's package: the one folder under src/ that is not torchship."""
-    found = sorted(init.parent.name for init in (root / "src").glob("*/__init__.py")
-                   if init.parent.name != "torchship")
-    if len(found) != 1:
-        raise ModelError(f"expected one package under {root / 'src'} besides torchship, "
-                         f"found {', '.join(found) or 'none'}")
-    if not (root / "src" / found[0] / "models" / "registry.toml").is_file():
-        raise ModelError(f"src/{found[0]}/models/registry.toml is missing",
-                         hint="restore it from the template")
-    return found[0]
+def registry_path(package: str) -> str:
+    return f"src/{package}/models/registry.toml"
 
 
 def validate_name(name: str) -> None:
@@ -89,15 +121,54 @@ def _exists(root: Path, ref: str) -> bool:
                check=False).returncode == 0
 
 
+def _show(root: Path, base: str, path: str) -> str | None:
+    """A file's text on the base branch, or None where it has none."""
+    proc = run(["git", "show", f"{base}:{path}"], cwd=root, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _module_file(root: Path, base: str, package: str, module: str) -> tuple[str, bool] | None:
+    """The source of `module` on the base branch, and whether it is a package's __init__,
+    when it is a module of the project's own package."""
+    if module != package and not module.startswith(package + "."):
+        return None
+    stem = "src/" + module.replace(".", "/")
+    for path, is_package in ((f"{stem}.py", False), (f"{stem}/__init__.py", True)):
+        text = _show(root, base, path)
+        if text is not None:
+            return text, is_package
+    return None
+
+
 def plan(root: Path, name: str) -> tuple[Skeleton, str]:
     """Check everything; return the skeleton and the base branch. Raises before any change."""
     validate_name(name)
     if not _exists(root, "HEAD"):
         raise ModelError(f"{root} is not a git repository with a commit")
     base = configmod.load(root).release.branch
-    skeleton = Skeleton(find_package(root), name)
     if not _exists(root, f"refs/heads/{base}"):
         raise ModelError(f"there is no {base} branch to start from")
+    pyproject = _show(root, base, "pyproject.toml")
+    if pyproject is None:
+        raise ModelError(f"{base} has no pyproject.toml")
+    contract = contract_of(tomllib.loads(pyproject))
+    where = registry_path(contract.package)
+    registry_text = _show(root, base, where)
+    if registry_text is None:
+        raise ModelError(f"{where} is missing on {base}",
+                         hint="models are registered there (a factory and its kwargs per name); "
+                              "restore it from the template")
+    registry = tomllib.loads(registry_text)
+    entries = [(k, v) for k, v in registry.items()
+               if isinstance(v, dict) and isinstance(v.get("factory"), str) and ":" in v["factory"]]
+    if not entries:
+        raise ModelError(f"{where} registers no model to start from",
+                         hint='add one: [name] with factory = "module:function" and kwargs = {...}')
+    default, entry = entries[0]
+    module = entry["factory"].partition(":")[0]
+    skeleton = Skeleton(contract.package, name, contract, default, entry["factory"],
+                        dict(entry.get("kwargs", {})),
+                        _module_file(root, base, contract.package, module))
     if _git(root, "status", "--porcelain", "--untracked-files=no"):
         raise ModelError("the work tree has uncommitted changes", hint="commit or stash them first")
     remote = _git(root, "for-each-ref", "--format=%(refname)",
@@ -105,101 +176,134 @@ def plan(root: Path, name: str) -> tuple[Skeleton, str]:
     if _exists(root, f"refs/heads/{skeleton.branch}") or remote:
         raise ModelError(f"branch {skeleton.branch} already exists",
                          hint="pick another name, or `git switch` to it")
-    registry = run(["git", "show", f"{base}:{skeleton.registry}"], cwd=root, check=False)
-    taken = tomllib.loads(registry.stdout) if registry.returncode == 0 else {}
-    if name in taken or _exists(root, f"{base}:{skeleton.module}"):
+    if name in registry or _exists(root, f"{base}:{skeleton.module}"):
         raise ModelError(f"model {name!r} already exists on {base}", hint="pick another name")
     return skeleton, base
 
 
-def _class_name(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_") if part) or "Model"
+def _absolute_imports(source: str, module: str, *, is_package: bool) -> str:
+    """`from .x import y` in `module`'s source -> `from pkg.x import y`: the copy lives in
+    another folder, where relative imports would point elsewhere."""
+    lines = source.splitlines(keepends=True)
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            anchor = here[:len(here) - (node.level - 1)]
+            target = ".".join([*anchor, *([node.module] if node.module else [])])
+            i = node.lineno - 1
+            lines[i] = re.sub(r"\bfrom\s+\.+[\w.]*", f"from {target}", lines[i], count=1)
+    return "".join(lines)
 
 
-def render(s: Skeleton) -> dict[str, str]:
-    """The new files' text (the registry entry is appended, not rendered whole)."""
-    pkg, name, cls = s.package, s.name, _class_name(s.name)
-    return {
-        s.module: f'''"""The {name} model: a small MLP to start from. Replace it with the real architecture."""
+def _with_docstring(source: str, doc: str) -> str:
+    """`source` with its module docstring replaced by `doc` (or `doc` put first)."""
+    tree = ast.parse(source)
+    first = tree.body[0] if tree.body else None
+    line = f'"""{doc}"""\n'
+    if len(line) > 96:  # within any line-length a project's ruff may ask for
+        line = '"""' + "\n".join(textwrap.wrap(doc, 92)) + '\n"""\n'
+    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str) and first.end_lineno is not None):
+        lines = source.splitlines(keepends=True)
+        return "".join([*lines[:first.lineno - 1], line, *lines[first.end_lineno:]])
+    return line + "\n" + source
+
+
+def module_text(s: Skeleton) -> str:
+    """The new model's module: a copy of the default model's, to make its own."""
+    module, _, function = s.factory.partition(":")
+    doc = f"The {s.name} model, started as a copy of {module} ({s.default}): make it yours."
+    if s.source is None:  # the default model comes from a library: start from its factory
+        return (f'"""{doc}"""\n\nfrom __future__ import annotations\n\n'
+                f"from {module} import {function} as make_model\n\n"
+                '__all__ = ["make_model"]\n')
+    source, is_package = s.source
+    return _with_docstring(_absolute_imports(source, module, is_package=is_package), doc)
+
+
+def factory(s: Skeleton) -> str:
+    """The new model's "module:function" in the registry."""
+    function = s.factory.partition(":")[2] if s.source is not None else "make_model"
+    return f"{s.package}.models.{s.name}:{function}"
+
+
+UNIT_TEST = '''\
+"""The {name} model: registered, and it builds from its registry entry."""
 
 from __future__ import annotations
 
-import torch
+import importlib
+import tomllib
+from importlib import resources
+from typing import Any
+
 from torch import nn
 
-
-class {cls}(nn.Module):
-    """features -> `width` -> `width` -> classes logits."""
-
-    def __init__(self, features: int = 32, classes: int = 4, *, width: int = 64) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(features, width), nn.ReLU(),
-            nn.Linear(width, width), nn.ReLU(),
-            nn.Linear(width, classes),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+FACTORY = "{factory}"
 
 
-def make_model(features: int = 32, classes: int = 4, **kwargs: int) -> {cls}:
-    """The factory models/registry.toml names."""
-    return {cls}(features, classes, **kwargs)
-''',
-        s.unit_test: f'''"""The {name} model: shapes, gradients, registry entry."""
-
-from __future__ import annotations
-
-import torch
-
-from {pkg}.models import build, names
+def entry() -> dict[str, Any]:
+    text = (resources.files("{package}") / "models" / "registry.toml").read_text()
+    found: dict[str, Any] = tomllib.loads(text)["{name}"]
+    return found
 
 
 def test_it_is_registered() -> None:
-    assert "{name}" in names()
+    assert entry()["factory"] == FACTORY
 
 
-def test_forward_gives_one_logit_per_class() -> None:
-    model = build("{name}", features=32, classes=4)
-    assert model(torch.randn(8, 32)).shape == (8, 4)
+def test_it_builds_from_its_registry_entry() -> None:
+    module, _, function = entry()["factory"].partition(":")
+    model = getattr(importlib.import_module(module), function)(**entry().get("kwargs", {{}}))
+    assert isinstance(model, nn.Module)
+    assert any(p.requires_grad for p in model.parameters())
+'''
 
-
-def test_every_parameter_gets_a_gradient() -> None:
-    torch.manual_seed(0)
-    model = build("{name}")
-    loss = torch.nn.functional.cross_entropy(model(torch.randn(16, 32)), torch.arange(16) % 4)
-    loss.backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-''',
-        s.e2e_test: f'''"""A real short training run of the {name} model through the CLI."""
+E2E_TEST = '''\
+"""A real training run of the {name} model through the project's training command."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
+{imports}from pathlib import Path
+
+TRAIN = [{train}]
 
 
-def test_{name}_learns(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "{pkg}.train", "--model", "{name}", "--epochs", "3",
-         "--samples", "1024", "--seed", "0", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
+def test_{name}_trains_and_writes_its_metrics(tmp_path: Path) -> None:
+    proc = subprocess.run([*TRAIN, "--model", "{name}", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=1800, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["model"] == "{name}"
-    assert metrics["final"]["loss"] < metrics["initial"]["loss"]
-    assert (tmp_path / "checkpoint.pt").is_file()
-''',
+    metrics = json.loads((tmp_path / "{metrics}").read_text())
+    assert isinstance(metrics, dict)
+    assert metrics
+'''
+
+
+def render(s: Skeleton) -> dict[str, str]:
+    """The new files' text (the registry entry is appended, not rendered whole)."""
+    # `python` in the training command is the interpreter running the tests (a venv, an image).
+    train = ["sys.executable" if i == 0 and word in ("python", "python3") else json.dumps(word)
+             for i, word in enumerate(s.contract.train)]
+    return {
+        s.module: module_text(s),
+        s.unit_test: UNIT_TEST.format(name=s.name, package=s.package, factory=factory(s)),
+        s.e2e_test: E2E_TEST.format(name=s.name, metrics=s.contract.metrics, train=", ".join(train),
+                                    imports="import sys\n" if "sys.executable" in train else ""),
     }
 
 
 def registry_entry(s: Skeleton) -> str:
-    return (f'\n[{s.name}]\nfactory = "{s.package}.models.{s.name}:make_model"\n'
-            "kwargs = { width = 64 }\n")
+    """The new model's table, appended to the registry (the file is left as it is)."""
+    import tomlkit
+
+    lines = [f"[{s.name}]", f"factory = {tomlkit.item(factory(s)).as_string()}"]
+    if s.kwargs:
+        pairs = ", ".join(f"{tomlkit.key(key).as_string()} = {tomlkit.item(value).as_string()}"
+                          for key, value in s.kwargs.items())
+        lines.append(f"kwargs = {{ {pairs} }}")
+    return "\n" + "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -215,7 +319,7 @@ class Created:
         done = f"committed {self.commit[:12]}" if self.commit else "staged, not committed"
         done += f" (Env: {self.env})" if self.env else ""
         return "\n".join([f"{head}: {done}", *(f"  {f}" for f in s.files),
-                          f"train it: python -m {s.package}.train --model {s.name}",
+                          f"train it: {shlex.join(s.contract.train)} --model {s.name}",
                           f"test it:  pytest {s.unit_test} {s.e2e_test}"])
 
 
@@ -234,14 +338,12 @@ def new(root: Path, name: str, *, commit: bool = True) -> Created:
         _git(root, "add", "--", *skeleton.files)
         sha, env = None, ""
         if commit:
+            from torchship.workflow.template import hook_failure, with_tool_on_path
+
             proc = run(["git", "commit", "-q", "-m", f"Add the {name} model skeleton"], cwd=root,
-                       check=False)
+                       env=with_tool_on_path(), check=False)
             if proc.returncode != 0:
-                failed = [ln.split(".")[0] for ln in proc.stdout.splitlines()
-                          if ln.endswith("Failed")]
-                raise ModelError("the skeleton's commit failed"
-                                 + (f" in its hooks: {', '.join(failed)}" if failed else
-                                    f": {proc.stdout.strip()[-300:]}"))
+                raise ModelError(f"the skeleton's commit failed: {hook_failure(proc.stdout)}")
             sha = _git(root, "rev-parse", "HEAD")
             env = _git(root, "log", "-1", "--format=%(trailers:key=Env,valueonly)", sha)
     except BaseException:

@@ -1,28 +1,69 @@
-"""New projects from the template: `invoke template.new DEST --name NAME`.
+"""New projects from the template: `torchship new DEST --name NAME [--template DIR]`.
 
-A clean copy of the files git knows (tracked, or untracked and not ignored: no venv, no
-results, no torchship.local.toml), the example package renamed, version 0.1.0, an empty
-CHANGELOG, then a fresh repository whose first commit already went through the hooks.
+A project is the template's own files only, listed once below (PROJECT_PATHS): its
+configuration over the tool, docker/, scripts/, src/ and tests/. What else the template's
+repository holds is the template's (the tool in torchship/, the CI that builds stand-ins,
+its README and CHANGELOG) and stays behind; the new project gets the tool as a versioned
+dependency instead, `torchship~=X.Y` in its `test` extra.
+
+The example package is renamed by what it is, not by a text replace over prose:
+- paths: src/<example>/... moves to src/<name>/...;
+- Python: the package's name as a token (imports, `example.x` attributes), and in strings and
+  comments the references to it as a module (`example.train`, `example.model:make_model`,
+  `python -m example`, `src/example/...`);
+- other text files (TOML, YAML, Dockerfile, shell): the same module references;
+- pyproject.toml: the distribution's name and self-references (`example[torch,test]`), keys
+  and values that are the package's name (package-data, ruff's known-first-party,
+  [tool.torchship]), the version reset to 0.1.0 in every file [tool.bumpversion] names.
+README.md and CHANGELOG.md are written for the new project. The template it came from is
+recorded in ANSWERS (read by `torchship update`). Everything is rendered in memory first
+(plan), checked, then written (apply); the first commit goes through the project's hooks.
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import keyword
+import os
 import re
+import shlex
 import shutil
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+import tempfile
+import tokenize
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from torchship import config as configmod
 from torchship.adapters.proc import run
 from torchship.errors import TorchshipError
+from torchship.workflow import modelbranch
 
-EXAMPLE = "mlproject"
+# What a project made from the template is: these paths of the template (a folder ends in /).
+# Everything else in the template's repository is the template's own and is not copied.
+PROJECT_PATHS: tuple[str, ...] = (
+    "pyproject.toml", "noxfile.py", "tasks.py",             # configuration over the tool
+    ".gitignore", ".dockerignore", ".gitmessage", ".pre-commit-config.yaml",
+    ".github/workflows/", ".gitlab-ci.yml",                 # CI (`invoke ci.generate`)
+    "docker/", "scripts/", "src/", "tests/",
+)
+README = "README.md"          # written for the project, not copied
+CHANGELOG_FILE = "CHANGELOG.md"
+# The template a project came from: written by `torchship new`, read by `torchship update`.
+ANSWERS = ".torchship-template.toml"
 FIRST_VERSION = "0.1.0"
+TOOL = "torchship"
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
-# Names a new package cannot take: the tooling it ships with, and what the layout uses.
-_TAKEN = {"torchship", "tests", "test", "scripts", "docs", "src", "docker", "benchmarks"}
+# Names the layout itself uses: a package by one of them would shadow a folder or the tool.
+_LAYOUT = {TOOL, "tests", "test", "scripts", "docs", "src", "docker", "benchmarks"}
+# Text files are renamed; anything else (images, archives) is copied as it is.
+_PYTHON = {".py", ".pyi"}
 
 CHANGELOG = """\
 # Changelog
@@ -35,34 +76,180 @@ and this project adheres to [Semantic Versioning](https://semver.org/spec/v2.0.0
 ## [Unreleased]
 """
 
+README_TEXT = """\
+# {name}
+
+A PyTorch project made from the torchship template ({template}).
+The code in `src/{package}/` is yours. Releases, pinned images, the test matrix and the git
+hooks come from torchship, a development dependency pinned in pyproject.toml's `test` extra
+(`{pin}`): raise the pin to get the tool's fixes.
+
+## Quickstart
+
+Two commands, on a machine with Python 3.11 or newer (no GPU or Docker needed):
+
+```bash
+python3 -m pip install 'nox>=2025.2.9' && nox -s gpu_tests   # every suite in every pinned environment, compared
+python3 -m pip install 'nox>=2025.2.9' && nox                 # the tests: lint, types, the suites, the contract
+```
+
+torchship installs from your package index like any other dependency. Where a private index
+or a folder of wheels serves it, point pip (and uv) there: `PIP_INDEX_URL` or
+`PIP_FIND_LINKS` (`UV_INDEX_URL`, `UV_FIND_LINKS`).
+
+To work on the code (a virtualenv in `.venv`, the git hooks, a health check, the unit suite):
+
+```bash
+scripts/setup_dev.sh && source .venv/bin/activate && invoke --list
+```
+
+## Your model
+
+The example under `src/{package}/` is the template's: replace it with your data, model and
+training.
+
+- Models are registered by name in `src/{package}/models/registry.toml` (a factory and its
+  keyword arguments); `{train} --model NAME` trains one.
+- `invoke model.new NAME` starts a new model on a branch of its own, with its tests.
+- What torchship needs to know about the project (the training command, its metrics, the
+  pinned bases, the image, the release policy) is `[tool.torchship]` in pyproject.toml.
+
+## torchship
+
+Its documentation: {docs}
+"""
+
 
 class TemplateError(TorchshipError):
-    """The destination or the name cannot be used; nothing was created."""
+    """The template, the destination or the name cannot be used; nothing was created."""
 
+
+# --- the template ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Created:
-    dest: Path
-    name: str
-    files: int
-    commit: str
-    hooks: bool
+class Template:
+    """A template checkout: where it is, its example package, which version of it."""
 
-    def render(self) -> str:
-        return (f"created {self.dest} ({self.files} files, package {self.name}, version "
-                f"{FIRST_VERSION}); first commit {self.commit[:12]}"
-                + ("; hooks installed" if self.hooks else "; hooks not installed (--no-hooks)"))
+    root: Path
+    package: str          # the example package, renamed in a new project
+    dist: str             # its distribution name ([project].name)
+    version: str          # [project].version
+    commit: str           # HEAD of the template's repository
+    dirty: bool           # the copied files differ from that commit
+    source: str           # what was asked for (a folder or a git URL), recorded for updates
+
+    @property
+    def label(self) -> str:
+        return f"version {self.version}, commit {self.commit[:12]}" + (", modified" if self.dirty else "")
 
 
-def validate_name(name: str) -> None:
+def _git(root: Path, *args: str) -> str:
+    return run(["git", *args], cwd=root).stdout.strip()
+
+
+def package_of(root: Path) -> str:
+    """The project's package, as the model skeleton reads it (modelbranch.contract_of)."""
+    data = configmod.read_toml(root / "pyproject.toml")
+    if not data.get("project", {}).get("name"):
+        raise TemplateError(f"{root / 'pyproject.toml'} has no [project].name",
+                            hint="is this a torchship template?")
+    return modelbranch.contract_of(data).package
+
+
+def load_template(root: Path, *, source: str | None = None) -> Template:
+    """Read the template at `root`; refuse a folder that is not one."""
+    root = root.resolve()
+    if not (root / "pyproject.toml").is_file():
+        raise TemplateError(f"{root} is not a torchship template (no pyproject.toml)",
+                            hint="run this in a clone of the template, or pass --template DIR")
+    if run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=root,
+           check=False).returncode != 0:
+        raise TemplateError(f"the template at {root} is not a git repository with a commit",
+                            hint="use a clone of the template")
+    package = package_of(root)
+    if not (root / "src" / package / "__init__.py").is_file():
+        raise TemplateError(f"the template at {root} has no package src/{package}",
+                            hint="is this a torchship template?")
+    project = configmod.read_toml(root / "pyproject.toml").get("project", {})
+    dirty = bool(_git(root, "status", "--porcelain", "--", *PROJECT_PATHS))
+    return Template(root=root, package=package, dist=str(project.get("name", package)),
+                    version=str(project.get("version", "0")), commit=_git(root, "rev-parse", "HEAD"),
+                    dirty=dirty, source=source or str(root))
+
+
+@contextmanager
+def fetched(template: str | Path) -> Iterator[Template]:
+    """The template at `template`: a folder, or anything `git clone` takes (cloned for the
+    duration, shallow)."""
+    path = Path(template).expanduser()
+    if path.is_dir():
+        yield load_template(path, source=str(path.resolve()))
+        return
+    with tempfile.TemporaryDirectory(prefix="torchship-template-") as tmp:
+        clone = Path(tmp) / "template"
+        proc = run(["git", "clone", "--quiet", "--depth", "1", str(template), str(clone)],
+                   check=False)
+        if proc.returncode != 0:
+            last = proc.stdout.strip().splitlines()[-1:] or [""]
+            raise TemplateError(f"cannot get the template {str(template)!r}: {last[0]}",
+                                hint="give a folder or a git URL of the template")
+        yield load_template(clone, source=str(template))
+
+
+def belongs(rel: PurePosixPath | str) -> bool:
+    """Whether a path of the template (relative, POSIX) is a project file (PROJECT_PATHS)."""
+    text = str(rel)
+    return any(text.startswith(p) if p.endswith("/") else text == p for p in PROJECT_PATHS)
+
+
+def template_files(root: Path) -> list[PurePosixPath]:
+    """The project files of the template at `root` that git knows: tracked, or untracked and
+    not ignored (no venv, no results, no torchship.local.toml)."""
+    out = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    return sorted({PurePosixPath(p) for p in out.split("\0")
+                   if p and belongs(p) and (root / p).is_file()})
+
+
+# --- names -------------------------------------------------------------------------------
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _requirement_name(text: str) -> str | None:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(text).name
+    except InvalidRequirement:
+        return None
+
+
+def dependency_names(pyproject: Mapping[str, Any]) -> set[str]:
+    """The canonical names of every requirement of a project (dependencies and extras)."""
+    project = pyproject.get("project", {})
+    reqs = list(project.get("dependencies", []))
+    for extra in project.get("optional-dependencies", {}).values():
+        reqs.extend(extra)
+    return {_canonical(n) for r in reqs if isinstance(r, str) and (n := _requirement_name(r))}
+
+
+def validate_name(name: str, template: Template | None = None) -> None:
     """A package name: lower-case letters, digits and _, starting with a letter, not taken."""
     if not _NAME.match(name):
         raise TemplateError(f"{name!r} is not a valid package name",
                             hint="use lower-case letters, digits and _, starting with a letter "
                                  "(e.g. my_model)")
-    if keyword.iskeyword(name) or name in sys.stdlib_module_names or name in _TAKEN:
-        raise TemplateError(f"{name!r} is taken (a Python keyword, a standard-library module "
-                            "or a name the template uses)", hint="pick another name")
+    why = ("a Python keyword" if keyword.iskeyword(name)
+           else "a standard-library module" if name in sys.stdlib_module_names
+           else "a name the template's layout or tool uses" if name in _LAYOUT else None)
+    if why is None and template is not None:
+        data = configmod.read_toml(template.root / "pyproject.toml")
+        own = {_canonical(template.dist), _canonical(template.package)}
+        if _canonical(name) in dependency_names(data) - own:
+            why = "a dependency of the template"
+    if why is not None:
+        raise TemplateError(f"{name!r} is taken ({why})", hint="pick another name")
 
 
 def check_dest(dest: Path) -> None:
@@ -72,86 +259,262 @@ def check_dest(dest: Path) -> None:
         raise TemplateError(f"{dest} exists and is not empty", hint="choose a new or empty directory")
 
 
-def template_files(root: Path) -> list[Path]:
-    """The files git knows in `root`: tracked, plus untracked ones that are not ignored."""
-    proc = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-               cwd=root, check=False)
-    if proc.returncode != 0:
-        raise TemplateError(f"the template at {root} is not a git repository",
-                            hint="run this from a clone of the template")
-    return sorted({Path(p) for p in proc.stdout.split("\0") if p and (root / p).is_file()})
+# --- the rename (pure functions of text) ------------------------------------------------
+
+def _reference(old: str) -> re.Pattern[str]:
+    """The ways text refers to a package as a module or a folder, never as a word of prose."""
+    o = re.escape(old)
+    edge = r"(?<![\w.-])"
+    return re.compile("|".join([
+        rf"{edge}{o}(?=[.:][A-Za-z_])",               # example.train, example.model:make_model
+        rf"{edge}{o}(?=/)",                           # example/models/registry.toml
+        rf"(?<=/){o}(?![\w.-])",                      # src/example
+        rf"(?<=-m ){o}(?![\w.-])",                    # python -m example
+        rf"(?<=\bimport ){o}(?![\w.-])",              # import example
+        rf"(?<=\bfrom ){o}(?=(?:\.\w+)* import\b)",   # from example import x
+    ]))
 
 
-def _renamed(rel: Path, name: str) -> Path:
-    return Path(*(name if part == EXAMPLE else part for part in rel.parts))
+def rename_references(text: str, old: str, new: str) -> str:
+    """`text` (config, a string, a comment) with references to module `old` made to `new`."""
+    return _reference(old).sub(new, text) if old != new else text
 
 
-def copy_tree(root: Path, dest: Path, *, name: str = EXAMPLE) -> int:
-    """Copy the template's files into `dest`, renaming the example package to `name`."""
-    word = re.compile(rf"\b{EXAMPLE}\b")
-    files = template_files(root)
-    for rel in files:
-        target = dest / _renamed(rel, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / rel, target)
-        if name == EXAMPLE:
+def rename_python(text: str, old: str, new: str) -> str:
+    """Python source with package `old` renamed to `new`: the name as a token (imports and
+    attribute chains), and module references inside strings and comments. Source that does
+    not tokenize is treated as text."""
+    if old == new or old not in text:
+        return text
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return rename_references(text, old, new)
+    texty = {tokenize.STRING, tokenize.COMMENT}
+    texty |= {t for t in (getattr(tokenize, "FSTRING_MIDDLE", None),) if t is not None}
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    edits: list[tuple[int, int, str]] = []
+    for tok in tokens:
+        if tok.type == tokenize.NAME and tok.string == old:
+            replacement = new
+        elif tok.type in texty and old in tok.string:
+            replacement = rename_references(tok.string, old, new)
+        else:
             continue
-        try:
-            text = target.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue  # binary: copied as is
-        if word.search(text):
-            target.write_text(word.sub(name, text), encoding="utf-8")
-    return len(files)
+        if replacement != tok.string:
+            edits.append((starts[tok.start[0] - 1] + tok.start[1],
+                          starts[tok.end[0] - 1] + tok.end[1], replacement))
+    for begin, end, replacement in reversed(edits):
+        text = text[:begin] + replacement + text[end:]
+    return text
 
 
-def _reset_metadata(dest: Path, name: str, old_dist: str) -> None:
-    """pyproject: the distribution's name and self-references, version 0.1.0; package version."""
+def rename_path(rel: PurePosixPath, old: str, new: str) -> PurePosixPath:
+    """src/<old>/x -> src/<new>/x (the package folder, wherever it sits under src/)."""
+    parts = rel.parts
+    if len(parts) > 2 and parts[0] == "src" and parts[1] == old:
+        return PurePosixPath("src", new, *parts[2:])
+    return rel
+
+
+def _pin(tool_version: str) -> str:
+    """torchship~=X.Y for the running tool (~=X.Y.ZrcN for a pre-release, which ~=X.Y skips)."""
+    from packaging.version import Version
+
+    version = Version(tool_version)
+    if version.is_prerelease or version.is_devrelease:
+        return f"{TOOL}~={version}"
+    return f"{TOOL}~={version.major}.{version.minor}"
+
+
+def _walk(node: Any, visit: Callable[[Any, Any, str | None], None]) -> None:
+    """Call visit(container, key, value) for every string in a tomlkit document, and rename
+    table keys by visit's answer too (value None means: a key)."""
+    if isinstance(node, dict):
+        for key in list(node):
+            visit(node, key, None)
+        for key, value in list(node.items()):
+            if isinstance(value, str):
+                visit(node, key, value)
+            else:
+                _walk(value, visit)
+    elif isinstance(node, list):
+        for i, value in enumerate(list(node)):
+            if isinstance(value, str):
+                visit(node, i, value)
+            else:
+                _walk(value, visit)
+
+
+def rename_pyproject(text: str, *, template: Template, name: str, tool_version: str) -> str:
+    """The new project's pyproject.toml: renamed, version 0.1.0, the tool pinned."""
     import tomlkit
 
-    path = dest / "pyproject.toml"
-    doc = tomlkit.parse(path.read_text())
+    old, dist = template.package, template.dist
+    doc = tomlkit.parse(rename_references(text, old, name))
+    owners = {_canonical(dist), _canonical(old)}
+
+    def visit(container: Any, key: Any, value: str | None) -> None:
+        if value is None:  # a table key: the package's own (package-data, ...)
+            if isinstance(key, str) and key == old and key != name and isinstance(container, dict):
+                container[name] = container.pop(key)
+            return
+        if value == old:
+            container[key] = name
+            return
+        req = _requirement_name(value)
+        if req is not None and _canonical(req) in owners and value.startswith(req):
+            container[key] = name + value[len(req):]  # a self-reference: example[torch,test]
+
+    _walk(doc, visit)
     project = doc["project"]
     project["name"] = name
     project["version"] = FIRST_VERSION
     project["description"] = f"{name}: a PyTorch project made from the torchship template."
-    for extra in project.get("optional-dependencies", {}).values():
+    extras = project.setdefault("optional-dependencies", tomlkit.table())
+    pin, placed = _pin(tool_version), False
+    for extra_name, extra in extras.items():
         for i, req in enumerate(list(extra)):
-            if isinstance(req, str) and req.startswith(f"{old_dist}["):
-                extra[i] = name + req[len(old_dist):]
+            if isinstance(req, str) and _canonical(_requirement_name(req) or "") == TOOL:
+                if extra_name == "test" and not placed:
+                    extra[i], placed = pin, True
+                else:
+                    extra.remove(req)
+    if not placed:
+        extras.setdefault("test", tomlkit.array()).append(pin)
     bump = doc.get("tool", {}).get("bumpversion")
-    if bump is not None:
+    if bump is not None and "current_version" in bump:
         bump["current_version"] = FIRST_VERSION
-    path.write_text(tomlkit.dumps(doc))
-    init = dest / "src" / name / "__init__.py"
-    if init.is_file():
-        init.write_text(re.sub(r'^__version__ = ".*"$', f'__version__ = "{FIRST_VERSION}"',
-                               init.read_text(), flags=re.M))
-    (dest / "CHANGELOG.md").write_text(CHANGELOG)
-    readme = dest / "README.md"
-    if readme.is_file():
-        lines = readme.read_text().splitlines(keepends=True)
-        if lines and lines[0].startswith("# "):
-            lines[0] = f"# {name}\n"
-        readme.write_text("".join(lines))
+    return tomlkit.dumps(doc)
 
 
-def check_line_length(root: Path, name: str) -> None:
-    """Refuse a name so long that renaming pushes a Python line past ruff's line-length.
-
-    The first commit runs ruff through the hooks; better one line now than a failed commit.
-    """
-    limit = configmod.read_toml(root / "pyproject.toml").get("tool", {}).get("ruff", {}).get(
-        "line-length", 88)
-    word = re.compile(rf"\b{EXAMPLE}\b")
-    worst: tuple[int, str] | None = None  # (longest name that fits, where)
-    for rel in template_files(root):
-        if rel.suffix != ".py":
+def reset_version(files: dict[PurePosixPath, bytes], template: Template, name: str) -> None:
+    """Every file [tool.bumpversion] names: the template's version -> 0.1.0 (pyproject aside)."""
+    data = configmod.read_toml(template.root / "pyproject.toml").get("tool", {}).get("bumpversion", {})
+    old = str(data.get("current_version", template.version))
+    for entry in data.get("files", []):
+        rel = rename_path(PurePosixPath(str(entry.get("filename", ""))), template.package, name)
+        if rel == PurePosixPath("pyproject.toml") or rel not in files:
             continue
-        for number, line in enumerate((root / rel).read_text(errors="replace").splitlines(), 1):
-            count = len(word.findall(line))
-            if count:
-                fits = (limit - len(line) + len(EXAMPLE) * count) // count
+        search = str(entry.get("search", "{current_version}"))
+        replace = str(entry.get("replace", "{new_version}"))
+        text = files[rel].decode()
+        if entry.get("regex"):
+            pattern = search.replace("{current_version}", re.escape(old))
+            text = re.sub(pattern, replace.replace("{new_version}", FIRST_VERSION), text, flags=re.M)
+        else:
+            text = text.replace(search.replace("{current_version}", old),
+                                replace.replace("{new_version}", FIRST_VERSION))
+        files[rel] = text.encode()
+
+
+def answers(template: Template, *, name: str, tool_version: str) -> str:
+    """The record of where the project came from (ANSWERS)."""
+    import tomlkit
+
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("The template this project was made from. Written by `torchship new`,"))
+    doc.add(tomlkit.comment("read by `torchship update`: do not edit by hand."))
+    record = tomlkit.table()
+    record.update({"source": template.source, "version": template.version,
+                   "commit": template.commit, "package": template.package})
+    if template.dirty:
+        record["dirty"] = True
+    record["made_with"] = f"{TOOL} {tool_version}"
+    doc["template"] = record
+    doc["answers"] = {"name": name}
+    return str(tomlkit.dumps(doc))
+
+
+def _docs_url() -> str:
+    """Where torchship's documentation is: the tool's own metadata (Project-URL)."""
+    from importlib import metadata
+
+    try:
+        urls = metadata.metadata(TOOL).get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        urls = []
+    for entry in map(str, urls):
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "documentation":
+            return url.strip()
+    return "the docs/ folder beside torchship's source (no Documentation URL in its metadata)"
+
+
+def readme(template: Template, *, name: str, tool_version: str, train: str) -> str:
+    return README_TEXT.format(name=name, package=name, template=template.label,
+                              docs=_docs_url(), pin=_pin(tool_version), train=train)
+
+
+# --- plan: every file of the new project, in memory ------------------------------------
+
+@dataclass(frozen=True)
+class Plan:
+    template: Template
+    name: str
+    tool_version: str
+    files: dict[PurePosixPath, bytes] = field(hash=False, compare=False)
+    modes: dict[PurePosixPath, int] = field(hash=False, compare=False)
+
+
+def render_file(rel: PurePosixPath, data: bytes, *, old: str, new: str) -> bytes:
+    """One template file as the new project has it."""
+    if old == new:
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data  # binary: copied as it is
+    rename = rename_python if rel.suffix in _PYTHON else rename_references
+    return rename(text, old, new).encode("utf-8")
+
+
+def plan(template: Template, name: str, *, tool_version: str) -> Plan:
+    """The new project's files (path -> bytes), renamed; nothing is written."""
+    old = template.package
+    files: dict[PurePosixPath, bytes] = {}
+    modes: dict[PurePosixPath, int] = {}
+    for rel in template_files(template.root):
+        src = template.root / rel
+        target = rename_path(rel, old, name)
+        if rel == PurePosixPath("pyproject.toml"):
+            files[target] = rename_pyproject(src.read_text(encoding="utf-8"), template=template,
+                                             name=name, tool_version=tool_version).encode()
+        else:
+            files[target] = render_file(rel, src.read_bytes(), old=old, new=name)
+        modes[target] = src.stat().st_mode & 0o777
+    reset_version(files, template, name)
+    facts = modelbranch.contract_of(tomllib.loads(files[PurePosixPath("pyproject.toml")].decode()))
+    files[PurePosixPath(README)] = readme(template, name=name, tool_version=tool_version,
+                                          train=shlex.join(facts.train)).encode()
+    files[PurePosixPath(CHANGELOG_FILE)] = CHANGELOG.encode()
+    files[PurePosixPath(ANSWERS)] = answers(template, name=name, tool_version=tool_version).encode()
+    return Plan(template, name, tool_version, files, modes)
+
+
+def check_line_length(new: Plan) -> None:
+    """Refuse a name so long that the rename pushes a Python line past ruff's line-length.
+
+    The first commit runs ruff through the hooks: better one line now than a failed commit.
+    """
+    ruff = configmod.read_toml(new.template.root / "pyproject.toml").get("tool", {}).get("ruff", {})
+    limit = int(ruff.get("line-length", 88))
+    old, name = new.template.package, new.name
+    grow = len(name) - len(old)
+    if grow <= 0:
+        return
+    worst: tuple[int, str] | None = None  # (the longest name that fits, where)
+    for rel in template_files(new.template.root):
+        if rel.suffix not in _PYTHON:
+            continue
+        before = (new.template.root / rel).read_text(errors="replace").splitlines()
+        after = new.files[rename_path(rel, old, name)].decode(errors="replace").splitlines()
+        for number, (a, b) in enumerate(zip(before, after, strict=False), 1):
+            count = (len(b) - len(a)) // grow
+            if count > 0 and len(a) <= limit:
+                fits = len(old) + (limit - len(a)) // count
                 if worst is None or fits < worst[0]:
                     worst = (fits, f"{rel}:{number}")
     if worst is not None and len(name) > worst[0]:
@@ -160,40 +523,116 @@ def check_line_length(root: Path, name: str) -> None:
                             hint=f"use a name of at most {max(worst[0], 1)} characters")
 
 
-def _template_version(root: Path) -> str:
-    proc = run(["git", "describe", "--tags", "--always", "--dirty"], cwd=root, check=False)
-    return proc.stdout.strip() or "unknown"
+# --- apply ------------------------------------------------------------------------------
+
+def write(new: Plan, dest: Path) -> None:
+    for rel, data in new.files.items():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        if rel in new.modes:
+            target.chmod(new.modes[rel])
 
 
-def new(root: Path, dest: Path, *, name: str, hooks: bool = True) -> Created:
-    """Create a project at `dest` from the template at `root`; on failure leave nothing behind."""
-    validate_name(name)
+_FAILED = re.compile(r"^(?P<name>.+?)\.{3,}.*Failed$")
+
+
+def hook_failure(output: str) -> str:
+    """What pre-commit said about the first hook that failed: `ruff: path:1:1: F401 ...`.
+
+    pre-commit prints `<name>....Failed`, `- hook id: <id>`, `- exit code: N` (or `- files
+    were modified by this hook`), a blank line, then the hook's own output. ruff's full format
+    puts the message first and ` --> path:line:col` on the next line: both are kept.
+    """
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        m = _FAILED.match(line.strip())
+        if not m:
+            continue
+        hook = m["name"].strip()
+        body = []
+        for later in lines[i + 1:]:
+            if _FAILED.match(later.strip()) or re.match(r"^.+\.{3,}.*(Passed|Skipped)$", later):
+                break
+            if later.startswith("- hook id: "):
+                hook = later.removeprefix("- hook id: ").strip()
+            elif later.strip() and not later.startswith("- "):
+                body.append(later.strip())
+        if not body:
+            return hook
+        first = body[0]
+        if len(body) > 1 and body[1].startswith("-->"):
+            first = f"{body[1].removeprefix('-->').strip()}: {first}"
+        return f"{hook}: {first}"
+    tail = [ln.strip() for ln in lines if ln.strip()]
+    return tail[-1] if tail else "no output"
+
+
+def with_tool_on_path() -> dict[str, str]:
+    """PATH with the running tool's scripts first: the hooks run `torchship hook ...`, and it
+    must be this torchship whether or not its venv is activated."""
+    return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
+def first_commit(new: Plan, dest: Path, *, hooks: bool) -> str:
+    """git init, the hooks (when asked), and the first commit through them; its sha."""
+    run(["git", "init", "-q", "-b", "main"], cwd=dest)
+    if hooks:
+        from torchship.workflow import hooks as hooksmod
+
+        hooksmod.install(dest)
+    run(["git", "add", "-A"], cwd=dest)
+    message = f"Start {new.name} from the torchship template ({new.template.label})"
+    proc = run(["git", "commit", "-q", "-m", message], cwd=dest, env=with_tool_on_path(),
+               check=False)
+    if proc.returncode != 0:
+        if hooks and re.search(r"\.{3,}.*Failed$", proc.stdout, re.M):
+            raise TemplateError(f"the first commit failed in its hooks: {hook_failure(proc.stdout)}",
+                                hint="the template does not pass its own hooks under this name; "
+                                     "--no-hooks creates the project without running them, then "
+                                     "`pre-commit run -a` in it shows every problem")
+        last = proc.stdout.strip().splitlines()[-1:] or [""]
+        raise TemplateError(f"the first commit failed: {last[0]}",
+                            hint="check `git config user.name` and `user.email`")
+    return _git(dest, "rev-parse", "HEAD")
+
+
+@dataclass(frozen=True)
+class Created:
+    dest: Path
+    name: str
+    files: int
+    commit: str
+    hooks: bool
+    template: Template
+    pin: str
+
+    def render(self) -> str:
+        return (f"created {self.dest} ({self.files} files, package {self.name}, version "
+                f"{FIRST_VERSION}, {self.pin}) from the template {self.template.label}; "
+                f"first commit {self.commit[:12]}"
+                + ("; hooks installed" if self.hooks else "; hooks not installed (--no-hooks)"))
+
+
+def new(template: Template, dest: Path, *, name: str, hooks: bool = True,
+        tool_version: str | None = None) -> Created:
+    """Create a project at `dest` from `template`; on failure leave nothing behind."""
+    if tool_version is None:
+        from torchship import __version__
+
+        tool_version = __version__
+    validate_name(name, template)
     dest = dest.resolve()
     check_dest(dest)
-    if dest == root or root in dest.parents:
+    if dest == template.root or template.root in dest.parents:
         raise TemplateError(f"{dest} is inside the template", hint="create the project elsewhere")
-    check_line_length(root, name)
-    old_dist = configmod.read_toml(root / "pyproject.toml").get("project", {}).get("name", "")
+    made = plan(template, name, tool_version=tool_version)
+    check_line_length(made)
     existed = dest.exists()
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        count = copy_tree(root, dest, name=name)
-        _reset_metadata(dest, name, old_dist)
-        run(["git", "init", "-q", "-b", "main"], cwd=dest)
-        if hooks:
-            from torchship.workflow import hooks as hooksmod
-
-            hooksmod.install(dest)
-        run(["git", "add", "-A"], cwd=dest)
-        # The hooks run on this commit: ruff over every file, and the Env trailer.
-        message = f"Start {name} from the torchship template ({_template_version(root)})"
-        proc = run(["git", "commit", "-q", "-m", message], cwd=dest, check=False)
-        if proc.returncode != 0:
-            failed = [ln.split(".")[0] for ln in proc.stdout.splitlines() if ln.endswith("Failed")]
-            raise TemplateError("the first commit failed" + (f" in its hooks: {', '.join(failed)}"
-                                                             if failed else f": {proc.stdout.strip()}"),
-                                hint="fix the template (pre-commit run -a), or use --no-hooks")
-        commit = run(["git", "rev-parse", "HEAD"], cwd=dest).stdout.strip()
+        write(made, dest)
+        commit = first_commit(made, dest, hooks=hooks)
     except BaseException:
         if existed:
             for child in dest.iterdir():
@@ -201,4 +640,39 @@ def new(root: Path, dest: Path, *, name: str, hooks: bool = True) -> Created:
         else:
             shutil.rmtree(dest, ignore_errors=True)
         raise
-    return Created(dest, name, count, commit, hooks)
+    return Created(dest, name, len(made.files), commit, hooks, template, _pin(tool_version))
+
+
+# --- the command line: `torchship new` -------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, as every expected failure
+        print(f"error: {message} (see `torchship new --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`torchship new DEST --name NAME [--template DIR|URL] [--no-hooks]`."""
+    parser = _Parser(prog="torchship new",
+                     description="Create a project from the torchship template: the example "
+                                 "package renamed, the tool pinned, a first commit through the "
+                                 "project's hooks.")
+    parser.add_argument("dest", type=Path, help="a new or empty directory")
+    parser.add_argument("--name", required=True, help="the package name (e.g. my_model)")
+    parser.add_argument("--template", default=os.environ.get("TORCHSHIP_TEMPLATE") or ".",
+                        help="the template: a folder or a git URL ($TORCHSHIP_TEMPLATE, else "
+                             "the current directory)")
+    parser.add_argument("--no-hooks", dest="hooks", action="store_false",
+                        help="do not install the git hooks or run them on the first commit")
+    args = parser.parse_args(argv)
+    try:
+        validate_name(args.name)  # before a clone: the rest of the check needs the template
+        with fetched(args.template) as template:
+            print(new(template, args.dest, name=args.name, hooks=args.hooks).render())
+    except TorchshipError as exc:
+        print(f"error: {exc.render()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

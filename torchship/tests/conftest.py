@@ -1,0 +1,39 @@
+"""Fixtures for every tool test: where the template is, a throwaway copy of it, the tool's wheel.
+
+No tool test uses the template's checkout as its project: tests read `template_root` and run
+in `template` (or a copy of it of their own), so nothing they do reaches the checkout's
+results/ or depends on what the checkout holds besides its committed files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from torchship.testing.gitrepo import isolated_env, make_repo
+from torchship.testing.template import build_tool_wheel, template_source
+
+TOOL = Path(__file__).resolve().parents[1]  # the tool's source folder (its pyproject.toml)
+
+
+@pytest.fixture(scope="session")
+def template_root() -> Path:
+    """The template: the repository root beside the tool, or $TORCHSHIP_TEMPLATE. Read only."""
+    return template_source(Path(__file__).resolve().parents[2])
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory, template_root: Path) -> Path:
+    """A throwaway copy of the template (its tracked and unignored files) committed in a fresh
+    repository, once per session: a test that changes files copies it again."""
+    base = tmp_path_factory.mktemp("template")
+    return make_repo(template_root, base / "repo", env=isolated_env(base / "home"))
+
+
+@pytest.fixture(scope="session")
+def tool_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the tool's wheel, built once from its source (for PIP_FIND_LINKS)."""
+    folder = tmp_path_factory.mktemp("wheels")
+    build_tool_wheel(TOOL, folder)
+    return folder
