@@ -63,6 +63,12 @@ def test_origins_as_pip_records_them(tmp_path: Path) -> None:
                                        "archive_info": {}})
     assert toolwheel.origin(dist=sdist).kind == "archive"
     assert toolwheel.origin(dist=dist_info(tmp_path / "d", None)).kind == "index"
+    # Run from a source tree (its src/ on the path): the metadata a build left there.
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "pyproject.toml").write_text('[project]\nname = "TorchShip"\n')
+    in_tree = dist_info(tmp_path / "tree" / "src", None)
+    assert toolwheel.origin(dist=in_tree) == toolwheel.Origin(
+        "torchship", "0.2.0", "directory", tmp_path / "tree")
     vcs = dist_info(tmp_path / "e", {"url": "https://github.com/x/torchship.git",
                                      "vcs_info": {"vcs": "git", "commit_id": "0" * 40}})
     with pytest.raises(ImageError, match="an image build cannot install"):

@@ -12,6 +12,8 @@ that builds the image, wherever that came from. `importlib.metadata` and the
 - a wheel file (a project that installed the tool from one): that file, checked against the
   hash pip recorded;
 - a local source archive: a wheel built from it, cached by its hash;
+- metadata left in a source tree (`src/torchship.egg-info`, first on the path when `src`
+  is): that source tree, as a directory;
 - an index (no direct_url.json): nothing to do, the build's pip reaches the same index (a
   private one through the `pipconf` BuildKit secret, docs/images.md).
 
@@ -30,6 +32,7 @@ import os
 import shutil
 import sys
 import tempfile
+import tomllib
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
@@ -83,7 +86,8 @@ def origin(name: str = DIST, *, dist: metadata.Distribution | None = None) -> Or
     name, version = dist.metadata["Name"], dist.version
     text = dist.read_text("direct_url.json")
     if not text:
-        return Origin(name, version, "index")
+        tree = _source_tree(dist, name)
+        return Origin(name, version, "directory", tree) if tree else Origin(name, version, "index")
     data = json.loads(text)
     url = urllib.parse.urlparse(str(data.get("url", "")))
     if url.scheme != "file" or "vcs_info" in data:
@@ -99,6 +103,21 @@ def origin(name: str = DIST, *, dist: metadata.Distribution | None = None) -> Or
         sha = str(info["hash"]).removeprefix("sha256=")
     kind: Kind = "wheel" if path.name.endswith(".whl") else "archive"
     return Origin(name, version, kind, path, sha)
+
+
+def _source_tree(dist: metadata.Distribution, name: str) -> Path | None:
+    """The project folder when `dist` is the metadata a build left in a source tree
+    (`src/torchship.egg-info`, found first when `src` is on the path): that source is what
+    runs, and no index has it. None for an installed distribution."""
+    entry = Path(str(dist.locate_file("")))
+    for root in (entry, entry.parent):
+        pyproject = root / "pyproject.toml"
+        if pyproject.is_file():
+            with pyproject.open("rb") as fh:
+                declared = tomllib.load(fh).get("project", {}).get("name", "")
+            if requirement_name(declared) == requirement_name(name):
+                return root
+    return None
 
 
 def _source_files(root: Path) -> Iterator[Path]:
