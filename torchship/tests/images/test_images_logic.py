@@ -120,3 +120,21 @@ def test_a_probe_is_reused_for_the_same_layers_with_the_own_entry_current(
     # A dynamic version: never reused, never stored.
     assert own_version({"project": {"name": "p", "dynamic": ["version"]}}) is None
     assert probed_layers("layers-k", None) is None
+
+
+def test_a_failed_build_names_the_steps_own_error() -> None:
+    from torchship.errors import CommandFailed
+    from torchship.images.build import _build_error
+
+    out = "\n".join([
+        "#6 3.088 ERROR: Could not find a version that satisfies the requirement x~=0.2",
+        "#6 3.089 ERROR: No matching distribution found for x~=0.2",
+        "#6 ERROR: executor failed running [/bin/sh -c sh /tmp/install_deps.sh]: exit code: 1",
+        "executor failed running [/bin/sh -c sh /tmp/install_deps.sh]: exit code: 1",
+    ])
+    assert _build_error(_spec(), CommandFailed(["docker"], 1, out)).render() == (
+        "building cpu/runtime failed: Could not find a version that satisfies the requirement "
+        "x~=0.2")
+    last = out.splitlines()[-1]
+    assert _build_error(_spec(), CommandFailed(["docker"], 1, last)).render() == (
+        f"building cpu/runtime failed: {last}")

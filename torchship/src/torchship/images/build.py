@@ -126,9 +126,17 @@ def check_base(docker: Docker, ref: str, *, what: str) -> None:
                          hint="push it, fix the reference, or run `invoke images.pin`") from exc
 
 
+# A step's own error line in BuildKit's plain progress (`#6 3.088 ERROR: No matching ...`):
+# it says why, where BuildKit's last line only says which step failed.
+_STEP_ERROR = re.compile(r"^#\d+ [\d.]+ (?:ERROR|error|E):? (.+)$")
+
+
 def _build_error(spec: ImageSpec, exc: CommandFailed) -> ImageError:
-    lines = [ln for ln in exc.output.splitlines() if re.search(r"error|ERROR|failed", ln)]
-    return ImageError(f"building {spec.name} failed: {(lines or ['see the output above'])[-1]}")
+    lines = exc.output.splitlines()
+    own = [m.group(1) for ln in lines if (m := _STEP_ERROR.match(ln))]
+    failed = [ln for ln in lines if re.search(r"error|ERROR|failed", ln)]
+    why = own[0] if own else (failed or ["see the output above"])[-1]
+    return ImageError(f"building {spec.name} failed: {why}")
 
 
 def _image_ids(docker: Docker, refs: Iterable[str]) -> set[str]:
