@@ -3,7 +3,9 @@
 - cold build (every step run: `--no-cache`) against a rebuild after a source-only change,
   for each variant, as a ratio (target: at most 10%);
 - runtime image size against devel image size;
-- the layers the two variants share.
+- the layers the two variants share;
+- whether the devel image's dependency layer (which installs the torchship driving the
+  build, as a wheel) stays cached when that wheel is made again from an unchanged tool.
 
     .venv/bin/python benchmarks/bench_images.py
 
@@ -14,18 +16,22 @@ Builds a copy of the template under a name of its own and removes its images at 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+TOOL = Path(__file__).resolve().parents[1]      # torchship/, the tool
+TEMPLATE = TOOL.parent                          # the template project beside it
+sys.path.insert(0, str(TOOL / "src"))
 
 from torchship import config as tsconfig  # noqa: E402  (the path above must come first)
 from torchship.adapters.docker import Docker, require_engine  # noqa: E402
 from torchship.images.build import Built, build, human_size, remove_images  # noqa: E402
+from torchship.images.toolwheel import WHEELS  # noqa: E402
 from torchship.testing.standins import (  # noqa: E402
     machine_registry,
     publish,
@@ -44,7 +50,7 @@ def main() -> int:
     reg = machine_registry()
     bases = publish(reg, docker)
     with tempfile.TemporaryDirectory(prefix="tsimg-bench-") as tmp:
-        project = copy_template(ROOT, Path(tmp) / "project")
+        project = copy_template(TEMPLATE, Path(tmp) / "project")
         write_local_config(project / "torchship.local.toml", bases,
                            image=f"{reg.host}/tsimg-bench/mlproject")
         cfg = tsconfig.load(project)
@@ -61,6 +67,15 @@ def main() -> int:
             warm = {b.spec.variant: b for b in build(cfg, quiet=True, docker=docker)}
             made += warm.values()
             report(docker, cold, warm, standin_tag("runtime"))
+            print("\ndevel again, the tool's wheel made afresh (staged folder and wheel "
+                  "cache gone, the tool unchanged) ...", flush=True)
+            shutil.rmtree(project / WHEELS)
+            os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "fresh-cache")
+            [again] = build(cfg, variants=["devel"], quiet=True, docker=docker)
+            made.append(again)
+            deps = [s for s in again.ran if "install_deps.sh" in s]
+            print(f"devel    {again.seconds:8.1f}s  steps run {len(again.ran)} of {again.steps}; "
+                  f"dependency layer {'RAN AGAIN' if deps else 'cached'}")
         finally:
             remove_images({t for b in made for t in b.spec.tags}, docker=docker)
             for b in made:

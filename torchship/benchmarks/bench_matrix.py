@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+TOOL = Path(__file__).resolve().parents[1]  # torchship/, the tool
+ROOT = TOOL.parent                          # the template project whose suites run
+sys.path.insert(0, str(TOOL / "src"))
 
 from torchship import config  # noqa: E402  (after the path above)
 from torchship.matrix import run as matrix  # noqa: E402  (after the path above)

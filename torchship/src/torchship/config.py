@@ -24,43 +24,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from torchship.errors import ConfigError
+from torchship.images.reference import Reference
 
 VARIANTS: tuple[str, ...] = ("runtime", "devel")
 LOCAL_CONFIG = "torchship.local.toml"
 
-# name[:tag][@sha256:<64 hex>]; the name may carry a registry host with a port.
-_REF = re.compile(
-    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
-)
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """A parsed image reference: name, optional tag, optional digest."""
-
-    name: str
-    tag: str | None = None
-    digest: str | None = None
-
-    @classmethod
-    def parse(cls, text: str, *, key: str) -> ImageRef:
-        m = _REF.match(text.strip())
-        if not m:
-            raise ConfigError(key, f"{text!r} is not an image reference",
-                              hint="expected name[:tag]@sha256:<digest>")
-        return cls(m["name"], m["tag"], m["digest"])
-
-    @property
-    def pinned(self) -> str:
-        """The reference a build uses: by digest when there is one."""
-        return f"{self.name}@{self.digest}" if self.digest else str(self)
-
-    def __str__(self) -> str:
-        s = self.name + (f":{self.tag}" if self.tag else "")
-        return s + (f"@{self.digest}" if self.digest else "")
 
 
 @dataclass(frozen=True)
@@ -68,15 +37,15 @@ class Base:
     """One pinned environment: its tag (the table key) and a base image per variant."""
 
     env: str
-    runtime: ImageRef
-    devel: ImageRef
+    runtime: Reference
+    devel: Reference
     # What the configuration declares the base holds; checked against the built image.
     torch: str | None = None
     cuda: str | None = None
     python: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
 
-    def ref(self, variant: str) -> ImageRef:
+    def ref(self, variant: str) -> Reference:
         return self.runtime if variant == "runtime" else self.devel
 
 
@@ -244,13 +213,13 @@ def _bases(table: Mapping[str, Any], key: str, *, require_digest: bool) -> dict[
             raise ConfigError(ekey, "an environment name is lower-case letters, digits, . _ -")
         raw = _table(raw, ekey)
         _unknown(raw, _BASE_KEYS, ekey)
-        refs: dict[str, ImageRef] = {}
+        refs: dict[str, Reference] = {}
         for variant in VARIANTS:
             text = _str(raw, variant, ekey)
             if text is None:
                 raise ConfigError(f"{ekey}.{variant}", "missing",
                                   hint="give the base image for this variant")
-            ref = ImageRef.parse(text, key=f"{ekey}.{variant}")
+            ref = Reference.parse(text, key=f"{ekey}.{variant}")
             if require_digest and not ref.digest:
                 raise ConfigError(f"{ekey}.{variant}", f"{text!r} is not pinned by digest",
                                   hint="run `invoke images.pin`")

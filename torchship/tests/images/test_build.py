@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import uuid
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from torchship import config as tsconfig
 from torchship.adapters.docker import Docker
-from torchship.images.build import Built, ImageError, build
+from torchship.images import toolwheel
+from torchship.images.build import Built, build
+from torchship.images.spec import ImageError
 from torchship.testing.standins import PinnedBases
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -78,9 +82,11 @@ def test_runtime_is_non_root_slim_and_healthy(built: dict[str, Built], engine: D
     assert sh(engine, image, "python -c 'import mlproject'").returncode == 0
     # Installed with its metadata (unpacked from the wheel, not by pip): version, files.
     meta = ("from importlib.metadata import version, files; "
-            "print(version('torchship'), any(str(f).endswith('mlproject/train.py') "
-            "for f in files('torchship')))")
+            "print(version('mlproject'), any(str(f).endswith('mlproject/train.py') "
+            "for f in files('mlproject')))")
     assert sh(engine, image, f'python -c "{meta}"').stdout.split() == ["0.1.0", "True"]
+    # torchship is a development tool: the devel image has it, production does not.
+    assert sh(engine, image, "python -c 'import torchship'").returncode != 0
     out = engine("image", "inspect", "--format", "{{json .Config.Healthcheck.Test}}", image)
     assert "health_check.py" in out.stdout
     health = engine("run", "--rm", "--network", "none", image, check=False)
@@ -95,6 +101,12 @@ def test_devel_has_the_tools_and_the_source(built: dict[str, Built], engine: Doc
     assert sh(engine, image, "test -e /workspace/.git").returncode != 0  # .dockerignore
     probe = "import torch, pytest_benchmark, jupyterlab, mlproject; print(torch.__version__)"
     assert sh(engine, image, f"python -c '{probe}'").stdout.strip().endswith("2.13.0+cpu")
+    # The torchship that built the image, as the suites and the matrix use it there.
+    assert sh(engine, image, "test -e /workspace/torchship").returncode != 0  # .dockerignore
+    tool = sh(engine, image, "python -c 'import torchship, torchship.gpubench; "
+                             "print(torchship.__version__)' && python -m torchship.envinfo")
+    assert tool.returncode == 0, tool.stdout
+    assert tool.stdout.split()[0] == metadata.version("torchship")
 
 
 def _marker_bundle(tmp_path: Path) -> tuple[Path, str]:
@@ -178,6 +190,23 @@ def test_a_source_only_change_rebuilds_only_the_source_layers(
         # the labels say so.
         assert after[variant].found.packages == old_found[variant].packages
         assert after[variant].labels["io.torchship.torch"] == "2.13.0+cpu"
+
+
+def test_an_unchanged_tool_keeps_the_devel_dependency_layer_cached(
+    project: Path, engine: Docker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The devel image's dependency step installs the torchship that drives the build, from
+    a wheel staged in the build context: the same tool must give the same wheel bytes, or
+    every build would reinstall every dependency."""
+    first = build(tsconfig.load(project), variants=["devel"], quiet=True, docker=engine)[0]
+    before = layers(engine, first.image_id)
+    # The staged wheel and the wheel cache gone: the wheel is built again from the source.
+    shutil.rmtree(project / toolwheel.WHEELS)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh-cache"))
+    again = build(tsconfig.load(project), variants=["devel"], quiet=True, docker=engine)[0]
+    assert again.ran == ()  # every step from the cache: the dependency layer too
+    assert layers(engine, again.image_id) == before
+    assert any(p.startswith("torchship==") for p in again.found.packages)
 
 
 def test_declared_versions_that_disagree_are_refused(

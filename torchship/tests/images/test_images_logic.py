@@ -6,22 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from torchship.config import Base, ImageRef
+from torchship.config import Base
 from torchship.errors import ConfigError
-from torchship.images.build import (
+from torchship.images.build import count_steps
+from torchship.images.probe import (
     Found,
-    ImageSpec,
-    _probed_layers,
-    _store_layers,
-    count_steps,
     disagreements,
-    image_tags,
     layer_key,
     own_version,
-    requirements,
-    secret_args,
-    tag_version,
+    probed_layers,
+    store_layers,
 )
+from torchship.images.reference import Reference
+from torchship.images.requirements import requirements, secret_args
+from torchship.images.spec import ImageSpec, image_tags, tag_version
 
 
 def test_tags_for_default_and_other_environments() -> None:
@@ -48,7 +46,7 @@ def test_requirements_leave_torch_to_the_base_and_follow_self_references() -> No
 
 
 def test_versions_found_in_the_image_are_checked_against_the_declared_ones() -> None:
-    ref = ImageRef("r/b", "t", "sha256:" + "0" * 64)
+    ref = Reference("r/b", "t", "sha256:" + "0" * 64)
     base = Base("cpu", ref, ref, torch="2.13.0", cuda="none", python="3.11")
     ok = Found(python="3.11.2", torch="2.13.0+cpu", cuda=None, cudnn=None)
     assert disagreements(base, ok) == []
@@ -80,7 +78,7 @@ def test_a_ca_bundle_named_by_the_environment_becomes_a_secret(tmp_path: Path) -
 
 
 def _spec() -> ImageSpec:
-    ref = ImageRef.parse("r/base:1@sha256:" + "a" * 64, key="k")
+    ref = Reference.parse("r/base:1@sha256:" + "a" * 64, key="k")
     return ImageSpec("cpu", "runtime", Base("cpu", ref, ref), ("r/app:1-runtime",))
 
 
@@ -114,11 +112,29 @@ def test_a_probe_is_reused_for_the_same_layers_with_the_own_entry_current(
                   packages=("My_Project==0.1.0", "numpy==2.0.0"), fingerprint={"x": 1})
     own = own_version({"project": {"name": "my-project", "version": "0.1.0"}})
     assert own == ("my-project", "0.1.0")
-    _store_layers("layers-k", found, own)
-    assert _probed_layers("layers-k", own) == found
-    assert _probed_layers("layers-other", own) is None
+    store_layers("layers-k", found, own)
+    assert probed_layers("layers-k", own) == found
+    assert probed_layers("layers-other", own) is None
     # A new project version: its entry cannot be known without looking, so no reuse.
-    assert _probed_layers("layers-k", ("my-project", "0.2.0")) is None
+    assert probed_layers("layers-k", ("my-project", "0.2.0")) is None
     # A dynamic version: never reused, never stored.
     assert own_version({"project": {"name": "p", "dynamic": ["version"]}}) is None
-    assert _probed_layers("layers-k", None) is None
+    assert probed_layers("layers-k", None) is None
+
+
+def test_a_failed_build_names_the_steps_own_error() -> None:
+    from torchship.errors import CommandFailed
+    from torchship.images.build import _build_error
+
+    out = "\n".join([
+        "#6 3.088 ERROR: Could not find a version that satisfies the requirement x~=0.2",
+        "#6 3.089 ERROR: No matching distribution found for x~=0.2",
+        "#6 ERROR: executor failed running [/bin/sh -c sh /tmp/install_deps.sh]: exit code: 1",
+        "executor failed running [/bin/sh -c sh /tmp/install_deps.sh]: exit code: 1",
+    ])
+    assert _build_error(_spec(), CommandFailed(["docker"], 1, out)).render() == (
+        "building cpu/runtime failed: Could not find a version that satisfies the requirement "
+        "x~=0.2")
+    last = out.splitlines()[-1]
+    assert _build_error(_spec(), CommandFailed(["docker"], 1, last)).render() == (
+        f"building cpu/runtime failed: {last}")

@@ -10,8 +10,9 @@ from torchship import config as tsconfig
 from torchship.adapters.docker import Docker
 from torchship.config import read_toml
 from torchship.errors import ConfigError
-from torchship.images.build import build, build_args, plan, provenance
+from torchship.images.build import build, build_args
 from torchship.images.locks import lock, lock_path
+from torchship.images.spec import plan, provenance
 
 pytestmark = [pytest.mark.docker]
 

@@ -12,9 +12,11 @@ import tomlkit
 from torchship import config as tsconfig
 from torchship.adapters.docker import Docker
 from torchship.errors import TorchshipError
-from torchship.images.build import Built, push
+from torchship.images.build import Built
 from torchship.images.pin import PinError, pin
-from torchship.images.registry import Reference, resolve_digest
+from torchship.images.publish import push
+from torchship.images.reference import Reference
+from torchship.images.registry import resolve_digest
 from torchship.testing.standins import PinnedBases, Registry
 
 pytestmark = [pytest.mark.docker]

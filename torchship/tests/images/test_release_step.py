@@ -9,7 +9,8 @@ import pytest
 
 from torchship import config as tsconfig
 from torchship.adapters.docker import Docker
-from torchship.images.build import ImageError, release_step
+from torchship.images.publish import release_step
+from torchship.images.spec import ImageError
 from torchship.release.core import ImageStep, image_step
 
 pytestmark = [pytest.mark.docker]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from torchship.testing import standins
 from torchship.testing.standins import PinnedBases
 
 ROOT = Path(__file__).resolve().parents[3]
-IMAGE = "tsmx-test/mlproject"  # what the matrix builds in these tests (removed afterwards)
+# What the matrix builds in these tests (removed afterwards): a name of this session's own,
+# for the engine is shared and the tags carry only the commit, which other checkouts share.
+IMAGE = f"tsmx-test/mlproject-{uuid.uuid4().hex[:8]}"
 BROKEN = "127.0.0.1:9/tsmx-test/no-such-base@sha256:" + "0" * 64
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from torchship.config import VARIANTS, Config
 from torchship.errors import ConfigError, TorchshipError
+from torchship.images import toolwheel
+from torchship.images.requirements import ca_bundle, requirements
 
 LOCK_DIR = "docker/locks"
 _INPUT = "# input: "
@@ -26,8 +28,6 @@ _INPUT = "# input: "
 
 def wanted(config: Config, pyproject: Mapping[str, Any], variant: str) -> list[str]:
     """The unlocked dependency lines of a variant (torch left to the base)."""
-    from torchship.images.build import requirements
-
     if variant == "runtime":
         return requirements(pyproject)
     build_requires = list(pyproject.get("build-system", {}).get("requires", []))
@@ -72,19 +72,21 @@ fi
 """
 
 
-def resolve(docker: Any, base: str, lines: Sequence[str]) -> list[str]:
-    """What pip would install on `base` for `lines`: `name==version`, sorted."""
-    from torchship.images.build import CA_VARS
-
+def resolve(docker: Any, base: str, lines: Sequence[str], *,
+            wheels: Sequence[Path] = ()) -> list[str]:
+    """What pip would install on `base` for `lines`: `name==version`, sorted. `wheels`
+    (the tool's, torchship.images.toolwheel) are installed as those files, listed first,
+    as docker/install_deps.sh does."""
     with tempfile.TemporaryDirectory(prefix="tsimg-lock-") as tmp:
         os.chmod(tmp, 0o777)  # the base's user may not be root
+        inside = [f"/tmp/tool-wheels/{w.name}" for w in wheels]
         argv = ["run", "--rm", "--network", "host", "-v", f"{tmp}:/out",
-                "-e", "TORCHSHIP_REQUIREMENTS=" + "\n".join(lines)]
-        for var in CA_VARS:
-            path = os.environ.get(var)
-            if path and Path(path).is_file():
-                argv += ["-v", f"{Path(path).resolve()}:/run/secrets/ca:ro"]
-                break
+                "-e", "TORCHSHIP_REQUIREMENTS=" + "\n".join([*inside, *lines])]
+        for wheel, there in zip(wheels, inside, strict=True):
+            argv += ["-v", f"{wheel.resolve()}:{there}:ro"]
+        ca = ca_bundle()
+        if ca is not None:
+            argv += ["-v", f"{ca.resolve()}:/run/secrets/ca:ro"]
         out = docker(*argv, "--entrypoint", "sh", base, "-c", _RESOLVE, check=False)
         report = Path(tmp) / "report.json"
         if out.returncode != 0 or not report.is_file():
@@ -104,7 +106,9 @@ def lock(config: Config, pyproject: Mapping[str, Any], *, docker: Any,
             continue
         for variant in VARIANTS:
             lines = wanted(config, pyproject, variant)
-            pinned = resolve(docker, base.ref(variant).pinned, lines)
+            tool = toolwheel.wheel_for(lines) if variant == "devel" else None
+            pinned = resolve(docker, base.ref(variant).pinned, lines,
+                             wheels=[tool] if tool else [])
             path = lock_path(config, env, variant)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torchship.config import VARIANTS, ImageRef, local_config_path
+from torchship.config import VARIANTS, local_config_path
 from torchship.errors import ConfigError, TorchshipError
+from torchship.images.reference import Reference
 
 
 class PinError(TorchshipError):
@@ -38,7 +39,7 @@ def source_file(root: Path) -> tuple[Path, tuple[str, ...]]:
     return root / "pyproject.toml", ("tool", "torchship", "bases")
 
 
-def resolve(ref: ImageRef, *, key: str) -> str:
+def resolve(ref: Reference, *, key: str) -> str:
     """The reference pinned to what its registry serves now."""
     from torchship.images.registry import resolve_digest
 
@@ -49,7 +50,7 @@ def resolve(ref: ImageRef, *, key: str) -> str:
     else:
         raise ConfigError(key, f"{ref} has neither tag nor digest",
                           hint="give the tag to pin, e.g. name:2.5.1-cuda12.1-cudnn9-runtime")
-    return str(ImageRef(ref.name, ref.tag, digest))
+    return str(Reference(ref.name, ref.tag, digest))
 
 
 def pin(root: Path, *, check: bool = False) -> list[Pin]:
@@ -71,7 +72,7 @@ def pin(root: Path, *, check: bool = False) -> list[Pin]:
             if variant not in table:
                 raise ConfigError(key, "missing", hint="give the base image for this variant")
             old = str(table[variant])
-            new = resolve(ImageRef.parse(old, key=key), key=key)
+            new = resolve(Reference.parse(old, key=key), key=key)
             pins.append(Pin(key, old, new))
             if not check and new != old:
                 table[variant] = new

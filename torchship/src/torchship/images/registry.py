@@ -8,12 +8,11 @@ credentials and TLS settings.
 
 from __future__ import annotations
 
-import re
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 
 from torchship.errors import TorchshipError
+from torchship.images.reference import Reference
 
 _MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -21,7 +20,6 @@ _MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
 ])
-_LOCAL_HOST = re.compile(r"^(127\.0\.0\.1|localhost)(:\d+)?$")
 
 
 class RegistryError(TorchshipError):
@@ -30,35 +28,6 @@ class RegistryError(TorchshipError):
     def __init__(self, ref: str, problem: str, *, hint: str | None = None) -> None:
         super().__init__(f"{ref}: {problem}", hint=hint)
         self.ref = ref
-
-
-@dataclass(frozen=True)
-class Reference:
-    """host/name:tag@digest split into its parts (host None means Docker Hub)."""
-
-    host: str | None
-    path: str
-    tag: str | None
-    digest: str | None
-
-    @classmethod
-    def parse(cls, ref: str) -> Reference:
-        rest, _, digest = ref.partition("@")
-        name, tag = rest, None
-        if ":" in rest.rsplit("/", 1)[-1]:
-            name, tag = rest.rsplit(":", 1)
-        first, _, remainder = name.partition("/")
-        if remainder and ("." in first or ":" in first or first == "localhost"):
-            return cls(first, remainder, tag, digest or None)
-        return cls(None, name, tag, digest or None)
-
-    @property
-    def name(self) -> str:
-        return f"{self.host}/{self.path}" if self.host else self.path
-
-    @property
-    def local_http(self) -> bool:
-        return bool(self.host and _LOCAL_HOST.match(self.host))
 
 
 def _http_digest(ref: Reference, original: str) -> str:
@@ -86,10 +55,11 @@ def resolve_digest(ref: str, *, via_engine: bool | None = None) -> str:
     parsed = Reference.parse(ref)
     if via_engine is False or (via_engine is None and parsed.local_http):
         return _http_digest(parsed, ref)
-    from docker.client import DockerClient  # heavy: only when a remote registry is asked
-    from docker.errors import APIError, NotFound
+    from docker.errors import APIError, NotFound  # heavy: only when a remote registry is asked
 
-    client = DockerClient.from_env()
+    from torchship.adapters.docker import client as docker_client
+
+    client = docker_client()
     try:
         data = client.images.get_registry_data(ref)
     except NotFound as exc:

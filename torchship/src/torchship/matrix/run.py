@@ -230,7 +230,7 @@ def _existing(cfg: configmod.Config, env: str, variant: str, *, required: bool =
               ) -> str | None:
     """The tag `invoke images.build` gives this commit's image, when the engine has it."""
     from torchship.adapters.docker import require_engine
-    from torchship.images import build as images
+    from torchship.images import spec as images
 
     tag = images.plan(cfg, images.provenance(cfg), envs=[env], variants=[variant])[0].tags[0]
     if require_engine().image_exists(tag):

@@ -194,25 +194,16 @@ class ContainerSpec:
 
 
 def client() -> DockerClient:
-    """A docker SDK client for the engine named by DOCKER_HOST (default socket otherwise)."""
-    import docker
+    """A docker SDK client for the engine the docker CLI uses (torchship.adapters.docker)."""
+    from torchship.adapters.docker import client as docker_client
 
-    try:
-        c = docker.from_env(timeout=30)
-        c.ping()
-    except Exception as exc:  # any failure to reach the engine means: there is none
-        raise SuiteError("no container engine answers",
-                         hint="start Docker, or run the suites on the host with --local"
-                         ) from exc
-    return c
+    return docker_client()
 
 
 def engine_available() -> bool:
-    try:
-        client()
-    except SuiteError:
-        return False
-    return True
+    from torchship.adapters.docker import engine_answers
+
+    return engine_answers()
 
 
 def nvidia_runtime(c: DockerClient) -> bool:

@@ -46,7 +46,7 @@ class PublishedError(TorchshipError):
 
 @runtime_checkable
 class ImageStep(Protocol):
-    """What a release needs from the images module (torchship.images.build.release_step(config))."""
+    """What a release needs from the images module (torchship.images.publish.release_step(config))."""
 
     def planned(self, version: str) -> list[str]:
         """Image tags a release of `version` would build (for the plan)."""
@@ -79,7 +79,7 @@ class ImageStep(Protocol):
 
 def image_step(cfg: tsconfig.Config) -> ImageStep:
     """The images module's release hook (imported here: only a release with images needs it)."""
-    from torchship.images import build as images
+    from torchship.images import publish as images
 
     return images.release_step(cfg)
 

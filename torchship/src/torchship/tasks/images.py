@@ -43,9 +43,9 @@ def pin(c: Context, check: bool = False) -> None:
 def push(c: Context) -> None:
     """Push this version's images and confirm each by pulling its digest back."""
     from torchship import config
-    from torchship.images import build as images
+    from torchship.images import publish
 
-    for pushed in images.push(config.load()):
+    for pushed in publish.push(config.load()):
         print(f"pushed {pushed.tag} {pushed.digest} (pulled back, same image)")
 
 

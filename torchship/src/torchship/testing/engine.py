@@ -24,16 +24,14 @@ from torchship.testing.standins import PinnedBases, Registry
 
 @pytest.fixture(scope="session")
 def engine() -> Docker:
-    """The docker client whose engine answers."""
-    from torchship.adapters.docker import EngineError, engine_answers, find
+    """The docker client whose engine answers (torchship.adapters.docker's one check)."""
+    from torchship.adapters.docker import EngineError, require_engine
 
     try:
-        docker = find()
+        return require_engine()
     except EngineError as exc:
         require(False, exc.render())
         raise  # unreachable: require skipped or failed
-    require(engine_answers(docker), "the Docker engine does not answer (scripts/ci_services.sh)")
-    return docker
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torchship import config as configmod
+from torchship import envmatch
 from torchship.adapters.proc import run
 from torchship.errors import ConfigError, TorchshipError
 
@@ -94,23 +95,10 @@ def probe_local(root: Path, *, python: str | None = None) -> LocalTorch:
     return LocalTorch(data.get("torch"), data.get("cuda"), python)
 
 
-def _public(version: str) -> str:
-    return version.split("+", 1)[0]
-
-
-def _cuda(version: str | None) -> str | None:
-    """CUDA as major.minor; None, '', 'cpu' and 'none' all mean no CUDA."""
-    if not version or version.lower() in {"cpu", "none"}:
-        return None
-    return ".".join(version.split(".")[:2])
-
-
 def matches(base: configmod.Base, local: LocalTorch) -> bool:
-    """Does the local torch/CUDA match what `base` declares? (A base declaring no torch cannot.)"""
-    if base.torch is None or local.torch is None:
-        return False
-    torch_ok = _public(local.torch) == base.torch or _public(local.torch).startswith(base.torch + ".")
-    return torch_ok and _cuda(local.cuda) == _cuda(base.cuda)
+    """Does the local torch/CUDA match what `base` declares? (torchship.envmatch's rule; a
+    base declaring no torch cannot.)"""
+    return envmatch.matches(base, {"torch": local.torch, "cuda": local.cuda})
 
 
 def matching_envs(cfg: configmod.Config, local: LocalTorch) -> list[str]:

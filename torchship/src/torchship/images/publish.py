@@ -1,0 +1,128 @@
+"""Publishing images: push, confirm by pulling the digest back, and the release's image step.
+
+`invoke images.push` pushes this version's images; `invoke release` plans, builds, pushes,
+verifies and (on a later failure) removes the images of a release through `release_step`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from torchship.adapters.docker import Docker, require_engine
+from torchship.config import Config, read_toml
+from torchship.errors import CommandFailed
+from torchship.images import toolwheel
+from torchship.images.build import build, build_args, check_base, inspect, remove_images
+from torchship.images.locks import requirements_for
+from torchship.images.reference import Reference
+from torchship.images.registry import resolve_digest
+from torchship.images.spec import OCI, ImageError, Provenance, plan, provenance
+
+
+def build_release_images(config: Config, version: str, commit: str, *,
+                         results: Path | None = None, quiet: bool = False) -> list[str]:
+    """Build every (env, variant) of a release, labelled with its version and commit;
+    return the tags. On failure nothing of it is left behind."""
+    prov = provenance(config, version=version, revision=commit, release=True)
+    built = build(config, prov=prov, results=results, quiet=quiet)
+    return [t for b in built for t in b.spec.tags]
+
+
+def release_tags(config: Config, version: str) -> list[str]:
+    """The tags a release of `version` builds (for plans and --dry-run)."""
+    prov = Provenance(version, version, None, None, "")
+    return [t for s in plan(config, prov) for t in s.tags]
+
+
+@dataclass(frozen=True)
+class Pushed:
+    tag: str
+    digest: str
+
+
+def push(config: Config, tags: Sequence[str] | None = None, *,
+         docker: Docker | None = None) -> list[Pushed]:
+    """Push the images (default: the current version's) and confirm each by pulling its
+    digest back and comparing the image id."""
+    docker = docker or require_engine()
+    if tags is None:
+        prov = provenance(config)
+        tags = [t for s in plan(config, prov) for t in s.tags]
+    missing = [t for t in tags if not docker.image_exists(t)]
+    if missing:
+        raise ImageError(f"{missing[0]} does not exist here",
+                         hint="build it first: invoke images.build")
+    out = []
+    for t in tags:
+        local_id = str(inspect(docker, t)["Id"])
+        try:
+            docker("push", t)
+        except CommandFailed as exc:
+            raise ImageError(f"pushing {t} failed: {exc.render()}",
+                             hint="is the registry up, and are you logged in?") from exc
+        digest = resolve_digest(t)
+        pinned = f"{Reference.parse(t).name}@{digest}"
+        docker("pull", pinned)
+        pulled_id = str(inspect(docker, pinned)["Id"])
+        if pulled_id != local_id:
+            raise ImageError(f"{pinned} pulled back as {pulled_id[:19]}, "
+                             f"not the pushed {local_id[:19]}")
+        out.append(Pushed(t, digest))
+    return out
+
+
+@dataclass(frozen=True)
+class ReleaseImages:
+    """The release's image step (torchship.release.core.ImageStep): plan, preflight, build,
+    push, undo and verify the images of one release."""
+
+    config: Config
+
+    # A project with no pinned environment releases without images (nothing to build).
+
+    def planned(self, version: str) -> list[str]:
+        return release_tags(self.config, version) if self.config.bases else []
+
+    def check(self) -> None:
+        """Preflight: the engine answers, every base is there, the configuration builds."""
+        if not self.config.bases:
+            return
+        docker = require_engine()
+        pyproject = read_toml(self.config.root / "pyproject.toml")
+        prov = Provenance("0", "0", None, None, "")
+        for spec in plan(self.config, prov):
+            check_base(docker, spec.base_ref, what=spec.name)
+            build_args(self.config, spec, pyproject)  # a stale lock fails here, not later
+            if spec.variant == "devel":
+                lines, _ = requirements_for(self.config, pyproject, spec.env, spec.variant)
+                toolwheel.preflight(lines)  # a torchship the project's pin refuses
+
+    def build(self, version: str, commit: str) -> list[str]:
+        if not self.config.bases:
+            return []
+        return build_release_images(self.config, version, commit)
+
+    def push(self, tags: list[str]) -> None:
+        push(self.config, tags)
+
+    def remove(self, tags: list[str]) -> None:
+        remove_images(tags)
+
+    def verify(self, tags: list[str], commit: str) -> None:
+        """Each image exists and its labels name `commit`."""
+        docker = require_engine()
+        for t in tags:
+            if not docker.image_exists(t):
+                raise ImageError(f"{t} does not exist here",
+                                 hint="build it: invoke images.build, or pull it")
+            revision = docker.label(t, f"{OCI}.revision")
+            if revision != commit:
+                raise ImageError(f"{t} is labelled with revision {revision or 'none'}, "
+                                 f"not {commit[:12]}")
+
+
+def release_step(config: Config) -> ReleaseImages:
+    """The hook `invoke release` looks up (torchship.release.core.image_step)."""
+    return ReleaseImages(config)

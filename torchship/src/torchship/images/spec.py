@@ -1,0 +1,139 @@
+"""The project's images as data: pinned environments x variants -> specs, tags, labels.
+
+Every (env, variant) pair of [tool.torchship.bases] is one `ImageSpec`; its tags and the
+labels known before a build are small pure functions of it and of the build's `Provenance`
+(the project version and git state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from torchship.adapters import proc
+from torchship.config import VARIANTS, Base, Config, read_toml
+from torchship.errors import ConfigError, TorchshipError
+
+LABEL_NS = "io.torchship"
+OCI = "org.opencontainers.image"
+
+
+class ImageError(TorchshipError):
+    """An image could not be built, checked, pushed or removed."""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image to build: an environment's base for one variant, and its tags."""
+
+    env: str
+    variant: str
+    base: Base
+    tags: tuple[str, ...]
+
+    @property
+    def base_ref(self) -> str:
+        return self.base.ref(self.variant).pinned
+
+    @property
+    def name(self) -> str:
+        return f"{self.env}/{self.variant}"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the images of one build describe: the project version and git state."""
+
+    version: str          # the project version, e.g. 0.4.0
+    tag_version: str      # what goes into tags: the version, or version-g<sha> off a release
+    revision: str | None  # the full commit
+    source: str | None    # the repository URL
+    created: str          # RFC 3339, UTC
+
+
+def image_tags(image: str, tag_version: str, env: str, variant: str, *,
+               default_env: str | None) -> tuple[str, ...]:
+    """`{image}:{version}-{env}-{variant}`, plus `{image}:{version}-{variant}` for the
+    default environment."""
+    tags = [f"{image}:{tag_version}-{env}-{variant}"]
+    if env == default_env:
+        tags.append(f"{image}:{tag_version}-{variant}")
+    return tuple(tags)
+
+
+def tag_version(version: str, *, revision: str | None, at_release: bool) -> str:
+    """The version part of tags: the version at a release tag, else version-g<short sha>."""
+    if at_release or not revision:
+        return version
+    return f"{version}-g{revision[:7]}"
+
+
+def plan(config: Config, prov: Provenance, *, envs: Sequence[str] | None = None,
+         variants: Sequence[str] | None = None) -> list[ImageSpec]:
+    """The images to build: every (env, variant), or those named."""
+    if not config.bases:
+        raise ConfigError("tool.torchship.bases", "no pinned environment is configured",
+                          hint="add [tool.torchship.bases.<env>] with runtime and devel")
+    for env in envs or ():
+        if env not in config.bases:
+            raise ConfigError("--env", f"{env!r} is not a configured environment",
+                              hint=f"one of: {', '.join(config.bases)}")
+    for variant in variants or ():
+        if variant not in VARIANTS:
+            raise ConfigError("--variant", f"{variant!r} is not a variant",
+                              hint=f"one of: {', '.join(VARIANTS)}")
+    return [
+        ImageSpec(env, variant, base,
+                  image_tags(config.image, prov.tag_version, env, variant,
+                             default_env=config.default_env))
+        for env, base in config.bases.items() if not envs or env in envs
+        for variant in VARIANTS if not variants or variant in variants
+    ]
+
+
+def oci_labels(spec: ImageSpec, prov: Provenance) -> dict[str, str]:
+    """The labels known before the build: OCI provenance and the base."""
+    base = spec.base.ref(spec.variant)
+    labels = {
+        f"{OCI}.version": prov.version,
+        f"{OCI}.created": prov.created,
+        f"{OCI}.base.name": f"{base.name}:{base.tag}" if base.tag else base.name,
+        f"{OCI}.base.digest": base.digest or "",
+        f"{LABEL_NS}.env": spec.env,
+        f"{LABEL_NS}.variant": spec.variant,
+    }
+    if prov.revision:
+        labels[f"{OCI}.revision"] = prov.revision
+    if prov.source:
+        labels[f"{OCI}.source"] = prov.source
+    return labels
+
+
+# --- provenance -------------------------------------------------------------------------------
+
+def _git(root: Path, *args: str) -> str | None:
+    out = proc.run(["git", *args], cwd=root, check=False)
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def provenance(config: Config, *, version: str | None = None, revision: str | None = None,
+               release: bool = False) -> Provenance:
+    """Version and git state of the project at `config.root` (or as given, for a release)."""
+    pyproject = read_toml(config.root / "pyproject.toml")
+    version = version or str(pyproject.get("project", {}).get("version", "0.0.0"))
+    revision = revision or _git(config.root, "rev-parse", "HEAD")
+    at_tag = release or (
+        revision is not None
+        and f"{config.release.tag_prefix}{version}"
+        in (_git(config.root, "tag", "--points-at", "HEAD") or "").split()
+    )
+    urls = pyproject.get("project", {}).get("urls", {})
+    source = _git(config.root, "config", "--get", "remote.origin.url") or urls.get("Source")
+    return Provenance(
+        version=version,
+        tag_version=tag_version(version, revision=revision, at_release=at_tag),
+        revision=revision, source=source,
+        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )

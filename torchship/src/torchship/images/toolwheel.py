@@ -1,0 +1,276 @@
+"""The torchship that drives a build, as a wheel for the devel image.
+
+The devel image runs the project's suites, and they use torchship (the matrix runs
+`python -m torchship.envinfo` there, the benchmark suite imports `torchship.gpubench`), so
+the project's devel dependencies name it (`torchship~=X.Y`). It must be the same torchship
+that builds the image, wherever that came from. `importlib.metadata` and the
+`direct_url.json` pip records (PEP 610) say where:
+
+- a directory (this repository's editable `./torchship`, or any local checkout): a wheel
+  is built from it, in a clean copy, with a fixed SOURCE_DATE_EPOCH, and cached by the
+  content of the source;
+- a wheel file (a project that installed the tool from one): that file, checked against the
+  hash pip recorded;
+- a local source archive: a wheel built from it, cached by its hash;
+- metadata left in a source tree (`src/torchship.egg-info`, first on the path when `src`
+  is): that source tree, as a directory;
+- an index (no direct_url.json): nothing to do, the build's pip reaches the same index (a
+  private one through the `pipconf` BuildKit secret, docs/images.md).
+
+The wheel goes into `WHEELS` inside the build context, which the Dockerfile's devel
+dependency step bind-mounts; install_deps.sh installs it as that very file. The folder is
+created empty when there is nothing to stage, because a bind mount's source must exist. A
+wheel is written only when its bytes differ from the one already there, and the same tool
+gives the same bytes, so BuildKit keeps its cached dependency layer across builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import tomllib
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from torchship.adapters import proc
+from torchship.errors import CommandFailed
+from torchship.images import cache_dir
+from torchship.images.requirements import requirement_name
+from torchship.images.spec import ImageError
+
+DIST = "torchship"
+# Inside the build context; docker/Dockerfile's devel dependency step bind-mounts it.
+WHEELS = ".torchship/wheels"
+# Zip timestamps (1980-01-01, the earliest a zip can hold): the same source, the same bytes.
+EPOCH = "315532800"
+# What a source tree holds besides its source: never part of the wheel or of its key.
+_NOT_SOURCE = frozenset({".git", ".hg", ".svn", "build", "dist", "__pycache__", ".venv", "venv",
+                         ".nox", ".tox", ".mypy_cache", ".ruff_cache", ".pytest_cache",
+                         ".benchmarks", "node_modules", "results"})
+
+Kind = Literal["directory", "wheel", "archive", "index"]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the installed distribution came from."""
+
+    name: str
+    version: str
+    kind: Kind
+    path: Path | None = None      # the directory, wheel or archive on this machine
+    sha256: str | None = None     # what pip recorded for a wheel or archive
+
+    def describe(self) -> str:
+        where = f" {self.path}" if self.path else ""
+        return f"{self.name} {self.version} (installed from {self.kind}{where})"
+
+
+def origin(name: str = DIST, *, dist: metadata.Distribution | None = None) -> Origin:
+    """Where the installed `name` (or `dist`) came from, per its direct_url.json (PEP 610)."""
+    if dist is None:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError as exc:
+            raise ImageError(f"{name} is not installed in {sys.executable}",
+                             hint=f"install it: pip install {name}") from exc
+    name, version = dist.metadata["Name"], dist.version
+    text = dist.read_text("direct_url.json")
+    if not text:
+        tree = _source_tree(dist, name)
+        return Origin(name, version, "directory", tree) if tree else Origin(name, version, "index")
+    data = json.loads(text)
+    url = urllib.parse.urlparse(str(data.get("url", "")))
+    if url.scheme != "file" or "vcs_info" in data:
+        raise ImageError(f"{name} {version} was installed from {data.get('url')}, which an "
+                         "image build cannot install",
+                         hint=f"install {name} from a local checkout, a wheel file or an index")
+    path = Path(urllib.request.url2pathname(url.path))
+    if "dir_info" in data:
+        return Origin(name, version, "directory", path)
+    info = data.get("archive_info") or {}
+    sha = (info.get("hashes") or {}).get("sha256")
+    if not sha and str(info.get("hash", "")).startswith("sha256="):
+        sha = str(info["hash"]).removeprefix("sha256=")
+    kind: Kind = "wheel" if path.name.endswith(".whl") else "archive"
+    return Origin(name, version, kind, path, sha)
+
+
+def _source_tree(dist: metadata.Distribution, name: str) -> Path | None:
+    """The project folder when `dist` is the metadata a build left in a source tree
+    (`src/torchship.egg-info`, found first when `src` is on the path): that source is what
+    runs, and no index has it. None for an installed distribution."""
+    entry = Path(str(dist.locate_file("")))
+    for root in (entry, entry.parent):
+        pyproject = root / "pyproject.toml"
+        if pyproject.is_file():
+            with pyproject.open("rb") as fh:
+                declared = tomllib.load(fh).get("project", {}).get("name", "")
+            if requirement_name(declared) == requirement_name(name):
+                return root
+    return None
+
+
+def _source_files(root: Path) -> Iterator[Path]:
+    """The files of a source tree (relative, sorted), without build output and caches."""
+    for here, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_SOURCE and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            if not name.endswith((".pyc", ".pyo")):
+                yield (Path(here) / name).relative_to(root)
+
+
+def _tree_key(root: Path) -> str:
+    digest = hashlib.sha256()
+    for rel in _source_files(root):
+        path = root / rel
+        digest.update(f"{rel}\0{os.access(path, os.X_OK)}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pip_wheel(source: Path, out: Path) -> Path:
+    """`pip wheel` of `source` (PEP 517, in build isolation), reproducibly."""
+    try:
+        proc.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                  "--wheel-dir", out, source], env={"SOURCE_DATE_EPOCH": EPOCH})
+    except CommandFailed as exc:
+        raise ImageError(f"building a wheel of {source} failed: {exc.render()}") from exc
+    [wheel] = out.glob("*.whl")
+    return wheel
+
+
+def _built(org: Origin) -> Path:
+    """The wheel of a directory or source archive: from the cache, else built."""
+    assert org.path is not None  # a directory or archive origin always has one
+    if not org.path.exists():
+        raise ImageError(f"{org.describe()}: it is gone",
+                         hint=f"reinstall {org.name}, or install it from an index")
+    key = _tree_key(org.path) if org.kind == "directory" else _file_sha256(org.path)
+    cached = cache_dir("tool-wheels") / key[:32]
+    found = sorted(cached.glob("*.whl"))
+    if found:
+        return found[0]
+    with tempfile.TemporaryDirectory(prefix="torchship-wheel-") as tmp:
+        source = org.path
+        if org.kind == "directory":
+            # A clean copy: an in-tree build would reuse a stale build/ (with modules since
+            # deleted) and leave build output in the user's checkout.
+            source = Path(tmp) / "src"
+            for rel in _source_files(org.path):
+                (source / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(org.path / rel, source / rel)
+        wheel = _pip_wheel(source, Path(tmp) / "out")
+        cached.mkdir(parents=True, exist_ok=True)
+        partial = cached / (wheel.name + ".partial")
+        shutil.copyfile(wheel, partial)
+        os.replace(partial, cached / wheel.name)  # whole or not at all: builds may race
+    return cached / wheel.name
+
+
+def wheel_of(org: Origin) -> Path | None:
+    """The wheel that is `org`'s distribution; None when an index serves it."""
+    if org.kind == "index":
+        return None
+    if org.kind in ("directory", "archive"):
+        return _built(org)
+    assert org.path is not None  # a wheel origin always has one
+    if not org.path.is_file():
+        raise ImageError(f"{org.describe()}: the wheel is gone",
+                         hint=f"reinstall {org.name} from a wheel that exists, or from an index")
+    if org.sha256 and _file_sha256(org.path) != org.sha256:
+        raise ImageError(f"{org.describe()}: the wheel changed since it was installed",
+                         hint=f"reinstall {org.name} from it")
+    return org.path
+
+
+def check_pins(org: Origin, lines: Iterable[str]) -> None:
+    """Refuse a tool the project's own requirement lines do not admit (`torchship~=0.2`
+    while 0.3.0 drives the build), before pip fails on it deep inside the build."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue  # pip reads it in the build; not ours to judge
+        if requirement_name(req.name) == requirement_name(org.name) and \
+                not req.specifier.contains(org.version, prereleases=True):
+            raise ImageError(f"the project requires {line.strip()}, but the {org.name} "
+                             f"building it is {org.version}",
+                             hint=f"raise the pin in pyproject.toml, or build with a "
+                                  f"{org.name} it admits")
+
+
+def names_tool(lines: Iterable[str], name: str = DIST) -> bool:
+    """Do these requirement lines install the tool?"""
+    want = requirement_name(name)
+    return any(requirement_name(line) == want for line in lines)
+
+
+def preflight(lines: Sequence[str]) -> None:
+    """What `stage` would refuse, found without building anything."""
+    if names_tool(lines):
+        org = origin()
+        check_pins(org, lines)
+        if org.path is not None and not org.path.exists():
+            raise ImageError(f"{org.describe()}: it is gone",
+                             hint=f"reinstall {org.name}, or install it from an index")
+
+
+def folder(context: Path) -> Path:
+    """`context`/WHEELS, made when missing (a bind mount's source must exist)."""
+    where = context / WHEELS
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+def wheel_for(lines: Sequence[str], *, org: Origin | None = None) -> Path | None:
+    """The tool's wheel (`org`: the installed torchship's) when `lines` (a dependency step's
+    requirements) name the tool and an index cannot be assumed to serve it; None otherwise.
+    Refuses a tool they do not admit."""
+    if not names_tool(lines, org.name if org else DIST):
+        return None
+    org = org or origin()
+    check_pins(org, lines)
+    return wheel_of(org)
+
+
+def stage(context: Path, lines: Sequence[str], *, org: Origin | None = None) -> list[Path]:
+    """Put `wheel_for(lines)` into `context`/WHEELS, alone; leave the folder empty when
+    there is none. Returns the wheels now there."""
+    where = folder(context)
+    wanted = wheel_for(lines, org=org)
+    for old in where.iterdir():
+        if wanted is None or old.name != wanted.name:
+            if old.is_dir():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+    if wanted is None:
+        return []
+    target = where / wanted.name
+    data = wanted.read_bytes()
+    # Only when the bytes differ: the same tool leaves the build context as it was.
+    if not target.is_file() or target.read_bytes() != data:
+        partial = where / (wanted.name + ".partial")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    return [target]

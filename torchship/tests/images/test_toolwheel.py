@@ -1,0 +1,162 @@
+"""The torchship that drives a build, as a wheel for the devel image (torchship.images.toolwheel).
+
+Origins are read from real dist-info folders as pip writes them (METADATA, direct_url.json);
+wheels are built from a real copy of this tool's source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from torchship.images import toolwheel
+from torchship.images.spec import ImageError
+
+TOOL = Path(__file__).resolve().parents[2]  # torchship/: its pyproject.toml and src/
+
+
+def dist_info(tmp: Path, direct_url: dict[str, object] | None, *,
+              version: str = "0.2.0") -> metadata.Distribution:
+    """An installed distribution's metadata folder, as pip leaves it."""
+    info = tmp / f"torchship-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: torchship\nVersion: {version}\n")
+    if direct_url is not None:
+        (info / "direct_url.json").write_text(json.dumps(direct_url))
+    return metadata.PathDistribution(info)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache of the test's own: wheels are really built."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "torchship" / "tool-wheels"
+
+
+def source_copy(dest: Path) -> Path:
+    """This tool's source, as a checkout of it has it."""
+    shutil.copytree(TOOL, dest, ignore=shutil.ignore_patterns(
+        "tests", "docs", "benchmarks", "*.egg-info", "__pycache__", ".*"))
+    return dest
+
+
+def test_origins_as_pip_records_them(tmp_path: Path) -> None:
+    editable = dist_info(tmp_path / "a", {"url": "file:///work/torchship",
+                                          "dir_info": {"editable": True}})
+    assert toolwheel.origin(dist=editable) == toolwheel.Origin(
+        "torchship", "0.2.0", "directory", Path("/work/torchship"))
+    wheel = dist_info(tmp_path / "b", {
+        "url": "file:///w/torchship-0.2.0-py3-none-any.whl",
+        "archive_info": {"hash": "sha256=" + "1" * 64, "hashes": {"sha256": "1" * 64}}})
+    assert toolwheel.origin(dist=wheel) == toolwheel.Origin(
+        "torchship", "0.2.0", "wheel", Path("/w/torchship-0.2.0-py3-none-any.whl"), "1" * 64)
+    sdist = dist_info(tmp_path / "c", {"url": "file:///w/torchship-0.2.0.tar.gz",
+                                       "archive_info": {}})
+    assert toolwheel.origin(dist=sdist).kind == "archive"
+    assert toolwheel.origin(dist=dist_info(tmp_path / "d", None)).kind == "index"
+    # Run from a source tree (its src/ on the path): the metadata a build left there.
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "pyproject.toml").write_text('[project]\nname = "TorchShip"\n')
+    in_tree = dist_info(tmp_path / "tree" / "src", None)
+    assert toolwheel.origin(dist=in_tree) == toolwheel.Origin(
+        "torchship", "0.2.0", "directory", tmp_path / "tree")
+    vcs = dist_info(tmp_path / "e", {"url": "https://github.com/x/torchship.git",
+                                     "vcs_info": {"vcs": "git", "commit_id": "0" * 40}})
+    with pytest.raises(ImageError, match="an image build cannot install"):
+        toolwheel.origin(dist=vcs)
+
+
+def test_this_checkout_is_seen_as_a_directory_install() -> None:
+    """The repository's own venv installs ./torchship editable (the root noxfile, .ci/run)."""
+    org = toolwheel.origin()
+    if org.kind != "directory":
+        pytest.skip(f"torchship is installed from {org.kind} here")
+    assert org.path is not None
+    assert (org.path / "src" / "torchship" / "images" / "toolwheel.py").is_file()
+
+
+def test_a_directory_gives_the_same_wheel_bytes_every_time(tmp_path: Path, cache: Path) -> None:
+    org = toolwheel.Origin("torchship", "0.2.0", "directory", source_copy(tmp_path / "src"))
+    first = toolwheel.wheel_of(org)
+    assert first is not None
+    assert first.name == "torchship-0.2.0-py3-none-any.whl"
+    digest = sha256(first)
+    # Built in a clean copy: nothing of the build lands in the checkout.
+    assert not (tmp_path / "src" / "build").exists()
+    assert not list((tmp_path / "src" / "src").glob("*.egg-info"))
+    # The cache gone, and the checkout touched (new mtimes) and given build debris: the same
+    # source still gives the same bytes.
+    shutil.rmtree(cache)
+    (tmp_path / "src" / "build" / "lib" / "torchship").mkdir(parents=True)
+    (tmp_path / "src" / "build" / "lib" / "torchship" / "deleted_module.py").write_text("x = 1\n")
+    for path in (tmp_path / "src").rglob("*.py"):
+        path.touch()
+    again = toolwheel.wheel_of(org)
+    assert again is not None
+    assert sha256(again) == digest
+    # A change to the source is another wheel.
+    module = tmp_path / "src" / "src" / "torchship" / "envmatch.py"
+    module.write_text(module.read_text() + "\n# changed\n")
+    changed = toolwheel.wheel_of(org)
+    assert changed is not None
+    assert sha256(changed) != digest
+
+
+def test_a_wheel_install_gives_that_wheel_checked_against_its_hash(tmp_path: Path) -> None:
+    wheel = tmp_path / "torchship-0.2.0-py3-none-any.whl"
+    wheel.write_bytes(b"not really a wheel, but the bytes pip hashed")
+    org = toolwheel.Origin("torchship", "0.2.0", "wheel", wheel, sha256(wheel))
+    assert toolwheel.wheel_of(org) == wheel
+    wheel.write_bytes(b"replaced since")
+    with pytest.raises(ImageError, match="the wheel changed since it was installed"):
+        toolwheel.wheel_of(org)
+    wheel.unlink()
+    with pytest.raises(ImageError, match="the wheel is gone"):
+        toolwheel.wheel_of(org)
+    assert toolwheel.wheel_of(toolwheel.Origin("torchship", "0.2.0", "index")) is None
+
+
+def test_the_projects_pin_must_admit_the_tool() -> None:
+    org = toolwheel.Origin("torchship", "0.2.3", "index")
+    toolwheel.check_pins(org, ["numpy>=1.24", "torchship~=0.2", "torchship[x]>=0.1"])
+    with pytest.raises(ImageError) as refused:
+        toolwheel.check_pins(org, ["torchship~=0.3"])
+    assert refused.value.render() == (
+        "the project requires torchship~=0.3, but the torchship building it is 0.2.3 (raise the "
+        "pin in pyproject.toml, or build with a torchship it admits)")
+    with pytest.raises(ImageError, match=r"requires Torchship==0\.2\.0"):
+        toolwheel.check_pins(org, ["Torchship==0.2.0"])
+
+
+def test_stage_fills_the_context_only_when_needed_and_writes_only_new_bytes(
+        tmp_path: Path) -> None:
+    wheel = tmp_path / "torchship-0.2.0-py3-none-any.whl"
+    wheel.write_bytes(b"wheel bytes")
+    org = toolwheel.Origin("torchship", "0.2.0", "wheel", wheel, sha256(wheel))
+    context = tmp_path / "project"
+    folder = context / toolwheel.WHEELS
+    # Lines that do not name the tool: the folder exists (a bind mount needs it), empty.
+    assert toolwheel.stage(context, ["numpy"], org=org) == []
+    assert folder.is_dir()
+    assert list(folder.iterdir()) == []
+    (folder / "torchship-0.1.0-py3-none-any.whl").write_bytes(b"an older tool")
+    [staged] = toolwheel.stage(context, ["numpy", "torchship~=0.2"], org=org)
+    assert staged == folder / wheel.name
+    assert [p.name for p in folder.iterdir()] == [wheel.name]  # the older one went
+    before = staged.stat()
+    toolwheel.stage(context, ["torchship~=0.2"], org=org)
+    after = staged.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # An index serves the tool: nothing staged, the folder emptied.
+    assert toolwheel.stage(context, ["torchship~=0.2"],
+                           org=toolwheel.Origin("torchship", "0.2.0", "index")) == []
+    assert list(folder.iterdir()) == []
