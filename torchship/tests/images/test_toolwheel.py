@@ -160,3 +160,45 @@ def test_stage_fills_the_context_only_when_needed_and_writes_only_new_bytes(
     assert toolwheel.stage(context, ["torchship~=0.2"],
                            org=toolwheel.Origin("torchship", "0.2.0", "index")) == []
     assert list(folder.iterdir()) == []
+
+
+def test_an_install_from_a_find_links_folder_gives_that_folders_wheel(
+        tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip records no direct_url.json for a wheel it found through find-links (a project made
+    from the template, here): the folder is out of the build's reach, so the wheel whose files
+    are exactly the installed ones is staged; a rebuilt, different wheel is not taken."""
+    import subprocess
+    import sys
+
+    built = toolwheel.wheel_of(toolwheel.Origin("torchship", "0.2.0", "directory",
+                                                source_copy(tmp_path / "src")))
+    assert built is not None
+    links = tmp_path / "links"
+    links.mkdir()
+    shutil.copy2(built, links / built.name)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    "--find-links", str(links), "--target", str(target), "torchship"], check=True)
+    [info] = target.glob("torchship-*.dist-info")
+    dist = metadata.PathDistribution(info)
+    assert dist.read_text("direct_url.json") is None
+
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.delenv("UV_FIND_LINKS", raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(tmp_path / "no-pip.conf"))
+    assert toolwheel.origin(dist=dist).kind == "index"  # no folder named: the index serves it
+
+    monkeypatch.setenv("PIP_FIND_LINKS", f"file://{links}")
+    found = toolwheel.origin(dist=dist)
+    assert (found.kind, found.path) == ("wheel", links / built.name)
+    assert toolwheel.wheel_of(found) == links / built.name
+
+    # Same name and version, other files: not the installed distribution.
+    other = links / built.name
+    source = source_copy(tmp_path / "other")
+    module = source / "src" / "torchship" / "envmatch.py"
+    module.write_text(module.read_text() + "\n# another build\n")
+    rebuilt = toolwheel.wheel_of(toolwheel.Origin("torchship", "0.2.0", "directory", source))
+    assert rebuilt is not None
+    shutil.copy2(rebuilt, other)
+    assert toolwheel.origin(dist=dist).kind == "index"

@@ -14,7 +14,10 @@ that builds the image, wherever that came from. `importlib.metadata` and the
 - a local source archive: a wheel built from it, cached by its hash;
 - metadata left in a source tree (`src/torchship.egg-info`, first on the path when `src`
   is): that source tree, as a directory;
-- an index (no direct_url.json): nothing to do, the build's pip reaches the same index (a
+- an index or a find-links folder (no direct_url.json): the wheel in a find-links folder of
+  this machine (PIP_FIND_LINKS, UV_FIND_LINKS, pip's configuration) whose files are exactly
+  the installed ones (their RECORD hashes agree), when there is one: a local folder is out
+  of the build's reach; else nothing to do, the build's pip reaches the same index (a
   private one through the `pipconf` BuildKit secret, docs/images.md).
 
 The wheel goes into `WHEELS` inside the build context, which the Dockerfile's devel
@@ -29,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -87,7 +91,10 @@ def origin(name: str = DIST, *, dist: metadata.Distribution | None = None) -> Or
     text = dist.read_text("direct_url.json")
     if not text:
         tree = _source_tree(dist, name)
-        return Origin(name, version, "directory", tree) if tree else Origin(name, version, "index")
+        if tree:
+            return Origin(name, version, "directory", tree)
+        found = _in_find_links(dist)
+        return Origin(name, version, "wheel", found) if found else Origin(name, version, "index")
     data = json.loads(text)
     url = urllib.parse.urlparse(str(data.get("url", "")))
     if url.scheme != "file" or "vcs_info" in data:
@@ -117,6 +124,55 @@ def _source_tree(dist: metadata.Distribution, name: str) -> Path | None:
                 declared = tomllib.load(fh).get("project", {}).get("name", "")
             if requirement_name(declared) == requirement_name(name):
                 return root
+    return None
+
+
+def find_links() -> list[Path]:
+    """The local folders pip and uv take wheels from on this machine (environment first)."""
+    values = [os.environ.get("PIP_FIND_LINKS", ""), os.environ.get("UV_FIND_LINKS", "")]
+    done = proc.run([sys.executable, "-m", "pip", "config", "list"], check=False)
+    for line in (done.stdout or "").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip().endswith(".find-links"):
+            values.append(value.strip().strip("'\""))
+    folders: list[Path] = []
+    for value in values:
+        for item in value.replace(",", " ").split():
+            parsed = urllib.parse.urlparse(item)
+            path = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else (
+                Path(item) if not parsed.scheme else None)
+            if path is not None and path.is_dir() and path not in folders:
+                folders.append(path)
+    return folders
+
+
+def _record(lines: Iterable[str]) -> set[tuple[str, str]]:
+    """(path, hash) of a RECORD's files that carry a hash (the code, not the metadata)."""
+    out: set[tuple[str, str]] = set()
+    for line in lines:
+        path, _, rest = line.partition(",")
+        digest = rest.partition(",")[0]
+        if digest and ".dist-info/" not in path and not path.startswith(".."):  # scripts: made at install
+            out.add((path, digest))
+    return out
+
+
+def _in_find_links(dist: metadata.Distribution) -> Path | None:
+    """The wheel in a find-links folder whose files are exactly `dist`'s installed files."""
+    import zipfile
+
+    installed = _record((dist.read_text("RECORD") or "").splitlines())
+    if not installed:
+        return None
+    stem = f"{re.sub(r'[-_.]+', '_', dist.metadata['Name']).lower()}-{dist.version}-"
+    for where in find_links():
+        for wheel in sorted(where.glob("*.whl")):
+            if not wheel.name.lower().startswith(stem.lower()):
+                continue
+            with zipfile.ZipFile(wheel) as zf:
+                record = next((n for n in zf.namelist() if n.endswith(".dist-info/RECORD")), None)
+                if record and _record(zf.read(record).decode().splitlines()) == installed:
+                    return wheel
     return None
 
 
