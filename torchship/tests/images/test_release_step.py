@@ -10,7 +10,7 @@ import pytest
 from torchship import config as tsconfig
 from torchship.adapters.docker import Docker
 from torchship.images.build import ImageError, release_step
-from torchship.release.core import ImageStep, image_step
+from torchship.release.plan import ImageStep, image_step
 
 pytestmark = [pytest.mark.docker]
 
