@@ -12,10 +12,14 @@ named from the project in what a person reads, and from the top where git needs 
 from __future__ import annotations
 
 import posixpath
+import threading
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from torchship import config as tsconfig
 from torchship.errors import TorchshipError
@@ -23,6 +27,9 @@ from torchship.release import changelog, version
 
 if TYPE_CHECKING:
     from torchship.adapters.git import Git
+
+
+T = TypeVar("T")
 
 
 class ReleaseError(TorchshipError):
@@ -184,22 +191,55 @@ def _preflight_git(git: Git, cfg: tsconfig.Config) -> tuple[str, str]:
     return branch, head
 
 
-def _preflight_remote(git: Git, branch: str, head: str, tag: str, opts: Options) -> str | None:
+def _background(work: Callable[[], T]) -> Callable[[], T]:
+    """Start `work` in a thread now; calling the result waits for it (and re-raises).
+
+    Preflight runs git's slow questions (the remote, the signer) this way, while Python
+    reads the version files and the changelog: their errors still come in the same order.
+    """
+    box: list[T] = []
+    err: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(work())
+        except BaseException as exc:  # handed to the caller, who decides
+            err.append(exc)
+
+    thread = threading.Thread(target=target, name="torchship-preflight", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if err:
+            raise err[0]
+        return box[0]
+    return result
+
+
+def _remote_name(git: Git, branch: str, opts: Options) -> str | None:
     upstream = git.upstream(branch)
     remote = opts.remote or (upstream.remote if upstream else None)
     if remote is None and git.config("remote.origin.url"):
         remote = "origin"
-    if remote is None:
+    return remote
+
+
+def _preflight_remote(git: Git, branch: str, head: str, tag: str, opts: Options,
+                      remote: str | None, refs: Callable[[], dict[str, str]] | None,
+                      ) -> str | None:
+    if remote is None or refs is None:
         if opts.push:
             raise ReleaseError("--push, but the repository has no remote",
                                hint="git remote add origin URL, or release without --push")
         return None
-    refs = git.remote_refs(remote)
-    if f"refs/tags/{tag}" in refs:
+    upstream = git.upstream(branch)
+    theirs_refs = refs()
+    if f"refs/tags/{tag}" in theirs_refs:
         raise ReleaseError(f"tag {tag} already exists on {remote}",
                            hint="that version is released; pick another --part")
-    theirs = refs.get(upstream.ref if upstream and upstream.remote == remote
-                      else f"refs/heads/{branch}")
+    theirs = theirs_refs.get(upstream.ref if upstream and upstream.remote == remote
+                             else f"refs/heads/{branch}")
     if theirs and theirs != head and not (git.has_commit(theirs)
                                           and git.is_ancestor(theirs, head)):
         raise ReleaseError(f"{branch} is behind {remote}/{branch}",
@@ -223,9 +263,26 @@ def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
 
     The project is `cfg.root`; it must lie inside `git`'s work tree.
     """
+    branch, head = _preflight_git(git, cfg)
+    remote = _remote_name(git, branch, opts)
+    refs = _background(partial(git.remote_refs, remote)) if remote is not None else None
+    signed = _background(git.sign_test) if opts.sign or opts.sign_commit else None
+    try:
+        return _plan(git, cfg, opts, branch, head, remote, refs, signed)
+    except TorchshipError:
+        # Let git's answers still on their way arrive: no process outlives the refusal.
+        for later in (refs, signed):
+            if later is not None:
+                with suppress(TorchshipError):
+                    later()
+        raise
+
+
+def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
+          remote: str | None, refs: Callable[[], dict[str, str]] | None,
+          signed: Callable[[], None] | None) -> Plan:
     project = cfg.root
     prefix = prefix_of(git, project)
-    branch, head = _preflight_git(git, cfg)
     bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final)
     new = str(bump.new)
     tag = f"{cfg.release.tag_prefix}{new}"
@@ -240,9 +297,9 @@ def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
     if rel_log in bump.files:
         raise ReleaseError(f"{rel_log} is also a [tool.bumpversion] file",
                            hint="remove it from [[tool.bumpversion.files]]")
-    remote = _preflight_remote(git, branch, head, tag, opts)
-    if opts.sign or opts.sign_commit:
-        git.sign_test()
+    remote = _preflight_remote(git, branch, head, tag, opts, remote, refs)
+    if signed is not None:
+        signed()
     if not opts.images:
         planned: list[str] = []
         note = "skipped (--no-images)"

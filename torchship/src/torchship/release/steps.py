@@ -99,9 +99,9 @@ class Journal:
         entry.update(done=True, result=result)
         self.save()
 
-    def set(self, **values: Any) -> None:
+    def note(self, **values: Any) -> None:
+        """Set header values (what a step made); written with the step's result."""
         self.data.update(values)
-        self.save()
 
     def publish(self, what: list[str]) -> None:
         self.data["published"].extend(w for w in what if w not in self.data["published"])
@@ -259,7 +259,7 @@ class Commit(Step):
         plan = ctx.plan
         ctx.git.add([plan.in_repo(p) for p in plan.paths])
         commit = ctx.git.commit(plan.commit_message, sign=plan.sign_commit)
-        ctx.journal.set(commit=commit)
+        ctx.journal.note(commit=commit)
         ctx.out(f"• commit {commit[:12]} {plan.commit_message.strip()!r}")
         return {"commit": commit}
 
@@ -304,7 +304,7 @@ class Tag(Step):
     def do(self, ctx: Context) -> dict[str, Any]:
         plan = ctx.plan
         oid = ctx.git.tag(plan.tag, plan.tag_message, sign=plan.sign)
-        ctx.journal.set(tag_oid=oid)
+        ctx.journal.note(tag_oid=oid)
         ctx.out(f"• tag {plan.tag} ({'signed' if plan.sign else 'unsigned'})")
         return {"oid": oid}
 
@@ -339,7 +339,7 @@ class Images(Step):
     def do(self, ctx: Context) -> dict[str, Any]:
         built = image_step(ctx.cfg).build(ctx.plan.new, ctx.journal.data["commit"])
         ctx.built[:] = built
-        ctx.journal.set(images=built)
+        ctx.journal.note(images=built)
         ctx.out(f"• images: {', '.join(built)}")
         return {"built": built}
 
