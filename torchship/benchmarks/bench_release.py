@@ -53,7 +53,8 @@ def main() -> None:
         # Warm the bytecode caches (the installed tool's, and the template's tasks.py).
         subprocess.run([str(BIN / "invoke"), "--list"], cwd=template, env=env, check=True,
                        capture_output=True)
-        subprocess.run([sys.executable, "-c", "import torchship.release.run, torchship.release.steps, torchship.release.resume, git"],
+        subprocess.run([sys.executable, "-c", "import git, torchship.release.run, "
+                        "torchship.release.steps, torchship.release.resume"],
                        cwd=template, env=env, check=True)
         cases = {
             "bump-my-version bump patch": [str(BIN / "bump-my-version"), "bump", "patch"],

@@ -348,8 +348,10 @@ class Git:
         return changes
 
     def is_dirty(self) -> bool:
-        """Tracked files differ from HEAD (in the index or the work tree)."""
-        return bool(self.run("status", "--porcelain", "--untracked-files=no").stdout.strip())
+        """Tracked files differ from HEAD (in the index or the work tree); also True when git
+        cannot tell: an unknown tree is never taken for a clean one."""
+        res = self.run("status", "--porcelain", "--untracked-files=no", check=False)
+        return not res.ok or bool(res.stdout.strip())
 
     def interpret_trailers(self, *args: str) -> str:
         """`git interpret-trailers ARGS` (the repository's trailer.* config applies)."""
