@@ -7,6 +7,7 @@ repository is back as it was. A failure after something was published undoes not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -143,16 +144,17 @@ def test_tag_appears_on_the_remote_during_the_push(project: Project) -> None:
     assert remote["refs/heads/main"] == project.git("rev-parse", "HEAD")  # main not moved
 
 
-def test_interrupted_while_signing_the_tag(project: Project) -> None:
-    count, started, pid = (project.tmp / n for n in ("count", "started", "pid"))
-    signer = project.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
-                                      f'echo $((n + 1)) > {count}\n'
-                                      f'if [ "$n" -ge 1 ]; then echo $$ > {pid}; touch {started};'
-                                      f' exec sleep 60; fi\nexec gpg "$@"\n')
-    project.git("config", "gpg.program", str(signer))
-    project.settle()
-    before = project.snapshot()
-    proc = subprocess.Popen([*INVOKE, *RELEASE], cwd=project.path, env=project.env,
+@contextlib.contextmanager
+def _hung_tag_signature(p: Project) -> Iterator[subprocess.Popen[str]]:
+    """A release whose signer signs the preflight test, then hangs on the tag's signature."""
+    count, started, pid = (p.tmp / n for n in ("count", "started", "pid"))
+    signer = p.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
+                                f'echo $((n + 1)) > {count}\n'
+                                f'if [ "$n" -ge 1 ]; then echo $$ > {pid}; touch {started};'
+                                f' exec sleep 60; fi\nexec gpg "$@"\n')
+    p.git("config", "gpg.program", str(signer))
+    p.settle()
+    proc = subprocess.Popen([*INVOKE, *RELEASE], cwd=p.path, env=p.env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         for _ in range(600):
@@ -160,14 +162,55 @@ def test_interrupted_while_signing_the_tag(project: Project) -> None:
                 break
             time.sleep(0.05)
         assert started.exists(), proc.communicate()
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
+        yield proc
     finally:
         if pid.exists():
             subprocess.run(["kill", pid.read_text().strip()], check=False)
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_interrupted_while_signing_the_tag(project: Project, sig: signal.Signals) -> None:
+    project.settle()
+    before = project.snapshot()
+    with _hung_tag_signature(project) as proc:
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert err.strip() == "error: interrupted; rolled back, the repository is as it was"
     assert project.snapshot().diff(before) == []
+
+
+def test_killed_mid_release_then_resume_rolls_it_back(project: Project) -> None:
+    # SIGKILL: no handler runs, nothing is undone in the process. The journal it wrote
+    # before each step is all that is left, and --resume rolls the release back from it.
+    project.settle()
+    before = project.snapshot()
+    with _hung_tag_signature(project) as proc:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert project.git("log", "-1", "--format=%s") == "Release 0.1.1"  # left half-done
+    journal = json.loads((project.path / ".git/torchship-release.json").read_text())
+    assert [e["step"] for e in journal["steps"]] == ["bump", "changelog", "commit", "tag"]
+    again = project.invoke(*RELEASE)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        "error: the release of v0.1.1 stopped before it finished "
+        f"({project.path / '.git/torchship-release.json'} is left) "
+        "(`invoke release --resume` rolls it back)")
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines() == [
+        "rolling back the release of v0.1.1, which stopped at: tag",
+        "  ↺ restored the index", "  ↺ removed the release commit from main",
+        "  ↺ restored CHANGELOG.md", "  ↺ restored src/mlproject/__init__.py",
+        "  ↺ restored pyproject.toml",
+        "rolled back: the repository is as it was before the release"]
+    assert project.snapshot().diff(before) == []
+    project.git("config", "--unset", "gpg.program")  # the signer works again
+    assert project.invoke(*RELEASE).returncode == 0  # and the release can be made again
 
 
 def test_published_then_connection_lost_then_resume(project: Project) -> None:

@@ -119,7 +119,7 @@ class Journal:
     def publishing(self) -> bool:
         """A publishing step started: from here on the release is finished, never undone."""
         return bool(self.published) or any(
-            step.publishes for e in self.entries if (step := BY_NAME.get(e["step"])))
+            step.publishes for e in self.entries if (step := step_named(e["step"])))
 
     def remove(self) -> None:
         (self.path.parent / INDEX_COPY).unlink(missing_ok=True)
@@ -415,7 +415,11 @@ class Push(Step):
 # The release, in order. --dry-run prints each one's description; a run does the active ones.
 STEPS: tuple[Step, ...] = (Bump(), Changelog(), Commit(), Tag(), Images(), Verify(),
                            PushImages(), Push())
-BY_NAME = {step.name: step for step in STEPS}
+
+
+def step_named(name: str) -> Step | None:
+    """The step a journal entry names (looked up in STEPS, the one list)."""
+    return next((step for step in STEPS if step.name == name), None)
 
 
 def render(plan: Plan) -> str:
@@ -482,7 +486,7 @@ def rollback(git: Git, journal: Journal) -> tuple[list[str], list[str]]:
     failed: list[str] = []
     with _signals(signal.SIG_IGN):
         for entry in reversed(journal.entries):
-            step = BY_NAME.get(entry["step"])
+            step = step_named(entry["step"])
             if step is None:
                 failed.append(f"unknown step {entry['step']!r} in {journal.path}")
                 continue
