@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from torchship.testing import require
-from torchship.testing.gitrepo import INVOKE, Project, remote_refs
+from torchship.testing.gitrepo import INVOKE, Project, Snapshot, remote_refs
 
 RELEASE = ("release", "--part", "patch", "--no-images")
 
@@ -145,8 +145,9 @@ def test_tag_appears_on_the_remote_during_the_push(project: Project) -> None:
 
 
 @contextlib.contextmanager
-def _hung_tag_signature(p: Project) -> Iterator[subprocess.Popen[str]]:
-    """A release whose signer signs the preflight test, then hangs on the tag's signature."""
+def _hung_tag_signature(p: Project) -> Iterator[tuple[subprocess.Popen[str], Snapshot]]:
+    """A release whose signer signs the preflight test, then hangs on the tag's signature;
+    with the repository's snapshot from before it started."""
     count, started, pid = (p.tmp / n for n in ("count", "started", "pid"))
     signer = p.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
                                 f'echo $((n + 1)) > {count}\n'
@@ -154,6 +155,7 @@ def _hung_tag_signature(p: Project) -> Iterator[subprocess.Popen[str]]:
                                 f' exec sleep 60; fi\nexec gpg "$@"\n')
     p.git("config", "gpg.program", str(signer))
     p.settle()
+    before = p.snapshot()
     proc = subprocess.Popen([*INVOKE, *RELEASE], cwd=p.path, env=p.env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -162,7 +164,7 @@ def _hung_tag_signature(p: Project) -> Iterator[subprocess.Popen[str]]:
                 break
             time.sleep(0.05)
         assert started.exists(), proc.communicate()
-        yield proc
+        yield proc, before
     finally:
         if pid.exists():
             subprocess.run(["kill", pid.read_text().strip()], check=False)
@@ -173,9 +175,7 @@ def _hung_tag_signature(p: Project) -> Iterator[subprocess.Popen[str]]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_interrupted_while_signing_the_tag(project: Project, sig: signal.Signals) -> None:
-    project.settle()
-    before = project.snapshot()
-    with _hung_tag_signature(project) as proc:
+    with _hung_tag_signature(project) as (proc, before):
         proc.send_signal(sig)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
@@ -186,9 +186,7 @@ def test_interrupted_while_signing_the_tag(project: Project, sig: signal.Signals
 def test_killed_mid_release_then_resume_rolls_it_back(project: Project) -> None:
     # SIGKILL: no handler runs, nothing is undone in the process. The journal it wrote
     # before each step is all that is left, and --resume rolls the release back from it.
-    project.settle()
-    before = project.snapshot()
-    with _hung_tag_signature(project) as proc:
+    with _hung_tag_signature(project) as (proc, before):
         proc.kill()
         proc.wait(timeout=60)
     assert project.git("log", "-1", "--format=%s") == "Release 0.1.1"  # left half-done
@@ -255,3 +253,32 @@ def test_remote_vanishes_mid_push_then_resume(project: Project) -> None:
     resumed = project.invoke("release", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "origin already has main and v0.1.1" in resumed.stdout
+
+
+def test_an_incomplete_rollback_is_finished_by_resume(project: Project,
+                                                      immutable: list[str]) -> None:
+    # The commit makes a version file immutable behind the release's back (a hook), then
+    # the tag's signature fails: the rollback cannot restore that file, says so, and keeps
+    # its journal; once the file can be written again, --resume finishes the rollback.
+    target = project.path / "src/mlproject/__init__.py"
+    probe = project.tmp / "probe"
+    probe.write_text("")
+    _chattr(immutable, str(probe))  # skips where this file system has no chattr +i
+    immutable.append(str(target))  # the fixture makes it writable again at the end
+    project.hook("post-commit", f"chattr +i {target}\n")
+    _counting_signer(project, fail_at=1)
+    project.settle()
+    before = project.snapshot()
+    res = project.invoke(*RELEASE)
+    assert res.returncode == 1, res.stdout
+    line = res.stderr.strip()
+    assert line.startswith("error: tag failed: git could not sign tag v0.1.1"), line
+    assert ("rollback incomplete: undo bump: cannot write src/mlproject/__init__.py: "
+            "Operation not permitted") in line
+    assert "`invoke release --resume` finishes the rollback" in line
+    subprocess.run(["chattr", "-i", str(target)], check=True)
+    assert "stopped before it finished" in project.invoke(*RELEASE).stderr
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "  ↺ restored src/mlproject/__init__.py" in resumed.stdout
+    assert project.snapshot().diff(before) == []

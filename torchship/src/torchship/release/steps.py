@@ -117,8 +117,11 @@ class Journal:
 
     @property
     def publishing(self) -> bool:
-        """A publishing step started: from here on the release is finished, never undone."""
-        return bool(self.published) or any(
+        """A publishing step started: from here on the release is finished, never undone
+        (unless its process saw that nothing left the machine and began rolling back)."""
+        if self.published:
+            return True
+        return not self.data.get("rolling_back") and any(
             step.publishes for e in self.entries if (step := step_named(e["step"])))
 
     def remove(self) -> None:
@@ -534,6 +537,8 @@ def _failed(git: Git, plan: Plan, journal: Journal, step: Step | None, exc: Base
             f"{name} failed after publishing ({'; '.join(journal.published)}): "
             f"{cause(exc, plan.root)}; nothing was undone",
             hint="fix the cause, then `invoke release --resume` finishes the release") from exc
+    journal.data["rolling_back"] = True  # should it stop half-way, --resume goes on with it
+    journal.save()
     done, failed = rollback(git, journal)
     for what in done:
         out(f"  ↺ {what}")
