@@ -29,17 +29,6 @@ GIT_VARS = {"commit": "TORCHSHIP_GIT_COMMIT", "describe": "TORCHSHIP_GIT_DESCRIB
             "dirty": "TORCHSHIP_GIT_DIRTY"}
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
-    # Not proc.run: a missing git or a folder that is no repository is a fact to record,
-    # not a failure to raise.
-    try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                             timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def git_info(root: Path | None = None) -> dict[str, Any]:
     """Commit, `git describe` and dirtiness: from the variables when set, else from git."""
     if os.environ.get(GIT_VARS["commit"]):
@@ -47,13 +36,17 @@ def git_info(root: Path | None = None) -> dict[str, Any]:
         return {"commit": os.environ[GIT_VARS["commit"]],
                 "describe": os.environ.get(GIT_VARS["describe"]) or None,
                 "dirty": dirty in {"1", "true", "yes"} if dirty else None}
-    cwd = root or Path.cwd()
-    commit = _git(["rev-parse", "HEAD"], cwd)
-    if commit is None:
+    # Imported here: importing envinfo stays light. No git (an image), no repository: the
+    # fields are null, a fact to record rather than a failure.
+    from torchship.adapters.git import Git
+
+    repo = Git.find(root or Path.cwd())
+    commit = repo.head() if repo else None
+    if repo is None or commit is None:
         return {"commit": None, "describe": None, "dirty": None}
-    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
-    return {"commit": commit, "describe": _git(["describe", "--tags", "--always", "--dirty"], cwd),
-            "dirty": bool(status) if status is not None else None}
+    describe = repo.describe("--tags", "--always", "--dirty")
+    return {"commit": commit, "describe": describe,
+            "dirty": describe.endswith("-dirty") if describe else None}
 
 
 def _cpu() -> dict[str, Any]:

@@ -11,7 +11,7 @@ from torchship import config as tsconfig
 from torchship.adapters.docker import Docker
 from torchship.images.publish import release_step
 from torchship.images.spec import ImageError
-from torchship.release.core import ImageStep, image_step
+from torchship.release.plan import ImageStep, image_step
 
 pytestmark = [pytest.mark.docker]
 

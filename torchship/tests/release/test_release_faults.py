@@ -7,6 +7,7 @@ repository is back as it was. A failure after something was published undoes not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from torchship.testing import require
-from torchship.testing.gitrepo import INVOKE, Project, remote_refs
+from torchship.testing.gitrepo import INVOKE, Project, Snapshot, remote_refs
 
 RELEASE = ("release", "--part", "patch", "--no-images")
 
@@ -143,16 +144,19 @@ def test_tag_appears_on_the_remote_during_the_push(project: Project) -> None:
     assert remote["refs/heads/main"] == project.git("rev-parse", "HEAD")  # main not moved
 
 
-def test_interrupted_while_signing_the_tag(project: Project) -> None:
-    count, started, pid = (project.tmp / n for n in ("count", "started", "pid"))
-    signer = project.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
-                                      f'echo $((n + 1)) > {count}\n'
-                                      f'if [ "$n" -ge 1 ]; then echo $$ > {pid}; touch {started};'
-                                      f' exec sleep 60; fi\nexec gpg "$@"\n')
-    project.git("config", "gpg.program", str(signer))
-    project.settle()
-    before = project.snapshot()
-    proc = subprocess.Popen([*INVOKE, *RELEASE], cwd=project.path, env=project.env,
+@contextlib.contextmanager
+def _hung_tag_signature(p: Project) -> Iterator[tuple[subprocess.Popen[str], Snapshot]]:
+    """A release whose signer signs the preflight test, then hangs on the tag's signature;
+    with the repository's snapshot from before it started."""
+    count, started, pid = (p.tmp / n for n in ("count", "started", "pid"))
+    signer = p.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
+                                f'echo $((n + 1)) > {count}\n'
+                                f'if [ "$n" -ge 1 ]; then echo $$ > {pid}; touch {started};'
+                                f' exec sleep 60; fi\nexec gpg "$@"\n')
+    p.git("config", "gpg.program", str(signer))
+    p.settle()
+    before = p.snapshot()
+    proc = subprocess.Popen([*INVOKE, *RELEASE], cwd=p.path, env=p.env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         for _ in range(600):
@@ -160,14 +164,51 @@ def test_interrupted_while_signing_the_tag(project: Project) -> None:
                 break
             time.sleep(0.05)
         assert started.exists(), proc.communicate()
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
+        yield proc, before
     finally:
         if pid.exists():
             subprocess.run(["kill", pid.read_text().strip()], check=False)
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_interrupted_while_signing_the_tag(project: Project, sig: signal.Signals) -> None:
+    with _hung_tag_signature(project) as (proc, before):
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert err.strip() == "error: interrupted; rolled back, the repository is as it was"
     assert project.snapshot().diff(before) == []
+
+
+def test_killed_mid_release_then_resume_rolls_it_back(project: Project) -> None:
+    # SIGKILL: no handler runs, nothing is undone in the process. The journal it wrote
+    # before each step is all that is left, and --resume rolls the release back from it.
+    with _hung_tag_signature(project) as (proc, before):
+        proc.kill()
+        proc.wait(timeout=60)
+    assert project.git("log", "-1", "--format=%s") == "Release 0.1.1"  # left half-done
+    journal = json.loads((project.path / ".git/torchship-release.json").read_text())
+    assert [e["step"] for e in journal["steps"]] == ["bump", "changelog", "commit", "tag"]
+    again = project.invoke(*RELEASE)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        "error: the release of v0.1.1 stopped before it finished "
+        f"({project.path / '.git/torchship-release.json'} is left) "
+        "(`invoke release --resume` rolls it back)")
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines() == [
+        "rolling back the release of v0.1.1, which stopped at: tag",
+        "  ↺ restored the index", "  ↺ removed the release commit from main",
+        "  ↺ restored CHANGELOG.md", "  ↺ restored src/mlproject/__init__.py",
+        "  ↺ restored pyproject.toml",
+        "rolled back: the repository is as it was before the release"]
+    assert project.snapshot().diff(before) == []
+    project.git("config", "--unset", "gpg.program")  # the signer works again
+    assert project.invoke(*RELEASE).returncode == 0  # and the release can be made again
 
 
 def test_published_then_connection_lost_then_resume(project: Project) -> None:
@@ -212,3 +253,32 @@ def test_remote_vanishes_mid_push_then_resume(project: Project) -> None:
     resumed = project.invoke("release", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "origin already has main and v0.1.1" in resumed.stdout
+
+
+def test_an_incomplete_rollback_is_finished_by_resume(project: Project,
+                                                      immutable: list[str]) -> None:
+    # The commit makes a version file immutable behind the release's back (a hook), then
+    # the tag's signature fails: the rollback cannot restore that file, says so, and keeps
+    # its journal; once the file can be written again, --resume finishes the rollback.
+    target = project.path / "src/mlproject/__init__.py"
+    probe = project.tmp / "probe"
+    probe.write_text("")
+    _chattr(immutable, str(probe))  # skips where this file system has no chattr +i
+    immutable.append(str(target))  # the fixture makes it writable again at the end
+    project.hook("post-commit", f"chattr +i {target}\n")
+    _counting_signer(project, fail_at=1)
+    project.settle()
+    before = project.snapshot()
+    res = project.invoke(*RELEASE)
+    assert res.returncode == 1, res.stdout
+    line = res.stderr.strip()
+    assert line.startswith("error: tag failed: git could not sign tag v0.1.1"), line
+    assert ("rollback incomplete: undo bump: cannot write src/mlproject/__init__.py: "
+            "Operation not permitted") in line
+    assert "`invoke release --resume` finishes the rollback" in line
+    subprocess.run(["chattr", "-i", str(target)], check=True)
+    assert "stopped before it finished" in project.invoke(*RELEASE).stderr
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "  ↺ restored src/mlproject/__init__.py" in resumed.stdout
+    assert project.snapshot().diff(before) == []

@@ -59,7 +59,7 @@ def test_gpg_release_verifies_with_git_and_release_verify(project: Project) -> N
     assert "### Added" in body
     assert "Environment:" in body
     log = (project.path / "CHANGELOG.md").read_text()
-    assert re.search(r"## \[Unreleased\]\n\n## \[0\.1\.1\] - \d{4}-\d{2}-\d{2}\n\n### Added", log)
+    assert re.search(r"## \[Unreleased\]\n\n## \[0\.1\.1\] - \d{4}-\d{2}-\d{2}\n\n### Changed", log)
     assert "/compare/v0.1.1...HEAD" in log
     verify = project.invoke("release.verify", "v0.1.1")
     assert verify.returncode == 0, verify.stderr

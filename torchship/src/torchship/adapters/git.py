@@ -1,22 +1,41 @@
-"""Queries and mutations of one git repository, all through the git CLI (torchship.adapters.proc).
+"""The one door to git, on GitPython: its `Repo` for queries, its `git` wrapper for the rest.
 
-The git CLI rather than GitPython: signing must honour exactly what the user's git config
-says (gpg.format, gpg.program, user.signingkey, allowed signers), and only git itself does.
-Every read runs with GIT_OPTIONAL_LOCKS=0 so that a query never rewrites the index behind
-the release's back (git status refreshes it opportunistically otherwise).
+- Queries read the repository through `git.Repo`: HEAD, branches and refs from the files git
+  keeps them in, objects (`rev:path`, tags, commits) from one persistent `git cat-file
+  --batch`, so answering a question rarely starts a process.
+- What must behave exactly as the user's git does runs git itself through `repo.git`,
+  GitPython's command wrapper: commit, tag and their signing (gpg.format, gpg.program,
+  user.signingkey, the allowed signers), hooks, verify-tag, push, status, describe, and
+  config reads (GitPython's own config parser skips GIT_CONFIG_GLOBAL, GIT_CONFIG_NOSYSTEM
+  and `git -c`; git's `config --list` does not).
+- ENV is set once on that wrapper (`update_environment`), so it applies to every git process
+  this tool starts, the persistent ones included: GIT_OPTIONAL_LOCKS=0 (a query never
+  rewrites the index behind a release's back), LC_ALL=C (the messages quoted to the user are
+  git's English ones), GIT_TERMINAL_PROMPT=0 (nothing waits for a password nobody types).
+
+Failures are one-line GitErrors that quote git's (or the signer's) own reason. GitPython is
+imported on first use: `invoke --list` does not pay for it.
 """
 
 from __future__ import annotations
 
-import os
+import logging
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from torchship.adapters import proc
-from torchship.errors import CommandFailed, TorchshipError
+from torchship.errors import TorchshipError
 
-_ENV = {"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import git as gitpython
+
+ENV = {"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+
+log = logging.getLogger("torchship.adapters.git")
 
 
 class GitError(TorchshipError):
@@ -33,7 +52,7 @@ class Upstream:
 
 @dataclass(frozen=True)
 class Change:
-    """One line of `git status --porcelain`: two status letters and a path."""
+    """One entry of `git status --porcelain`: two status letters and a path (from the top)."""
 
     code: str
     path: str
@@ -43,59 +62,273 @@ class Change:
         return self.code == "??"
 
 
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "no output"
+@dataclass(frozen=True)
+class CommitInfo:
+    parents: list[str]
+    subject: str
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    target: str     # the object the tag points at (a commit, for a release)
+    subject: str    # the first line of its message
+
+
+def _headers_and_subject(raw: bytes) -> tuple[dict[str, list[str]], str]:
+    text = raw.decode("utf-8", "replace")
+    head, _, message = text.partition("\n\n")
+    headers: dict[str, list[str]] = {}
+    for line in head.splitlines():
+        if line and not line.startswith(" "):  # continuation lines (a gpgsig) start with one
+            key, _, value = line.partition(" ")
+            headers.setdefault(key, []).append(value)
+    return headers, (message.splitlines() or [""])[0]
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished git command: its status and its output, decoded."""
+
+    args: tuple[str, ...]
+    status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of git's output worth quoting: no blanks, hints or progress chatter."""
+    return [ln.strip() for ln in text.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("hint:") and ln.strip() != "Done"]
+
+
+def reason(res: Result) -> str:
+    """Why a git command failed, in one line: the signer's own reason first (gpg: ...,
+    ssh ...), then git's last word on stderr (fatal:/error:, or a hook's message)."""
+    lines = _lines(res.stderr) or _lines(res.stdout)
+    if not lines:
+        return f"git {res.args[0] if res.args else ''} exited with {res.status}".strip()
+    cause = next((ln for ln in lines if ln.startswith(("gpg:", "ssh", "No "))), None)
+    last = lines[-1]
+    return "; ".join(dict.fromkeys(x for x in (cause, last) if x))
+
+
+def _gitpython() -> Any:
+    """GitPython, imported on first use (GitError when it or the git executable is missing)."""
+    try:
+        import git
+    except ImportError as exc:  # GitPython refuses to load without a git executable
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GitError(f"git cannot be used here: {first}",
+                       hint="install git (apt-get install git) and GitPython") from exc
+    return git
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("ascii") if isinstance(value, bytes) else value
+
+
+def _norm_key(key: str) -> str:
+    """A config key as `git config --list` prints it: section and name lower-cased."""
+    section, _, rest = key.partition(".")
+    sub, _, name = rest.rpartition(".")
+    return f"{section.lower()}.{sub + '.' if sub else ''}{name.lower()}"
 
 
 class Git:
-    """A repository's work tree, driven through the git command line."""
+    """A repository's work tree: queries through GitPython's Repo, git itself for the rest."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, repo: gitpython.Repo) -> None:
+        if repo.working_tree_dir is None:
+            raise GitError(f"{repo.git_dir} is a bare repository",
+                           hint="run it from a clone with a work tree")
+        self._repo = repo
+        repo.git.update_environment(**ENV)
+        self.top = Path(repo.working_tree_dir).resolve()  # the work tree's top-level folder
+        self.git_dir = Path(repo.git_dir).resolve()  # per work tree (a linked one has its own)
+        self._config: dict[str, str] | None = None
 
     @classmethod
     def discover(cls, path: Path | str = ".") -> Git:
         """The repository containing `path`, or GitError when there is none."""
+        gp = _gitpython()
+        where = Path(path).resolve()
         try:
-            top = proc.run(["git", "rev-parse", "--show-toplevel"], cwd=path, env=_ENV)
-        except CommandFailed as exc:
-            raise GitError(f"{Path(path).resolve()} is not inside a git repository",
+            repo = gp.Repo(where, search_parent_directories=True)
+        except (gp.exc.InvalidGitRepositoryError, gp.exc.NoSuchPathError) as exc:
+            raise GitError(f"{where} is not inside a git repository",
                            hint="run it from your project's clone, or `git init` first") from exc
-        return cls(Path(top.stdout.strip()))
+        return cls(repo)
 
-    # -- plumbing -----------------------------------------------------------------------
+    @classmethod
+    def find(cls, path: Path | str = ".") -> Git | None:
+        """Like discover, but None where there is no repository, no git or no GitPython:
+        for facts that are recorded when known (provenance, run ids), never required."""
+        try:
+            return cls.discover(path)
+        except GitError:
+            return None
 
-    def run(self, *args: str, input: str | None = None, check: bool = True,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return proc.run(["git", *args], cwd=self.root, env={**_ENV, **(env or {})},
-                        input=input, check=check)
+    def close(self) -> None:
+        """Stop the persistent `git cat-file` this object may have started."""
+        self._repo.close()
+
+    def __enter__(self) -> Git:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- the command wrapper ------------------------------------------------------------
+
+    def run(self, *args: str, input: str | None = None, check: bool = True) -> Result:
+        """Run `git ARGS` in the top-level folder through GitPython's wrapper (and ENV).
+
+        A failure raises GitError quoting git's reason unless `check` is false. Ctrl-C (or
+        any other exception) kills the child: nothing is left running behind the caller.
+        """
+        name, *rest = args
+        log.debug("$ git %s", shlex.join(args))
+        wrapper = getattr(self._repo.git, name.replace("-", "_"))
+        try:
+            handle = wrapper(*rest, as_process=True,
+                             istream=subprocess.PIPE if input is not None else None)
+        except self._gp.exc.GitCommandNotFound as exc:
+            raise GitError("`git` was not found", hint="install git or put it on PATH") from exc
+        child: subprocess.Popen[bytes] = handle.proc
+        try:
+            out, err = child.communicate(input.encode("utf-8") if input is not None else None)
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
+        res = Result(tuple(args), child.returncode, out.decode("utf-8", "replace"),
+                     err.decode("utf-8", "replace"))
+        if check and not res.ok:
+            raise GitError(f"git {name} failed: {reason(res)}")
+        return res
 
     def out(self, *args: str) -> str:
         return self.run(*args).stdout.strip()
 
-    def ok(self, *args: str) -> bool:
-        return self.run(*args, check=False).returncode == 0
-
     @property
-    def git_dir(self) -> Path:
-        return Path(self.out("rev-parse", "--absolute-git-dir"))
+    def _gp(self) -> Any:
+        return _gitpython()
+
+    # -- config -------------------------------------------------------------------------
 
     def config(self, key: str) -> str | None:
-        res = self.run("config", "--get", key, check=False)
-        return res.stdout.strip() if res.returncode == 0 else None
+        """A config value as git resolves it (every scope, includes, `-c`), or None.
 
-    # -- state --------------------------------------------------------------------------
+        All of them are read with one `git config --list` and kept: a run reads several.
+        """
+        if self._config is None:
+            res = self.run("config", "--list", "-z", check=False)
+            values: dict[str, str] = {}
+            for entry in res.stdout.split("\0"):
+                if entry:
+                    name, _, value = entry.partition("\n")
+                    values[name] = value  # the last one wins, as for `git config --get`
+            self._config = values
+        return self._config.get(_norm_key(key))
+
+    def set_config(self, key: str, value: str) -> None:
+        """`git config KEY VALUE` in this repository."""
+        self.run("config", key, value)
+        self._config = None
+
+    # -- refs and objects (Repo: files and one persistent cat-file) -----------------------
+
+    def ref(self, name: str) -> str | None:
+        """The object a ref points at (a tag ref: the tag object, not peeled), or None."""
+        from git.refs.symbolic import SymbolicReference
+
+        try:
+            return SymbolicReference.dereference_recursive(self._repo, name)
+        except ValueError:
+            return None
 
     def head(self) -> str | None:
         """The commit HEAD points at, or None in a repository with no commit yet."""
-        res = self.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
-        return res.stdout.strip() if res.returncode == 0 else None
+        return self.ref("HEAD")
 
     def branch(self) -> str | None:
         """The checked-out branch's short name, or None when HEAD is detached."""
-        res = self.run("symbolic-ref", "-q", "--short", "HEAD", check=False)
-        return res.stdout.strip() if res.returncode == 0 else None
+        head = self._repo.head
+        return None if head.is_detached else str(head.reference.name)
+
+    def _object(self, rev: str) -> tuple[str, str, bytes] | None:
+        """(object name, type, raw content) of `rev` (any `git cat-file` name), or None."""
+        try:
+            sha, kind, _size, data = self._repo.git.get_object_data(rev)
+        except ValueError:
+            return None
+        return _text(sha), _text(kind), bytes(data)
+
+    def object_type(self, rev: str) -> str | None:
+        found = self._object(rev)
+        return found[1] if found else None
+
+    def has_commit(self, oid: str) -> bool:
+        return self._object(f"{oid}^{{commit}}") is not None
+
+    def commit_of(self, rev: str) -> str | None:
+        """The commit `rev` names, tags peeled, or None."""
+        found = self._object(f"{rev}^{{commit}}")
+        return found[0] if found else None
+
+    def commit_info(self, rev: str) -> CommitInfo | None:
+        """The parents and subject of the commit `rev` names, or None."""
+        found = self._object(f"{rev}^{{commit}}")
+        if found is None:
+            return None
+        headers, subject = _headers_and_subject(found[2])
+        return CommitInfo(headers.get("parent", []), subject)
+
+    def tag_info(self, name: str) -> TagInfo | None:
+        """What annotated tag `name` points at and its subject; None for a lightweight tag."""
+        found = self._object(f"refs/tags/{name}")
+        if found is None or found[1] != "tag":
+            return None
+        headers, subject = _headers_and_subject(found[2])
+        return TagInfo((headers.get("object") or [""])[0], subject)
+
+    def tag_body(self, name: str) -> str:
+        """The raw tag object of annotated tag `name` (headers, message, signature)."""
+        found = self._object(f"refs/tags/{name}")
+        if found is None or found[1] != "tag":
+            raise GitError(f"{name} is not an annotated tag")
+        return found[2].decode("utf-8", "replace")
+
+    def show(self, rev: str, path: str) -> bytes:
+        """The bytes of `path` (from the top) at `rev` (GitError when it is not there)."""
+        found = self._object(f"{rev}:{path}")
+        if found is None or found[1] != "blob":
+            raise GitError(f"{path} does not exist at {rev}")
+        return found[2]
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", older, newer, check=False).ok
+
+    def describe(self, *args: str) -> str | None:
+        """`git describe ARGS`, or None when it finds nothing to say."""
+        res = self.run("describe", *args, check=False)
+        return (res.stdout.strip() or None) if res.ok else None
+
+    def short(self, rev: str = "HEAD") -> str | None:
+        """The abbreviated object name git prints for `rev`."""
+        res = self.run("rev-parse", "--short", rev, check=False)
+        return (res.stdout.strip() or None) if res.ok else None
+
+    def log1(self, rev: str, fmt: str) -> str:
+        """`git log -1 --format=FMT REV` (trailers and the like, as git formats them)."""
+        return self.run("log", "-1", f"--format={fmt}", rev).stdout.strip("\n")
+
+    # -- the work tree ------------------------------------------------------------------
 
     def status(self) -> list[Change]:
         """Every change in the work tree and index, untracked files included (not ignored)."""
@@ -114,6 +347,18 @@ class Git:
             changes.append(Change(code, path))
         return changes
 
+    def is_dirty(self) -> bool:
+        """Tracked files differ from HEAD (in the index or the work tree); also True when git
+        cannot tell: an unknown tree is never taken for a clean one."""
+        res = self.run("status", "--porcelain", "--untracked-files=no", check=False)
+        return not res.ok or bool(res.stdout.strip())
+
+    def interpret_trailers(self, *args: str) -> str:
+        """`git interpret-trailers ARGS` (the repository's trailer.* config applies)."""
+        return self.run("interpret-trailers", *args).stdout
+
+    # -- remotes ------------------------------------------------------------------------
+
     def upstream(self, branch: str) -> Upstream | None:
         """The configured upstream of `branch` (branch.<name>.remote/merge), if any."""
         remote = self.config(f"branch.{branch}.remote")
@@ -124,50 +369,42 @@ class Git:
 
     def remote_refs(self, remote: str) -> dict[str, str]:
         """Refs on `remote` (heads and tags; peeled tags as `name^{}`) -> object names."""
-        try:
-            res = self.run("ls-remote", "--heads", "--tags", remote)
-        except CommandFailed as exc:
-            raise GitError(f"cannot reach remote {remote!r}: {_last_line(exc.output)}",
+        res = self.run("ls-remote", "--heads", "--tags", remote, check=False)
+        if not res.ok:
+            raise GitError(f"cannot reach remote {remote!r}: {reason(res)}",
                            hint="check `git remote -v` and your network, or release without "
-                                "--push from a clone whose remote answers") from exc
+                                "--push from a clone whose remote answers")
         refs: dict[str, str] = {}
         for line in res.stdout.splitlines():
             oid, _, name = line.partition("\t")
             refs[name.strip()] = oid.strip()
         return refs
 
-    def has_commit(self, oid: str) -> bool:
-        return self.ok("cat-file", "-e", f"{oid}^{{commit}}")
+    def push_atomic(self, remote: str, refspecs: list[str]) -> None:
+        """Push all `refspecs` or none (`--atomic`); GitError with the remote's reason."""
+        res = self.run("push", "--atomic", "--porcelain", remote, *refspecs, check=False)
+        if res.ok:
+            return
+        # --porcelain: one `!<TAB>src:dst<TAB>[rejected] (why)` line per refused ref on
+        # stdout, the remote's own words as `remote: ...` on stderr, then git's summary.
+        refused = [" ".join(ln.split("\t")[2:]) for ln in res.stdout.splitlines()
+                   if ln.startswith("!") and ln.count("\t") >= 2]
+        remote_says = [ln[len("remote:"):].strip() for ln in _lines(res.stderr)
+                       if ln.startswith("remote:") and ln[len("remote:"):].strip()]
+        why = "; ".join(dict.fromkeys([*refused[:1], *remote_says[-1:]])) or reason(res)
+        raise GitError(f"git push to {remote} failed: {why}",
+                       hint="fix what the remote says, then release again")
 
-    def is_ancestor(self, older: str, newer: str) -> bool:
-        return self.ok("merge-base", "--is-ancestor", older, newer)
-
-    def ref(self, name: str) -> str | None:
-        """The object a full ref name points at (not peeled), or None."""
-        res = self.run("rev-parse", "-q", "--verify", name, check=False)
-        return res.stdout.strip() if res.returncode == 0 else None
-
-    def tag_type(self, name: str) -> str:
-        return self.out("cat-file", "-t", f"refs/tags/{name}")
-
-    def show(self, rev: str, path: str) -> bytes:
-        """The bytes of `path` at `rev` (GitError when it is not there)."""
-        res = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=self.root,
-                             env={**os.environ, **_ENV}, capture_output=True, check=False)
-        if res.returncode != 0:
-            raise GitError(f"{path} does not exist at {rev}")
-        return res.stdout
+    # -- identity and signing -----------------------------------------------------------
 
     def identity(self) -> str:
         """The committer identity git will record, or GitError when git has none."""
-        try:
-            return self.out("var", "GIT_COMMITTER_IDENT")
-        except CommandFailed as exc:
+        res = self.run("var", "GIT_COMMITTER_IDENT", check=False)
+        if not res.ok:
             raise GitError("git has no identity to record the release with",
                            hint='set it: git config user.name "Your Name" && '
-                                'git config user.email you@example.com') from exc
-
-    # -- signing ------------------------------------------------------------------------
+                                'git config user.email you@example.com')
+        return res.stdout.strip()
 
     def signing_format(self) -> str:
         return self.config("gpg.format") or "openpgp"
@@ -179,34 +416,39 @@ class Git:
         """
         head = self.head()
         tree = f"{head}^{{tree}}" if head else self.out("hash-object", "-t", "tree", "/dev/null")
-        try:
-            self.run("commit-tree", "-S", "-m", "torchship signing test", tree)
-        except CommandFailed as exc:
+        res = self.run("commit-tree", "-S", "-m", "torchship signing test", tree, check=False)
+        if not res.ok:
             fmt = self.signing_format()
             key = self.config("user.signingkey") or "(user.signingkey not set)"
-            raise GitError(f"signing does not work ({fmt}, key {key}): {_last_line(exc.output)}",
+            raise GitError(f"signing does not work ({fmt}, key {key}): {reason(res)}",
                            hint="configure a key (git config user.signingkey ..., and "
-                                "gpg.format ssh for SSH keys) or pass --no-sign") from exc
+                                "gpg.format ssh for SSH keys) or pass --no-sign")
+
+    def verify_tag(self, name: str) -> str:
+        """`git tag -v`: GitError with git's own reason when the signature does not verify."""
+        res = self.run("tag", "-v", name, check=False)
+        if not res.ok:
+            raise GitError(f"tag {name} does not verify: {reason(res)}",
+                           hint="for SSH signatures set gpg.ssh.allowedSignersFile; for GPG "
+                                "import the signer's public key")
+        return res.stdout + res.stderr
 
     # -- mutations ----------------------------------------------------------------------
 
     def _mutate(self, what: str, *args: str, input: str | None = None) -> None:
         """Run a mutating git command; on failure say what failed and git's (or gpg's) reason."""
-        try:
-            self.run(*args, input=input)
-        except CommandFailed as exc:
-            lines = [ln.strip() for ln in exc.output.splitlines() if ln.strip()]
-            # The signer's own reason ("gpg: signing failed: ...") beats git's summary.
-            cause = next((ln for ln in lines if ln.startswith(("gpg:", "ssh", "No "))), None)
-            reason = "; ".join(x for x in (cause, _last_line(exc.output)) if x)
-            raise GitError(f"{what}: {reason}",
+        res = self.run(*args, input=input, check=False)
+        if not res.ok:
+            raise GitError(f"{what}: {reason(res)}",
                            hint="fix that (a git hook, or the signer: gpg.program, "
-                                "user.signingkey) and release again") from exc
+                                "user.signingkey) and release again")
 
     def add(self, paths: list[str]) -> None:
+        """Stage `paths` (from the top)."""
         self.run("add", "--", *paths)
 
     def commit(self, message: str, *, sign: bool) -> str:
+        """Commit the index with `message` verbatim (hooks run); return the new commit."""
         self._mutate("git commit failed", "commit", "-q", "-S" if sign else "--no-gpg-sign",
                      "--cleanup=verbatim", "-F", "-", input=message)
         head = self.head()
@@ -230,15 +472,3 @@ class Git:
     def move_ref(self, ref: str, new: str, expected: str) -> None:
         """Point `ref` at `new` only if it still points at `expected`."""
         self.run("update-ref", "-m", "torchship release: rollback", ref, new, expected)
-
-    def verify_tag(self, name: str) -> str:
-        """`git tag -v`: GitError with git's own reason when the signature does not verify."""
-        try:
-            return self.run("tag", "-v", name).stdout
-        except CommandFailed as exc:
-            raise GitError(f"tag {name} does not verify: {_last_line(exc.output)}",
-                           hint="for SSH signatures set gpg.ssh.allowedSignersFile; for GPG "
-                                "import the signer's public key") from exc
-
-    def push_atomic(self, remote: str, refspecs: list[str]) -> None:
-        self.run("push", "--atomic", "--porcelain", remote, *refspecs)

@@ -75,7 +75,7 @@ def push(config: Config, tags: Sequence[str] | None = None, *,
 
 @dataclass(frozen=True)
 class ReleaseImages:
-    """The release's image step (torchship.release.core.ImageStep): plan, preflight, build,
+    """The release's image step (torchship.release.plan.ImageStep): plan, preflight, build,
     push, undo and verify the images of one release."""
 
     config: Config
@@ -124,5 +124,5 @@ class ReleaseImages:
 
 
 def release_step(config: Config) -> ReleaseImages:
-    """The hook `invoke release` looks up (torchship.release.core.image_step)."""
+    """The hook `invoke release` looks up (torchship.release.plan.image_step)."""
     return ReleaseImages(config)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from torchship.adapters import proc
 from torchship.config import VARIANTS, Base, Config, read_toml
 from torchship.errors import ConfigError, TorchshipError
 
@@ -113,9 +112,17 @@ def oci_labels(spec: ImageSpec, prov: Provenance) -> dict[str, str]:
 
 # --- provenance -------------------------------------------------------------------------------
 
-def _git(root: Path, *args: str) -> str | None:
-    out = proc.run(["git", *args], cwd=root, check=False)
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+def _git_facts(root: Path, tag: str) -> tuple[str | None, bool, str | None]:
+    """HEAD, whether `tag` names it, and origin's URL (None, False, None outside a repository)."""
+    from torchship.adapters.git import Git
+
+    repo = Git.find(root)
+    if repo is None:
+        return None, False, None
+    with repo:
+        head = repo.head()
+        at_tag = head is not None and repo.commit_of(f"refs/tags/{tag}") == head
+        return head, at_tag, repo.config("remote.origin.url") or None
 
 
 def provenance(config: Config, *, version: str | None = None, revision: str | None = None,
@@ -123,14 +130,11 @@ def provenance(config: Config, *, version: str | None = None, revision: str | No
     """Version and git state of the project at `config.root` (or as given, for a release)."""
     pyproject = read_toml(config.root / "pyproject.toml")
     version = version or str(pyproject.get("project", {}).get("version", "0.0.0"))
-    revision = revision or _git(config.root, "rev-parse", "HEAD")
-    at_tag = release or (
-        revision is not None
-        and f"{config.release.tag_prefix}{version}"
-        in (_git(config.root, "tag", "--points-at", "HEAD") or "").split()
-    )
+    head, head_at_tag, origin = _git_facts(config.root, f"{config.release.tag_prefix}{version}")
+    revision = revision or head
+    at_tag = release or (revision is not None and head_at_tag)
     urls = pyproject.get("project", {}).get("urls", {})
-    source = _git(config.root, "config", "--get", "remote.origin.url") or urls.get("Source")
+    source = origin or urls.get("Source")
     return Provenance(
         version=version,
         tag_version=tag_version(version, revision=revision, at_release=at_tag),

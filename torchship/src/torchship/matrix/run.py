@@ -23,6 +23,7 @@ from typing import Literal
 
 from torchship import config as configmod
 from torchship.adapters import proc
+from torchship.adapters.git import Git
 from torchship.errors import ConfigError, TorchshipError
 from torchship.matrix.records import LOCAL, SUITES, Record, RecordError, Run
 from torchship.matrix.records import load as load_run
@@ -75,8 +76,9 @@ class Options:
 def run_id(root: Path) -> str:
     """UTC time and the short commit: sortable and traceable."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    sha = proc.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=False).stdout.strip()
-    return f"{stamp}-{sha}" if sha and " " not in sha else stamp
+    repo = Git.find(root)
+    sha = repo.short("HEAD") if repo else None
+    return f"{stamp}-{sha}" if sha else stamp
 
 
 def resolve_mode(opts: Options, cfg: configmod.Config,
@@ -113,10 +115,11 @@ def default_builder(cfg: configmod.Config, env: str, variant: str) -> str:
 
 def last_release_baseline(root: Path) -> Path | None:
     """results/releases/<last tag>/ when the last release saved its matrix records there."""
-    tag = proc.run(["git", "describe", "--tags", "--abbrev=0"], cwd=root, check=False)
-    if tag.returncode != 0 or not tag.stdout.strip():
+    repo = Git.find(root)
+    tag = repo.describe("--tags", "--abbrev=0") if repo else None
+    if tag is None:
         return None
-    folder = root / RESULTS / RELEASES / tag.stdout.strip()
+    folder = root / RESULTS / RELEASES / tag
     return folder if (folder / "run.json").exists() else None
 
 
@@ -125,11 +128,11 @@ def save_release_baseline(root: Path, folder: Path) -> Path | None:
 
     Later runs compare their benchmarks with it by default (last_release_baseline).
     """
-    tag = proc.run(["git", "describe", "--tags", "--exact-match", "HEAD"], cwd=root, check=False)
-    dirty = proc.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, check=False)
-    if tag.returncode != 0 or dirty.returncode != 0 or dirty.stdout.strip():
+    repo = Git.find(root)
+    tag = repo.describe("--tags", "--exact-match", "HEAD") if repo else None
+    if repo is None or tag is None or repo.is_dirty():
         return None
-    dest = root / RESULTS / RELEASES / tag.stdout.strip()
+    dest = root / RESULTS / RELEASES / tag
     if dest.resolve() != folder.resolve():
         shutil.copytree(folder, dest, dirs_exist_ok=True)
     return dest
@@ -172,9 +175,9 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
                          "host no GPU", hint="install the NVIDIA container toolkit and its "
                                              "driver, or drop --require-gpu")
     jobs = opts.jobs or max(1, len(gpus))
-    commit = proc.run(["git", "rev-parse", "HEAD"], cwd=opts.root, check=False).stdout.strip()
-    describe = proc.run(["git", "describe", "--tags", "--always", "--dirty"], cwd=opts.root,
-                        check=False).stdout.strip()
+    repo = Git.find(opts.root)
+    commit = (repo.head() if repo else None) or ""
+    describe = (repo.describe("--tags", "--always", "--dirty") if repo else None) or ""
 
     def one(index: int, env: str) -> Record:
         t0 = time.monotonic()

@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,9 @@ class Bump:
     new: Version
     files: dict[str, bytes]          # path relative to root -> new content
     changes: tuple[LineChange, ...]
+    # bump-my-version's (configuration, config file) the plan was made with: apply() reuses
+    # it rather than reading the configuration (and asking git) a second time.
+    bv: tuple[Any, Path] | None = field(default=None, compare=False, repr=False)
 
 
 @contextmanager
@@ -224,7 +227,7 @@ def plan(root: Path, *, part: str | None, pre: str | None, final: bool) -> Bump:
         for n, (a, b) in enumerate(zip(before, after, strict=False), start=1):
             if a != b:
                 changes.append(LineChange(rel, n, a, b))
-    return Bump(current, new, files, tuple(changes))
+    return Bump(current, new, files, tuple(changes), bv=(config, config_file))
 
 
 def _set_current_version(text: str, old: str, new: str) -> str:
@@ -241,7 +244,7 @@ def apply(root: Path, bump: Bump) -> None:
     from bumpversion.bump import do_bump
 
     with _in(root):
-        config, config_file = _config(root)
+        config, config_file = bump.bv or _config(root)
         do_bump(None, str(bump.new), config, config_file, dry_run=False)
     for rel, content in bump.files.items():
         if (root / rel).read_bytes() != content:

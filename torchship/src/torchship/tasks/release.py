@@ -20,7 +20,7 @@ from torchship.cli import edge
         "images": "build the release images (--no-images skips them)",
         "sign": "sign the tag with your git signing config (--no-sign: annotated only)",
         "sign-commit": "sign the release commit too",
-        "resume": "finish a release that failed after publishing something",
+        "resume": "finish a release that failed after publishing, or roll back one that stopped",
         "remote": "remote to check and push to (default: the branch's upstream, or origin)",
     },
 )
@@ -29,20 +29,21 @@ def release(c: Context, part: str | None = None, pre: str | None = None, final: 
             dry_run: bool = False, push: bool = False, images: bool = True, sign: bool = True,
             sign_commit: bool = False, resume: bool = False, remote: str | None = None) -> None:
     """Release: bump the version, promote the changelog, commit, sign a tag, verify."""
-    from torchship.release import core as rel
+    from torchship.release.plan import Options
+    from torchship.release.run import run
 
-    rel.run(".", rel.Options(part=part, pre=pre, final=final, dry_run=dry_run, push=push,
-                             images=images, sign=sign, sign_commit=sign_commit,
-                             resume=resume, remote=remote))
+    run(".", Options(part=part, pre=pre, final=final, dry_run=dry_run, push=push,
+                     images=images, sign=sign, sign_commit=sign_commit, resume=resume,
+                     remote=remote))
 
 
 @task(name="verify")
 @edge
 def verify(c: Context, tag: str) -> None:
     """Check a release tag: annotated, signed and verifying, versions and changelog agree."""
-    from torchship.release import core as rel
+    from torchship.release.run import verify_cli
 
-    rel.verify_cli(".", tag)
+    verify_cli(".", tag)
 
 
 ns = Collection("release", release, verify)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from torchship import config as configmod
 from torchship import envmatch
+from torchship.adapters.git import Git, GitError
 from torchship.adapters.proc import run
 from torchship.errors import ConfigError, TorchshipError
 
@@ -133,9 +134,8 @@ def choose(cfg: configmod.Config, *, environ: Mapping[str, str] | None = None,
 
 # --- commit messages -------------------------------------------------------------------
 
-def _comment_char(root: Path) -> str:
-    proc = run(["git", "config", "core.commentChar"], cwd=root, check=False)
-    char = proc.stdout.strip()
+def _comment_char(git: Git) -> str:
+    char = (git.config("core.commentChar") or "").strip()
     return char if len(char) == 1 else "#"
 
 
@@ -149,11 +149,10 @@ def has_content(message: str, *, comment: str = "#") -> bool:
     return False
 
 
-def trailers(message_file: Path, *, root: Path) -> list[str]:
+def trailers(message_file: Path, *, git: Git) -> list[str]:
     """The values of every Env trailer in the message, as git parses them."""
-    proc = run(["git", "interpret-trailers", "--parse", str(message_file)], cwd=root)
     values = []
-    for line in proc.stdout.splitlines():
+    for line in git.interpret_trailers("--parse", str(message_file.resolve())).splitlines():
         key, _, value = line.partition(":")
         if key.strip().lower() == TRAILER.lower():
             values.append(value.strip())
@@ -178,17 +177,18 @@ def check_named(cfg: configmod.Config, names: list[str]) -> None:
 def commit_msg(message_file: Path, *, root: Path, environ: Mapping[str, str] | None = None) -> str:
     """The commit-msg hook: check an Env trailer, or add one. Returns what it did, in words."""
     cfg = configmod.load(root)
-    if not has_content(message_file.read_text(errors="replace"), comment=_comment_char(root)):
+    git = Git.discover(root)
+    if not has_content(message_file.read_text(errors="replace"), comment=_comment_char(git)):
         return "empty message: left for git to refuse"
-    named = trailers(message_file, root=root)
+    named = trailers(message_file, git=git)
     check_named(cfg, named)
     if named:
         return f"{TRAILER}: {named[0]} is pinned"
     choice = choose(cfg, environ=environ)
     if choice.env is None:
         return f"no {TRAILER} trailer added: {choice.reason}"
-    run(["git", "interpret-trailers", "--in-place", "--trailer", f"{TRAILER}: {choice.env}",
-         str(message_file)], cwd=root)
+    git.interpret_trailers("--in-place", "--trailer", f"{TRAILER}: {choice.env}",
+                           str(message_file.resolve()))
     return f"added `{TRAILER}: {choice.env}` ({choice.reason})"
 
 
@@ -247,13 +247,15 @@ class Named:
         return "\n".join(lines)
 
 
-def _config_at(root: Path, commit: str) -> configmod.Config | None:
+def _config_at(git: Git, root: Path, commit: str) -> configmod.Config | None:
     """[tool.torchship] as committed in `commit` (no local override), or None."""
-    proc = run(["git", "show", f"{commit}:pyproject.toml"], cwd=root, check=False)
-    if proc.returncode != 0:
+    rel = (root.resolve() / "pyproject.toml").relative_to(git.top).as_posix()
+    try:
+        text = git.show(commit, rel)
+    except GitError:
         return None
     with tempfile.TemporaryDirectory(prefix="torchship-which-") as tmp:
-        (Path(tmp) / "pyproject.toml").write_text(proc.stdout)
+        (Path(tmp) / "pyproject.toml").write_bytes(text)
         try:
             return configmod.load(tmp, use_local=False)
         except ConfigError:
@@ -262,20 +264,18 @@ def _config_at(root: Path, commit: str) -> configmod.Config | None:
 
 def which(root: Path, commit: str) -> Named:
     """The environment `commit` names, and the base images pinned for it at that commit."""
-    proc = run(["git", "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], cwd=root,
-               check=False)
-    if proc.returncode != 0:
+    git = Git.discover(root)
+    sha = git.commit_of(commit)
+    if sha is None:
         raise TorchshipError(f"{commit!r} is not a commit in {root}",
                              hint="give a sha, branch or tag (git log --oneline)")
-    sha = proc.stdout.strip()
-    log = run(["git", "log", "-1", f"--format=%s%x00%(trailers:key={TRAILER},valueonly,"
-               "separator=%x01)", sha], cwd=root).stdout.strip("\n")
+    log = git.log1(sha, f"%s%x00%(trailers:key={TRAILER},valueonly,separator=%x01)")
     subject, _, values = log.partition("\x00")
     names = [v.strip() for v in values.split("\x01") if v.strip()]
     if not names:
         return Named(sha, subject, None, None, "")
     env = names[-1]
-    at_commit = _config_at(root, sha)
+    at_commit = _config_at(git, root, sha)
     if at_commit is not None and env in at_commit.bases:
         return Named(sha, subject, env, at_commit.bases[env], f"pyproject.toml at {sha[:12]}")
     current = configmod.load(root)

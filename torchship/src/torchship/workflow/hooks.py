@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from torchship import config as configmod
+from torchship.adapters.git import Git, GitError
 from torchship.adapters.proc import run
 from torchship.errors import TorchshipError
 from torchship.workflow import commitenv
@@ -26,13 +27,15 @@ def install(root: Path) -> list[str]:
         if not (root / name).is_file():
             raise TorchshipError(f"{name} is missing in {root}",
                                  hint="restore it from the template (git checkout -- " + name + ")")
-    if run(["git", "rev-parse", "--git-dir"], cwd=root, check=False).returncode != 0:
-        raise TorchshipError(f"{root} is not a git repository", hint="run `git init` first")
+    try:
+        git = Git.discover(root)
+    except GitError as exc:
+        raise TorchshipError(f"{root} is not a git repository", hint="run `git init` first") from exc
     if importlib.util.find_spec("pre_commit") is None:
         raise TorchshipError("pre-commit is not installed in this Python",
                              hint="pip install -e '.[dev]'")
     # Relative: git resolves it from the top of the work tree, so a moved clone keeps working.
-    run(["git", "config", "commit.template", TEMPLATE], cwd=root)
+    git.set_config("commit.template", TEMPLATE)
     # Through this interpreter, so the hook scripts call back into the same environment.
     run([sys.executable, "-m", "pre_commit", "install", "--install-hooks"], cwd=root)
     return [f"git config commit.template {TEMPLATE}",

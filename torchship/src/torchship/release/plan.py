@@ -1,0 +1,335 @@
+"""The release plan: every preflight check, then what the release will do, as data.
+
+Nothing is written here. `make_plan` checks the repository, the version files, the changelog,
+the remote and signing, and returns a Plan; torchship.release.steps turns it into the one list
+of steps that `--dry-run` prints and a real run executes.
+
+A project is the folder of its pyproject.toml; the repository's top may lie above it (this
+repository holds two projects: the template at the top, the tool in torchship/). Files are
+named from the project in what a person reads, and from the top where git needs them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import threading
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+from torchship import config as tsconfig
+from torchship.errors import TorchshipError
+from torchship.release import changelog, version
+
+if TYPE_CHECKING:
+    from torchship.adapters.git import Git
+
+
+T = TypeVar("T")
+
+
+class ReleaseError(TorchshipError):
+    """The release cannot start, or failed and was rolled back."""
+
+
+# -- the image hook ---------------------------------------------------------------------
+
+
+@runtime_checkable
+class ImageStep(Protocol):
+    """What a release needs from the images module (torchship.images.publish.release_step(config))."""
+
+    def planned(self, version: str) -> list[str]:
+        """Image tags a release of `version` would build (for the plan)."""
+        ...
+
+    def check(self) -> None:
+        """Raise TorchshipError when images cannot be built (e.g. the engine does not answer)."""
+        ...
+
+    def build(self, version: str, commit: str) -> list[str]:
+        """Build and label the release images; return their tags.
+
+        On failure it removes whatever it built itself before raising: the release only
+        knows the tags a successful build returned.
+        """
+        ...
+
+    def push(self, tags: list[str]) -> None:
+        """Push the built images (and confirm each by digest)."""
+        ...
+
+    def remove(self, tags: list[str]) -> None:
+        """Remove images this release built (undo of build; missing ones are fine)."""
+        ...
+
+    def verify(self, tags: list[str], commit: str) -> None:
+        """Raise TorchshipError unless each image's labels point at `commit`."""
+        ...
+
+
+def image_step(cfg: tsconfig.Config) -> ImageStep:
+    """The images module's release hook (imported here: only a release with images needs it)."""
+    from torchship.images import publish as images
+
+    return images.release_step(cfg)
+
+
+# -- the plan ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    part: str | None = None
+    pre: str | None = None
+    final: bool = False
+    dry_run: bool = False
+    push: bool = False
+    images: bool = True
+    sign: bool = True
+    sign_commit: bool = False
+    resume: bool = False
+    remote: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    root: Path                  # the project: the folder of its pyproject.toml
+    prefix: str                 # that folder from the repository's top ("" at the top), posix
+    branch: str
+    head: str
+    remote: str | None
+    bump: version.Bump
+    tag: str
+    changelog_path: str         # from the project
+    changelog_new: bytes
+    changelog_changes: tuple[str, ...]
+    section: str
+    tag_message: str
+    commit_message: str
+    images: list[str]
+    images_note: str
+    push: bool
+    sign: bool
+    sign_commit: bool
+
+    @property
+    def new(self) -> str:
+        return str(self.bump.new)
+
+    @property
+    def paths(self) -> list[str]:
+        """Every file the release writes, from the project."""
+        return sorted({*self.bump.files, self.changelog_path})
+
+    def in_repo(self, rel: str) -> str:
+        """A project path as git names it (from the repository's top)."""
+        return posixpath.join(self.prefix, rel) if self.prefix else rel
+
+
+def project_root(git: Git, start: Path) -> Path:
+    """The project `start` is in: the nearest folder holding a pyproject.toml, up to the top."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+        if folder == git.top:
+            break
+    raise ReleaseError(f"no pyproject.toml in {here} or above it in the repository",
+                       hint="run it from your project's folder")
+
+
+def prefix_of(git: Git, project: Path) -> str:
+    rel = project.relative_to(git.top).as_posix()
+    return "" if rel == "." else rel
+
+
+def manifest(cfg: tsconfig.Config, images: list[str]) -> str:
+    """The environment manifest that goes into the tag message."""
+    lines = ["Environment:"]
+    if not cfg.bases:
+        lines.append("- no pinned bases configured ([tool.torchship.bases])")
+    for env, base in cfg.bases.items():
+        for variant in tsconfig.VARIANTS:
+            lines.append(f"- {env} {variant}: {base.ref(variant)}")
+    lines.append("Images:" if images else "Images: none built by this release")
+    lines.extend(f"- {tag}" for tag in images)
+    return "\n".join(lines) + "\n"
+
+
+def _preflight_git(git: Git, cfg: tsconfig.Config) -> tuple[str, str]:
+    git.identity()
+    branch = git.branch()
+    if branch is None:
+        raise ReleaseError("HEAD is detached",
+                           hint=f"check out the release branch: git switch {cfg.release.branch}")
+    if branch != cfg.release.branch:
+        raise ReleaseError(f"on branch {branch!r}, not the release branch "
+                           f"{cfg.release.branch!r}",
+                           hint=f"git switch {cfg.release.branch} (or set "
+                                "[tool.torchship.release] branch)")
+    head = git.head()
+    if head is None:
+        raise ReleaseError("the repository has no commit yet", hint="commit your project first")
+    # The whole work tree, not only the project's folder: the release commit takes the whole
+    # index, and the tag names a commit of the whole repository.
+    changes = git.status()
+    untracked = [c.path for c in changes if c.untracked]
+    dirty = [c.path for c in changes if not c.untracked]
+    if dirty:
+        raise ReleaseError(f"uncommitted changes: {', '.join(dirty[:3])}"
+                           f"{' ...' if len(dirty) > 3 else ''}",
+                           hint="commit or stash them first")
+    if untracked:
+        raise ReleaseError(f"untracked files would be released: {', '.join(untracked[:3])}"
+                           f"{' ...' if len(untracked) > 3 else ''}",
+                           hint="commit them, delete them, or add them to .gitignore")
+    return branch, head
+
+
+def _background(work: Callable[[], T]) -> Callable[[], T]:
+    """Start `work` in a thread now; calling the result waits for it (and re-raises).
+
+    Preflight runs git's slow questions (the remote, the signer) this way, while Python
+    reads the version files and the changelog: their errors still come in the same order.
+    """
+    box: list[T] = []
+    err: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(work())
+        except BaseException as exc:  # handed to the caller, who decides
+            err.append(exc)
+
+    thread = threading.Thread(target=target, name="torchship-preflight", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if err:
+            raise err[0]
+        return box[0]
+    return result
+
+
+def _remote_name(git: Git, branch: str, opts: Options) -> str | None:
+    upstream = git.upstream(branch)
+    remote = opts.remote or (upstream.remote if upstream else None)
+    if remote is None and git.config("remote.origin.url"):
+        remote = "origin"
+    return remote
+
+
+def _preflight_remote(git: Git, branch: str, head: str, tag: str, opts: Options,
+                      remote: str | None, refs: Callable[[], dict[str, str]] | None,
+                      ) -> str | None:
+    if remote is None or refs is None:
+        if opts.push:
+            raise ReleaseError("--push, but the repository has no remote",
+                               hint="git remote add origin URL, or release without --push")
+        return None
+    upstream = git.upstream(branch)
+    theirs_refs = refs()
+    if f"refs/tags/{tag}" in theirs_refs:
+        raise ReleaseError(f"tag {tag} already exists on {remote}",
+                           hint="that version is released; pick another --part")
+    theirs = theirs_refs.get(upstream.ref if upstream and upstream.remote == remote
+                             else f"refs/heads/{branch}")
+    if theirs and theirs != head and not (git.has_commit(theirs)
+                                          and git.is_ancestor(theirs, head)):
+        raise ReleaseError(f"{branch} is behind {remote}/{branch}",
+                           hint=f"git pull {remote} {branch} first")
+    return remote
+
+
+def _read_changelog(path: Path, rel: str) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise changelog.ChangelogError(rel, "not found",
+                                       hint="add a Keep a Changelog file with an [Unreleased] "
+                                            "section") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise changelog.ChangelogError(rel, f"cannot be read: {exc}") from exc
+
+
+def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
+    """Every preflight check, then the plan as data; nothing is written.
+
+    The project is `cfg.root`; it must lie inside `git`'s work tree.
+    """
+    branch, head = _preflight_git(git, cfg)
+    remote = _remote_name(git, branch, opts)
+    refs = _background(partial(git.remote_refs, remote)) if remote is not None else None
+    signed = _background(git.sign_test) if opts.sign or opts.sign_commit else None
+    try:
+        return _plan(git, cfg, opts, branch, head, remote, refs, signed)
+    except TorchshipError:
+        # Let git's answers still on their way arrive: no process outlives the refusal.
+        for later in (refs, signed):
+            if later is not None:
+                with suppress(TorchshipError):
+                    later()
+        raise
+
+
+def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
+          remote: str | None, refs: Callable[[], dict[str, str]] | None,
+          signed: Callable[[], None] | None) -> Plan:
+    project = cfg.root
+    prefix = prefix_of(git, project)
+    bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final)
+    new = str(bump.new)
+    tag = f"{cfg.release.tag_prefix}{new}"
+    if git.ref(f"refs/tags/{tag}") is not None:
+        raise ReleaseError(f"tag {tag} already exists",
+                           hint="that version is released; pick another --part")
+    rel_log = cfg.release.changelog
+    text = _read_changelog(project / rel_log, rel_log)
+    log = changelog.parse(text, path=rel_log)
+    section = log.body(changelog.unreleased(log))
+    promoted = changelog.promote(log, new, tag=tag, day=date.today())
+    if rel_log in bump.files:
+        raise ReleaseError(f"{rel_log} is also a [tool.bumpversion] file",
+                           hint="remove it from [[tool.bumpversion.files]]")
+    remote = _preflight_remote(git, branch, head, tag, opts, remote, refs)
+    if signed is not None:
+        signed()
+    if not opts.images:
+        planned: list[str] = []
+        note = "skipped (--no-images)"
+    else:
+        step = image_step(cfg)
+        step.check()
+        planned = step.planned(new)
+        note = f"{len(planned)} to build"
+    # In a repository of several projects, the subject says which one is released.
+    subject = f"Release {prefix} {new}" if prefix else f"Release {new}"
+    message = f"{subject}\n\n{section}\n{manifest(cfg, planned)}"
+    return Plan(root=project, prefix=prefix, branch=branch, head=head, remote=remote,
+                bump=bump, tag=tag, changelog_path=rel_log,
+                changelog_new=promoted.encode("utf-8"),
+                changelog_changes=_diff(text, promoted), section=section,
+                tag_message=message, commit_message=f"{subject}\n", images=planned,
+                images_note=note, push=opts.push, sign=opts.sign,
+                sign_commit=opts.sign_commit)
+
+
+def _diff(before: str, after: str) -> tuple[str, ...]:
+    """The changed lines of a file as `N: - old` / `N: + new` (N: line in the new file)."""
+    import difflib
+
+    old, new = before.splitlines(), after.splitlines()
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        out.extend(f"{a0 + k + 1}: - {ln}".rstrip() for k, ln in enumerate(old[a0:a1]))
+        out.extend(f"{b0 + k + 1}: + {ln}".rstrip() for k, ln in enumerate(new[b0:b1]))
+    return tuple(out)

@@ -1,0 +1,93 @@
+"""The entry points: `invoke release` (plan, then print it or run its steps, or resume) and
+`invoke release.verify TAG`, for the project whose folder they are run in."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from torchship import config as tsconfig
+from torchship.adapters.git import Git
+from torchship.release.plan import Options, Plan, ReleaseError, make_plan, project_root
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from torchship.release.steps import Out
+
+LOCK_NAME = "torchship-release.lock"
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+@contextmanager
+def _locked(git: Git) -> Iterator[None]:
+    """One release at a time per repository (its projects share a branch and a journal).
+
+    flock(2) rather than the filelock package, whose import (asyncio) costs a fifth of a
+    release's budget over bump-my-version; the kernel drops the lock when the process dies.
+    """
+    import fcntl
+
+    path = git.git_dir / LOCK_NAME
+    with path.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ReleaseError("another release is running in this repository",
+                               hint=f"wait for it to finish (lock: {path})") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def run(start: Path | str, opts: Options, *, out: Out | None = None) -> Plan | None:
+    """`invoke release`: preflight, plan, then (unless --dry-run) its steps, verify included."""
+    from torchship.release import resume, steps
+
+    write = out or _print
+    with Git.discover(start) as git:
+        project = project_root(git, Path(start))
+        with _locked(git):
+            if opts.resume:
+                resume.resume(git, write)
+                return None
+            journal = steps.Journal.load(git)
+            if journal is not None:
+                if journal.publishing:
+                    raise ReleaseError("a release is half-published in this repository",
+                                       hint="finish it with `invoke release --resume`")
+                raise ReleaseError(f"the release of {journal.data['tag']} stopped before it "
+                                   f"finished ({journal.path} is left)",
+                                   hint="`invoke release --resume` rolls it back")
+            cfg = tsconfig.load(project)
+            # [tool.torchship.release] sets the team's policy; flags narrow it for one run.
+            opts = replace(opts, sign=opts.sign and cfg.release.sign,
+                           sign_commit=opts.sign_commit or cfg.release.sign_commit)
+            plan = make_plan(git, cfg, opts)
+            if opts.dry_run:
+                write(steps.render(plan) + "dry run: nothing was changed")
+                return plan
+            write(f"release {plan.bump.current} -> {plan.new}")
+            steps.apply(git, cfg, plan, write)
+            write(f"released {plan.new}: tag {plan.tag}"
+                  + ("" if plan.push else f" (push with: git push --atomic "
+                                          f"{plan.remote or 'origin'} {plan.branch} {plan.tag})"))
+            return plan
+
+
+def verify_cli(start: Path | str, tag: str, *, out: Out | None = None) -> None:
+    """`invoke release.verify TAG`."""
+    from torchship.release.verify import verify
+
+    write = out or _print
+    with Git.discover(start) as git:
+        cfg = tsconfig.load(project_root(git, Path(start)))
+        for line in verify(git, cfg, tag):
+            write(f"✓ {line}")
+    write(f"{tag} verifies")

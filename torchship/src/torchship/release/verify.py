@@ -1,0 +1,79 @@
+"""`invoke release.verify TAG`, and the verify step of a release: check a release tag.
+
+Annotated, signed and verifying (`git tag -v`, so the user's gpg/ssh configuration decides);
+[tool.bumpversion] current_version and every configured file at the tag hold the tag's
+version; the changelog at the tag has a dated section for it; and the images the tag
+message lists (or the release just built) carry the tag's commit in their labels.
+"""
+
+from __future__ import annotations
+
+import tomllib
+
+from torchship import config as tsconfig
+from torchship.adapters.git import Git
+from torchship.release import changelog, version
+from torchship.release.plan import ReleaseError, image_step, prefix_of
+
+
+def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool = True,
+           images: list[str] | None = None) -> list[str]:
+    """Check release tag `tag` of the project `cfg.root`; return what was checked."""
+    prefix = prefix_of(git, cfg.root)
+
+    def in_repo(rel: str) -> str:
+        return f"{prefix}/{rel}" if prefix else rel
+
+    if git.ref(f"refs/tags/{tag}") is None:
+        raise ReleaseError(f"tag {tag} does not exist",
+                           hint="git fetch --tags, or check `git tag -l`")
+    if git.object_type(f"refs/tags/{tag}") != "tag":
+        raise ReleaseError(f"tag {tag} is not annotated (a lightweight tag)",
+                           hint="releases are annotated, signed tags made by `invoke release`")
+    checked = [f"{tag} is annotated"]
+    body = git.tag_body(tag)
+    if require_signature:
+        if "-----BEGIN" not in body:
+            raise ReleaseError(f"tag {tag} is not signed", hint="release with signing on")
+        git.verify_tag(tag)
+        checked.append(f"{tag} signature verifies ({git.signing_format()})")
+    ver = tag[len(cfg.release.tag_prefix):] if tag.startswith(cfg.release.tag_prefix) else tag
+    pyproject = in_repo("pyproject.toml")
+    try:
+        data = tomllib.loads(git.show(tag, pyproject).decode("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ReleaseError(f"{pyproject} at {tag} is not valid TOML: {exc}") from exc
+    found = version.at_rev(data)
+    if found != ver:
+        raise ReleaseError(f"{tag}: [tool.bumpversion] current_version is {found!r}, not {ver}")
+    for rel, pattern in version.file_patterns(data, ver):
+        if not pattern.search(git.show(tag, in_repo(rel)).decode("utf-8")):
+            raise ReleaseError(f"{tag}: {in_repo(rel)} does not hold version {ver}")
+    checked.append(f"version {ver} in {pyproject} and every [tool.bumpversion] file")
+    log_path = in_repo(cfg.release.changelog)
+    log = changelog.parse(git.show(tag, log_path).decode("utf-8"), path=f"{log_path} at {tag}")
+    sec = log.section(ver)
+    if sec is None or not sec.date:
+        raise ReleaseError(f"{log_path} at {tag} has no dated [{ver}] section")
+    checked.append(f"{log_path} has [{ver}] - {sec.date}")
+    if images is None:  # the tag message lists the release's images
+        images = images_in(body)
+    if images:
+        commit = git.commit_of(f"refs/tags/{tag}")
+        assert commit is not None  # an annotated release tag points at a commit
+        image_step(cfg).verify(images, commit)
+        checked.append(f"{len(images)} image(s) labelled with {commit[:12]}")
+    return checked
+
+
+def images_in(message: str) -> list[str]:
+    """The image tags listed under `Images:` in a release tag's message."""
+    lines = message.splitlines()
+    if "Images:" not in lines:
+        return []
+    out = []
+    for line in lines[lines.index("Images:") + 1:]:
+        if not line.startswith("- "):
+            break
+        out.append(line[2:].strip())
+    return out

@@ -1,0 +1,78 @@
+"""The git adapter against a real repository: its environment, its reads, its one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from torchship.adapters.git import Git, GitError
+from torchship.testing.gitrepo import add_bare_remote, git, isolated_env
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    env = isolated_env(tmp_path / "home")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main", env=env)
+    git(path, "config", "user.name", "T", env=env)
+    git(path, "config", "user.email", "t@example.invalid", env=env)
+    (path / "a.txt").write_text("a\n")
+    git(path, "add", "a.txt", env=env)
+    git(path, "commit", "-q", "-m", "first", env=env)
+    git(path, "tag", "-a", "v1", "-m", "one\n\nbody", env=env)
+    return path
+
+
+def test_every_git_process_gets_the_environment(repo: Path) -> None:
+    # A shell alias prints the environment git hands its children.
+    git(repo, "config", "alias.showenv", "!env", env=dict(os.environ))
+    with Git.discover(repo) as g:
+        seen = dict(line.split("=", 1) for line in g.out("showenv").splitlines() if "=" in line)
+    assert (seen["GIT_OPTIONAL_LOCKS"], seen["LC_ALL"], seen["GIT_TERMINAL_PROMPT"]) == ("0", "C",
+                                                                                       "0")
+
+
+def test_reads_refs_objects_and_config(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Git.discover(repo / "a.txt") as g:
+        assert g.top == repo.resolve()
+        assert g.branch() == "main"
+        head = g.head()
+        assert head is not None
+        assert len(head) == 40
+        assert g.object_type("refs/tags/v1") == "tag"
+        info = g.tag_info("v1")
+        assert info is not None
+        assert (info.target, info.subject) == (head, "one")
+        assert g.commit_of("v1") == head
+        assert g.show("v1", "a.txt") == b"a\n"
+        assert g.config("user.name") == "T"
+        assert g.config("USER.Email") == "t@example.invalid"  # keys as git compares them
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")  # what `git -c` passes on: git's own reads
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.name")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "From the environment")
+    with Git.discover(repo) as g:
+        assert g.config("user.name") == "From the environment"
+
+
+def test_no_repository_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(GitError, match="is not inside a git repository"):
+        Git.discover(tmp_path)
+    assert Git.find(tmp_path) is None
+
+
+def test_a_refused_push_quotes_the_remote_not_git_s_summary(repo: Path, tmp_path: Path) -> None:
+    env = dict(os.environ)
+    remote = add_bare_remote(repo, tmp_path / "remote.git", env=env)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'policy: releases need review' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    git(repo, "tag", "v2", env=env)
+    with Git.discover(repo) as g, pytest.raises(GitError) as err:
+        g.push_atomic("origin", ["refs/tags/v2"])
+    assert err.value.message == ("git push to origin failed: [remote rejected] (pre-receive "
+                                 "hook declined); policy: releases need review")
