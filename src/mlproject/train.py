@@ -110,7 +110,7 @@ def fingerprint(device: torch.device) -> dict[str, Any]:
     """What a run ran on: versions and the device."""
     cudnn = torch.backends.cudnn
     return {
-        "mlproject": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "version": __version__, "python": platform.python_version(), "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": cudnn.version() if cudnn.is_available() else None,  # type: ignore[no-untyped-call]  # untyped in torch
         "device": str(device),

@@ -14,6 +14,10 @@ import pytest
 from torchship.testing.gitrepo import isolated_env, make_repo
 from torchship.testing.template import build_tool_wheel, template_source
 
+# The files a user writes when adopting a model of their own (tests/test_adoption.py): a
+# project's sources and tests, not the tool's, so neither collected nor linted here.
+collect_ignore = ["adoption"]
+
 TOOL = Path(__file__).resolve().parents[1]  # the tool's source folder (its pyproject.toml)
 
 
