@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
+
+TEMPLATE = Path(__file__).resolve().parent.parent
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -14,7 +18,11 @@ def tests(session: nox.Session) -> None:
     """The tool's tests, against throwaway projects made from the template: real git, keys,
     engine and registry."""
     if session.venv_backend != "none":
-        session.install("-e", ".[test]")
+        # The template beside the tool (this repository's root), installed too: the tests
+        # run its suites on the host (`--local`) and its training command with this
+        # interpreter, as a project's own venv would.
+        template = TEMPLATE if (TEMPLATE / "pyproject.toml").is_file() else None
+        session.install("-e", ".[test]", *(["-e", str(template)] if template else []))
     session.run("pytest", *session.posargs)
 
 
