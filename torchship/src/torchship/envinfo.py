@@ -37,8 +37,12 @@ def git_info(root: Path | None = None) -> dict[str, Any]:
                 "describe": os.environ.get(GIT_VARS["describe"]) or None,
                 "dirty": dirty in {"1", "true", "yes"} if dirty else None}
     # Imported here: importing envinfo stays light. No git (an image), no repository: the
-    # fields are null, a fact to record rather than a failure.
-    from torchship.adapters.git import Git
+    # fields are null, a fact to record rather than a failure. Inside an image this module
+    # runs alone (images/probe.py sends its text), where torchship may not be installed.
+    try:
+        from torchship.adapters.git import Git
+    except ImportError:
+        return {"commit": None, "describe": None, "dirty": None}
 
     repo = Git.find(root or Path.cwd())
     commit = repo.head() if repo else None

@@ -138,3 +138,39 @@ def test_a_failed_build_names_the_steps_own_error() -> None:
     last = out.splitlines()[-1]
     assert _build_error(_spec(), CommandFailed(["docker"], 1, last)).render() == (
         f"building cpu/runtime failed: {last}")
+
+
+def test_a_failed_fingerprint_is_never_remembered(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fingerprint that could not run in the image (once: envinfo importing torchship
+    there) is probed again next build, not served from the cache for ever."""
+    from torchship.images.probe import cached_probe, store_probe
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    own = ("my-project", "0.1.0")
+    failed = Found("3.11.2", "2.13.0+cpu", None, None, packages=("my-project==0.1.0",),
+                   fingerprint={"error": "ModuleNotFoundError('torchship')"})
+    store_probe("k", failed)
+    store_layers("layers-k", failed, own)
+    assert cached_probe("k") is None
+    assert probed_layers("layers-k", own) is None
+    good = Found("3.11.2", "2.13.0+cpu", None, None, packages=("my-project==0.1.0",),
+                 fingerprint={"torch": "2.13.0+cpu"})
+    store_probe("k", good)
+    assert cached_probe("k") == Found("3.11.2", "2.13.0+cpu", None, None,
+                                      fingerprint={"torch": "2.13.0+cpu"})
+
+
+def test_the_probe_keys_follow_the_fingerprints_code(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    from torchship import envinfo
+    from torchship.images import probe
+
+    spec = _spec()
+    info = {"Config": {"Env": ["A=1"]}, "RootFS": {"Layers": ["sha256:1"]}}
+    before = probe.probe_key(spec, {}, "FROM x"), layer_key(spec, info)
+    changed = tmp_path / "envinfo.py"
+    changed.write_text(Path(envinfo.__file__).read_text() + "\n# changed\n")
+    monkeypatch.setattr(envinfo, "__file__", str(changed))
+    assert probe.probe_key(spec, {}, "FROM x") != before[0]
+    assert layer_key(spec, info) != before[1]

@@ -111,10 +111,23 @@ def _cache() -> Path:
     return cache_dir("probes")
 
 
+def _fingerprint_code() -> str:
+    """The fingerprint's code (envinfo.py), part of every probe cache key: a changed
+    fingerprint must be probed again, not read from an image probed before the change."""
+    return Path(envinfo.__file__).read_text()
+
+
+def _fingerprinted(found: Found) -> bool:
+    """Whether the fingerprint ran in the image: a failed one is probed again next time,
+    never remembered."""
+    return found.fingerprint is not None and "error" not in found.fingerprint
+
+
 def probe_key(spec: ImageSpec, args: Mapping[str, str], dockerfile: str) -> str:
     """What decides torch, CUDA, cuDNN and the environment of an image: its base, its
     dependency lists and the Dockerfile (the source does not)."""
-    parts = [spec.variant, spec.base_ref, dockerfile,
+    # And the fingerprint's code: a changed envinfo.py must be probed again.
+    parts = [spec.variant, spec.base_ref, dockerfile, _fingerprint_code(),
              *(f"{k}={v}" for k, v in sorted(args.items()) if k != "TORCHSHIP_ENV")]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
@@ -131,6 +144,8 @@ def cached_probe(key: str) -> Found | None:
 
 
 def store_probe(key: str, found: Found) -> None:
+    if not _fingerprinted(found):
+        return
     folder = _cache()
     folder.mkdir(parents=True, exist_ok=True)
     data = {"python": found.python, "torch": found.torch, "cuda": found.cuda,
@@ -156,7 +171,7 @@ def layer_key(spec: ImageSpec, info: Mapping[str, Any]) -> str:
         own = 0
     own = min(max(own, 0), len(layers))
     parts = [spec.variant, *layers[:len(layers) - own], "", *sorted(config.get("Env") or []),
-             str(config.get("User") or "")]
+             str(config.get("User") or ""), _fingerprint_code()]
     return "layers-" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
@@ -197,7 +212,7 @@ def probed_layers(key: str, own: tuple[str, str] | None) -> Found | None:
 
 
 def store_layers(key: str, found: Found, own: tuple[str, str] | None) -> None:
-    if own is None:
+    if own is None or not _fingerprinted(found):
         return
     others, mine = _split_own(found.packages, own[0])
     folder = _cache()
