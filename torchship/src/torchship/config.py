@@ -20,7 +20,7 @@ import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from torchship.errors import ConfigError
@@ -283,8 +283,7 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
         require_digest=require_digest,
         default_env=default_env or (next(iter(bases)) if bases else None),
         bases=bases,
-        release=_dataclass_from(Release, _table(tool.get("release", {}), "tool.torchship.release"),
-                                "tool.torchship.release"),
+        release=_release(tool),
         compare=compare,
         source=source,
         project=_project(tool, data),
@@ -293,6 +292,20 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
         ci=_dataclass_from(CI, _table(tool.get("ci", {}), "tool.torchship.ci"), "tool.torchship.ci"),
         devel_extras=_extras(tool, data),
     )
+
+
+def _release(tool: Mapping[str, Any]) -> Release:
+    release: Release = _dataclass_from(Release, _table(tool.get("release", {}),
+                                                       "tool.torchship.release"),
+                                       "tool.torchship.release")
+    log = PurePosixPath(release.changelog)
+    if not release.changelog or log.is_absolute() or ".." in log.parts or "\\" in release.changelog:
+        raise ConfigError("tool.torchship.release.changelog",
+                          f"{release.changelog!r} is not a path inside the project",
+                          hint='a path relative to pyproject.toml\'s folder, e.g. "CHANGELOG.md"')
+    if not release.branch:
+        raise ConfigError("tool.torchship.release.branch", "is empty", hint='e.g. "main"')
+    return release
 
 
 def _hooks(tool: Mapping[str, Any]) -> Hooks:

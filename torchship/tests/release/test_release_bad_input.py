@@ -177,3 +177,77 @@ def test_pre_label_going_backwards(project: Project) -> None:
     log = (project.path / "CHANGELOG.md").read_text()
     project.commit("CHANGELOG.md", log.replace("## [Unreleased]\n", "## [Unreleased]\n- y\n", 1))
     project.refused("release", "--pre", "a", "--no-images", says="a comes before rc")
+
+
+# -- a git operation in progress: the release commit must never conclude or hide it --------
+
+def _side_branch(project: Project) -> None:
+    """A branch `side` one empty commit ahead of main (main checked out again)."""
+    project.git("switch", "-q", "-c", "side")
+    project.git("commit", "-q", "--allow-empty", "-m", "side work")
+    project.git("switch", "-q", "main")
+
+
+def test_a_staged_merge_with_a_clean_tree(project: Project) -> None:
+    _side_branch(project)
+    project.git("merge", "-q", "--no-ff", "--no-commit", "side")
+    assert project.git("status", "--porcelain") == ""  # nothing for the dirty check
+    project.refused(*RELEASE, says="a merge is in progress in this repository")
+
+
+def test_a_stopped_rebase_with_the_branch_checked_out_again(project: Project) -> None:
+    project.git("commit", "-q", "--allow-empty", "-m", "to rebase")
+    env = {**project.env, "GIT_SEQUENCE_EDITOR": "sed -i '1i break'"}
+    git(project.path, "rebase", "-q", "-i", "HEAD~1", env=env)
+    assert (project.path / ".git" / "rebase-merge").is_dir()
+    project.git("checkout", "-q", "main")  # `git switch` refuses here; checkout does not
+    project.refused(*RELEASE, says="a rebase is in progress in this repository")
+
+
+def test_a_bisect(project: Project) -> None:
+    project.git("bisect", "start")
+    project.refused(*RELEASE, says="a bisect is in progress in this repository")
+
+
+def test_a_cherry_pick_that_stopped_on_a_conflict(project: Project) -> None:
+    project.git("switch", "-q", "-c", "side")
+    project.commit("CHANGELOG.md", _changelog(project) + "side\n", "side edit")
+    project.git("switch", "-q", "main")
+    project.commit("CHANGELOG.md", _changelog(project) + "main\n", "main edit")
+    stopped = subprocess.run(["git", "cherry-pick", "side"], cwd=project.path, env=project.env,
+                             capture_output=True, text=True, check=False)
+    assert stopped.returncode != 0
+    assert (project.path / ".git" / "CHERRY_PICK_HEAD").exists()
+    project.git("checkout", "HEAD", "--", "CHANGELOG.md")  # a clean tree: only the state is left
+    project.refused(*RELEASE, says="a cherry-pick is in progress in this repository")
+
+
+# -- configuration that would fail after the commit, or write outside the project -------------
+
+def _release_table(project: Project, body: str) -> None:
+    text = (project.path / "pyproject.toml").read_text()
+    project.commit("pyproject.toml", text + f"\n[tool.torchship.release]\n{body}\n")
+
+
+@pytest.mark.parametrize("prefix", ["-", "v 1", "v..", "v~"])
+def test_a_tag_prefix_git_cannot_use(project: Project, prefix: str) -> None:
+    _release_table(project, f'tag_prefix = "{prefix}"')
+    project.refused(*RELEASE, says=f"tag_prefix {prefix!r} makes the tag")
+
+
+@pytest.mark.parametrize("path", ["../outside.md", "/tmp/CHANGELOG.md", ""])
+def test_a_changelog_outside_the_project(project: Project, path: str) -> None:
+    _release_table(project, f'changelog = "{path}"')
+    project.refused(*RELEASE, says="tool.torchship.release.changelog")
+    assert not (project.path.parent / "outside.md").exists()
+
+
+def test_diverged_from_the_remote_is_not_called_behind(project: Project, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(project.remote), str(other), env=project.env)
+    git(other, "-c", "user.name=O", "-c", "user.email=o@x.invalid", "commit", "-q",
+        "--allow-empty", "-m", "someone else's work", env=project.env)
+    git(other, "push", "-q", "origin", "main", env=project.env)
+    project.git("fetch", "-q", "origin")
+    project.git("commit", "-q", "--allow-empty", "-m", "my work")
+    project.refused(*RELEASE, says="main and origin/main have diverged")

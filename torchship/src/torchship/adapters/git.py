@@ -261,6 +261,25 @@ class Git:
         head = self._repo.head
         return None if head.is_detached else str(head.reference.name)
 
+    def in_progress(self) -> tuple[str, str] | None:
+        """The git operation this work tree is in the middle of, as (what, how to end it), or
+        None: a merge, rebase, cherry-pick, revert, `git am` or bisect leaves its state
+        files in the git directory until it is concluded or aborted."""
+        d = self.git_dir
+        if (d / "rebase-merge").is_dir() or (d / "rebase-apply" / "rebasing").exists():
+            return "a rebase", "git rebase --continue or git rebase --abort"
+        if (d / "rebase-apply").is_dir():
+            return "a `git am`", "git am --continue or git am --abort"
+        for state, what, verb in (("MERGE_HEAD", "a merge", "merge"),
+                                  ("CHERRY_PICK_HEAD", "a cherry-pick", "cherry-pick"),
+                                  ("REVERT_HEAD", "a revert", "revert")):
+            if (d / state).exists():
+                end = "git commit" if verb == "merge" else f"git {verb} --continue"
+                return what, f"{end}, or git {verb} --abort"
+        if (d / "BISECT_LOG").exists():
+            return "a bisect", "git bisect reset"
+        return None
+
     def _object(self, rev: str) -> tuple[str, str, bytes] | None:
         """(object name, type, raw content) of `rev` (any `git cat-file` name), or None."""
         try:

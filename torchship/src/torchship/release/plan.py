@@ -163,6 +163,12 @@ def manifest(cfg: tsconfig.Config, images: list[str]) -> str:
 
 def _preflight_git(git: Git, cfg: tsconfig.Config) -> tuple[str, str]:
     git.identity()
+    # First: a stopped rebase detaches HEAD, and a staged merge leaves a clean tree that the
+    # release commit would conclude (making "Release X" a merge commit).
+    busy = git.in_progress()
+    if busy is not None:
+        what, end = busy
+        raise ReleaseError(f"{what} is in progress in this repository", hint=f"finish it first: {end}")
     branch = git.branch()
     if branch is None:
         raise ReleaseError("HEAD is detached",
@@ -189,6 +195,15 @@ def _preflight_git(git: Git, cfg: tsconfig.Config) -> tuple[str, str]:
                            f"{' ...' if len(untracked) > 3 else ''}",
                            hint="commit them, delete them, or add them to .gitignore")
     return branch, head
+
+
+def check_tag_name(git: Git, tag: str, prefix: str) -> None:
+    """Refuse, before anything is written, a tag name git cannot make (tag_prefix)."""
+    if tag.startswith("-") or not git.run("check-ref-format", f"refs/tags/{tag}", check=False).ok:
+        raise ReleaseError(f"[tool.torchship.release] tag_prefix {prefix!r} makes the tag "
+                           f"{tag!r}, which git cannot use as a tag name",
+                           hint="see `git help check-ref-format`: no spaces, ~^:?*[\\, '..' "
+                                "or a leading '-'")
 
 
 def _background(work: Callable[[], T]) -> Callable[[], T]:
@@ -242,8 +257,15 @@ def _preflight_remote(git: Git, branch: str, head: str, tag: str, opts: Options,
                              else f"refs/heads/{branch}")
     if theirs and theirs != head and not (git.has_commit(theirs)
                                           and git.is_ancestor(theirs, head)):
-        raise ReleaseError(f"{branch} is behind {remote}/{branch}",
-                           hint=f"git pull {remote} {branch} first")
+        if not git.has_commit(theirs):
+            raise ReleaseError(f"{branch} is behind {remote}/{branch}: it has commits not "
+                               "fetched here", hint=f"git pull {remote} {branch} first")
+        if git.is_ancestor(head, theirs):
+            raise ReleaseError(f"{branch} is behind {remote}/{branch}",
+                               hint=f"git pull {remote} {branch} first")
+        raise ReleaseError(f"{branch} and {remote}/{branch} have diverged: each has commits "
+                           "the other lacks",
+                           hint=f"git pull {remote} {branch} (merge or rebase), then release")
     return remote
 
 
@@ -286,6 +308,7 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
     bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final)
     new = str(bump.new)
     tag = f"{cfg.release.tag_prefix}{new}"
+    check_tag_name(git, tag, cfg.release.tag_prefix)
     if git.ref(f"refs/tags/{tag}") is not None:
         raise ReleaseError(f"tag {tag} already exists",
                            hint="that version is released; pick another --part")
