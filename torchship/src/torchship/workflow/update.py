@@ -24,7 +24,6 @@ starts from the new version rather than merging the same change twice.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import tomllib
@@ -534,10 +533,11 @@ def main(argv: Sequence[str] | None = None, *, root: Path | None = None) -> int:
                              "template's default branch)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print what would change and conflict; change nothing")
+    # No $TORCHSHIP_TEMPLATE default here (`new` has one): the project records where it came
+    # from, and a variable set for `new` must not silently merge another template.
     parser.add_argument("--template", metavar="DIR|URL",
-                        default=os.environ.get("TORCHSHIP_TEMPLATE") or None,
-                        help="where the template is now ($TORCHSHIP_TEMPLATE, else the source "
-                             f"recorded in {templatemod.ANSWERS})")
+                        help=f"where the template is now (default: the source recorded in "
+                             f"{templatemod.ANSWERS})")
     args = parser.parse_args(argv)
     try:
         made = update(root or Path.cwd(), to=args.to, template=args.template,
