@@ -62,6 +62,7 @@ class Record:
     version: str
     commit: str
     name: str
+    dirty: bool = False      # made from uncommitted template changes: the base is the commit
 
 
 def read_record(root: Path) -> Record:
@@ -80,7 +81,7 @@ def read_record(root: Path) -> Record:
     if missing:
         raise UpdateError(f"{path} lacks {', '.join(missing)}", hint=ADOPT)
     return Record(template["source"], str(template.get("version", "?")), template["commit"],
-                  answers["name"])
+                  answers["name"], bool(template.get("dirty", False)))
 
 
 def tool_pin(pyproject: dict[str, Any]) -> str | None:
@@ -367,6 +368,7 @@ class Update:
     target: Target
     steps: tuple[Step, ...]
     answers: str             # ANSWERS afterwards
+    dirty_base: bool = False  # the project was made from uncommitted template changes
 
     @property
     def conflicts(self) -> list[Step]:
@@ -379,6 +381,9 @@ class Update:
 
     def render(self, *, dry_run: bool) -> str:
         lines = [self.header()]
+        if self.dirty_base:
+            lines.append(f"  (the project was made from uncommitted changes of the template: "
+                         f"the merge's base is its commit {self.old.commit[:12]})")
         lines += [s.describe(dry_run=dry_run) for s in self.steps] or ["  no file changes"]
         conflicts = self.conflicts
         changes = [s for s in self.steps if s.kind is not Kind.KEPT_DELETED]
@@ -421,9 +426,9 @@ def check_tool(project: dict[str, Any], template: dict[str, Any], target: str) -
     if a is not None and b is not None and a != b:
         raise UpdateError(f"the template at {target} pins torchship{theirs}, this project "
                           f"torchship{ours}: another major version of the tool",
-                          hint=f"raise the project's pin to torchship{theirs} (see the tool's "
-                               "CHANGELOG) and commit it first, or --to the last template "
-                               f"version for torchship {a}.x")
+                          hint=f"raise the project's pin to torchship{theirs}, following the "
+                               "tool's CHANGELOG, and commit it first; or --to the last "
+                               f"template version for torchship {a}.x")
 
 
 def check_untracked(git: Git, found: list[Step]) -> None:
@@ -455,7 +460,7 @@ def plan_update(root: Path, source: Source, git: Git, record: Record, target: Ta
     from torchship import __version__
 
     made = templatemod.answers(new_t, name=record.name, tool_version=__version__)
-    return Update(root, record.name, old_t, new_t, target, tuple(found), made)
+    return Update(root, record.name, old_t, new_t, target, tuple(found), made, record.dirty)
 
 
 def _hash(git: Git, scratch: Path, data: bytes) -> str:
