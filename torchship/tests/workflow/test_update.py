@@ -15,13 +15,14 @@ import subprocess
 import time
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from workflow_helpers import BIN
 
 from torchship.testing.gitrepo import Snapshot, isolated_env, settle, snapshot
 from torchship.workflow import template as templatemod
+from torchship.workflow import update
 
 NAME = "zoo_vision"
 OVERLAY = Path(__file__).resolve().parents[1] / "adoption" / "wavefit"
@@ -297,3 +298,59 @@ def test_a_template_that_is_gone_is_refused(project: Project, tmp_path: Path) ->
     line = project.refused("--template", str(tmp_path / "nowhere"),
                            says="cannot get the template")
     assert "--template DIR|URL" in line
+
+
+def test_a_project_adopted_by_writing_the_answers_updates(released: Released,
+                                                         tmp_path: Path) -> None:
+    """A project made before `torchship new` existed: the user writes the answers file, as the
+    refusal says, with the template commit they started from; then it updates."""
+    p = _copy(released, released.project, tmp_path / "project")
+    p.git("rm", "-q", templatemod.ANSWERS)
+    p.commit("Made by hand, before torchship new")
+    (p.path / templatemod.ANSWERS).write_text(
+        f'[template]\nsource = "{released.template}"\nversion = "0.1.0"\n'
+        f'commit = "{released.commits["0.1.0"]}"\n\n[answers]\nname = "{NAME}"\n')
+    p.commit("Adopt the template")
+    res = p.update("--to", "v0.1.1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "  updated       docker/Dockerfile" in res.stdout
+    assert p.record()["commit"] == released.commits["0.1.1"]
+
+
+def _no_merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, int]:
+    raise AssertionError("no merge is needed here")
+
+
+@pytest.mark.parametrize(("base", "ours", "theirs", "kind", "note"), [
+    (None, None, b"new\n", update.Kind.ADD, ""),
+    (b"old\n", b"old\n", b"new\n", update.Kind.UPDATE, ""),
+    (b"old\n", b"old\n", None, update.Kind.REMOVE, ""),
+    (b"old\n", None, b"new\n", update.Kind.KEPT_DELETED, "deleted here; the template changed it"),
+    (b"old\n", b"mine\n", None, update.Kind.CONFLICT, "the template removed it, it changed here: kept"),
+    (b"\0old", b"\0mine", b"\0new", update.Kind.CONFLICT, "binary, changed here and in the template"),
+    (b"old\n", b"new\n", b"new\n", None, ""),       # the project has the change already
+    (b"old\n", None, None, None, ""),               # deleted on both sides
+])
+def test_what_each_path_needs(base: bytes | None, ours: bytes | None, theirs: bytes | None,
+                              kind: update.Kind | None, note: str) -> None:
+    step = update.step_for(PurePosixPath("f"), update.Version(base, 0o644 if base else None),
+                           update.Version(ours, 0o644 if ours else None),
+                           update.Version(theirs, 0o644 if theirs else None), merge=_no_merge)
+    assert (step.kind if step else None) is kind
+    assert step is None or step.note.startswith(note)
+    if kind is update.Kind.CONFLICT:
+        assert step is not None
+        assert step.result.data == ours  # the project's file is kept
+
+
+def test_a_mode_the_template_changed_arrives_where_the_project_kept_it() -> None:
+    old, new = update.Version(b"x\n", 0o644), update.Version(b"y\n", 0o755)
+    step = update.step_for(PurePosixPath("run.sh"), old, old, new, merge=_no_merge)
+    assert step is not None
+    assert (step.kind, step.result) == (update.Kind.UPDATE, update.Version(b"y\n", 0o755))
+    only_mode = update.step_for(PurePosixPath("run.sh"), old, old, update.Version(b"x\n", 0o755),
+                                merge=_no_merge)
+    assert only_mode is not None
+    assert only_mode.kind is update.Kind.MODE
+    # Modes are compared as git records them (a umask's group bits are no change).
+    assert (update.git_mode(0o664), update.git_mode(0o775)) == (0o644, 0o755)
