@@ -354,3 +354,13 @@ def test_a_mode_the_template_changed_arrives_where_the_project_kept_it() -> None
     assert only_mode.kind is update.Kind.MODE
     # Modes are compared as git records them (a umask's group bits are no change).
     assert (update.git_mode(0o664), update.git_mode(0o775)) == (0o644, 0o755)
+
+
+def test_invoke_template_update_is_the_same(project: Project) -> None:
+    before = project.snapshot()
+    direct = project.update("--dry-run")
+    alias = subprocess.run([str(BIN / "invoke"), "template.update", "--dry-run"], cwd=project.path,
+                           env=project.env, capture_output=True, text=True, timeout=120, check=False)
+    assert alias.returncode == 0, alias.stderr
+    assert alias.stdout == direct.stdout
+    assert before.diff(project.snapshot()) == []
