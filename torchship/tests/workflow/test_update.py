@@ -276,6 +276,12 @@ def test_a_dirty_tree_is_refused(project: Project) -> None:
     project.refused(says="the work tree has uncommitted changes: noxfile.py (commit or stash")
 
 
+def test_an_untracked_file_where_the_template_adds_one_is_refused(project: Project) -> None:
+    (project.path / f"src/{NAME}/extra.py").write_text("# mine, not committed yet\n")
+    project.refused(says="the update would write where git tracks no file: "
+                         f"src/{NAME}/extra.py (an untracked or ignored file")
+
+
 def test_a_project_that_records_no_template_is_told_how_to_adopt(project: Project) -> None:
     project.git("rm", "-q", templatemod.ANSWERS)
     project.commit("No answers")

@@ -164,7 +164,7 @@ class Source:
             if commit is not None:
                 return Target(ref.removeprefix("refs/tags/").removeprefix("refs/remotes/"),
                               commit)
-        tags = self.git.out("tag", "--list", "--sort=-version:refname").split()
+        tags = self.git.out("tag", "--list", "--sort=-version:refname", f"{tag_prefix}*").split()
         raise UpdateError(f"the template at {self.where} has no version or ref {to!r}",
                           hint="its versions: " + (", ".join(tags[:8]) if tags else "no tags")
                           + "; --to takes a version, a tag, a branch or a commit")
@@ -197,7 +197,7 @@ def cloned(where: str) -> Iterator[Source]:
             raise UpdateError(f"cannot get the template {where!r}: {last}",
                               hint="pass --template DIR|URL where it is now")
         with Git.discover(clone) as git:
-            yield Source(git, where, Path(tmp))
+            yield Source(git, url, Path(tmp))  # a folder recorded by its absolute path
 
 
 # --- the merge, one step per path ---------------------------------------------------------
@@ -431,13 +431,24 @@ def check_tool(project: dict[str, Any], template: dict[str, Any], target: str) -
                                f"template version for torchship {a}.x")
 
 
-def check_untracked(git: Git, found: list[Step]) -> None:
-    """An untracked file where the update would write is the user's: refuse to touch it."""
-    untracked = {c.path for c in git.status() if c.untracked}
-    hit = [str(s.path) for s in found if str(s.path) in untracked and s.kind is not Kind.KEPT_DELETED]
+def check_writable(git: Git, root: Path, found: list[Step]) -> None:
+    """Where the update writes, only files git tracks may be: an untracked or ignored file, a
+    folder or a link there is the user's, and is never touched."""
+    tracked = set(git.out("ls-files", "-z").split("\0"))
+    hit = []
+    for step in found:
+        if step.kind is Kind.KEPT_DELETED:
+            continue
+        target = root / step.path
+        parents = [root / p for p in step.path.parents if str(p) != "."]
+        if (target.is_symlink() or (target.exists() and not target.is_file())
+                or (target.exists() and str(step.path) not in tracked)
+                or any(p.is_symlink() or (p.exists() and not p.is_dir()) for p in parents)):
+            hit.append(str(step.path))
     if hit:
-        raise UpdateError(f"the update would write untracked files: {', '.join(hit)}",
-                          hint="move or commit them first")
+        raise UpdateError(f"the update would write where git tracks no file: {', '.join(hit)}",
+                          hint="an untracked or ignored file, a folder or a link is there: move "
+                               "it or commit it first")
 
 
 def plan_update(root: Path, source: Source, git: Git, record: Record, target: Target,
@@ -456,7 +467,7 @@ def plan_update(root: Path, source: Source, git: Git, record: Record, target: Ta
             f"template {new_t.version} ({new_t.commit[:12]})"))
 
     found = steps(old, new, root, merge=merge)
-    check_untracked(git, found)
+    check_writable(git, root, found)
     from torchship import __version__
 
     made = templatemod.answers(new_t, name=record.name, tool_version=__version__)
@@ -477,7 +488,9 @@ def apply(update: Update, git: Git, *, scratch: Path) -> None:
     clean = [str(s.path) for s in update.steps
              if s.kind not in (Kind.CONFLICT, Kind.KEPT_DELETED)]
     (update.root / templatemod.ANSWERS).write_text(update.answers, encoding="utf-8")
-    git.run("add", "-A", "--", templatemod.ANSWERS, *clean)
+    # --force: a file the template tracks is the project's too, even where its .gitignore says
+    # otherwise (check_writable refused any such file already there).
+    git.run("add", "--all", "--force", "--", templatemod.ANSWERS, *clean)
     entries = []
     for step in update.conflicts:
         entries.append(f"0 {'0' * 40}\t{step.path}")
