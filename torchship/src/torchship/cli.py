@@ -3,6 +3,7 @@
 Expected failures become one `error:` line on stderr and an exit code, never a traceback.
 
     torchship new DEST --name NAME [--template DIR]   a new project from the template
+    torchship update [--to VERSION|REF] [--dry-run]   a newer template merged into the project
     torchship matrix [options]      what `nox -s gpu_tests` runs (python -m torchship.matrix)
     torchship compare [options]     what `nox -s compare` runs
     torchship hook commit-msg FILE  the git hooks (.pre-commit-config.yaml)
@@ -22,7 +23,7 @@ from torchship.errors import TorchshipError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-USAGE = "usage: torchship {new,matrix,compare,hook} ... | torchship --version"
+USAGE = "usage: torchship {new,update,matrix,compare,hook} ... | torchship --version"
 
 
 def edge(func: F) -> F:
@@ -55,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from torchship.workflow.template import main as new_main
 
         return new_main(rest)
+    if command == "update":
+        from torchship.workflow.update import main as update_main
+
+        return update_main(rest)
     if command == "hook":
         from torchship.workflow.hooks import main as hook_main
 

@@ -1,4 +1,5 @@
-"""invoke template.*: new projects from the template (the same as `torchship new`)."""
+"""invoke template.*: new projects from the template and their updates (the same as
+`torchship new` and `torchship update`)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,20 @@ def new(c: Context, dest: str, name: str, template: str = ".", hooks: bool = Tru
         print(templatemod.new(source, Path(dest), name=name, hooks=hooks).render())
 
 
-ns = Collection("template", new)
+@task(help={"to": "the template version (its tag) or any ref (default: its default branch)",
+            "dry_run": "print what would change and conflict; change nothing",
+            "template": "where the template is now (default: the recorded source)"})
+@edge
+def update(c: Context, to: str | None = None, dry_run: bool = False,
+           template: str | None = None) -> None:
+    """Merge the template's changes since the recorded version into this project."""
+    from torchship.workflow import update as updatemod
+
+    args = [*(["--to", to] if to else []), *(["--dry-run"] if dry_run else []),
+            *(["--template", template] if template else [])]
+    code = updatemod.main(args)
+    if code:
+        raise SystemExit(code)
+
+
+ns = Collection("template", new, update)

@@ -1,0 +1,372 @@
+"""`torchship update`: a newer template merged into a project, three-way, with real git.
+
+The template is the session's throwaway copy, released as versions of its own: 0.1.0 (a
+project is made from it), 0.1.1 (tooling only: the Dockerfile, the nox file, ruff's
+configuration), 0.2.0 (more tooling, a line the project also changes, a benchmark the project
+deleted, a module of the example package added, a unit test removed) and, on a branch, 1.0.0
+(the tool's pin raised to another major). Each test copies the project made at 0.1.0, changes
+it as a user would, and runs the console script in it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pytest
+from workflow_helpers import BIN
+
+from torchship.testing.gitrepo import Snapshot, isolated_env, settle, snapshot
+from torchship.workflow import template as templatemod
+from torchship.workflow import update
+
+NAME = "zoo_vision"
+OVERLAY = Path(__file__).resolve().parents[1] / "adoption" / "wavefit"
+
+
+@dataclass(frozen=True)
+class Released:
+    """The template with its versions, and the project made at 0.1.0 (never changed)."""
+
+    template: Path
+    project: Path
+    env: dict[str, str]
+    commits: dict[str, str]   # version -> commit
+
+
+def _git(repo: Path, env: dict[str, str], *args: str) -> str:
+    res = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True,
+                         check=False)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def _release(template: Path, env: dict[str, str], version: str) -> str:
+    """Commit the template as `version` (its pyproject and __init__ say so) and tag it."""
+    pyproject = template / "pyproject.toml"
+    current = tomllib.loads(pyproject.read_text())["project"]["version"]
+    if current != version:
+        _edit(pyproject, f'version = "{current}"', f'version = "{version}"')
+        _edit(pyproject, f'current_version = "{current}"', f'current_version = "{version}"')
+        _edit(template / "src/mlproject/__init__.py", current, version)
+    _git(template, env, "add", "-A")
+    _git(template, env, "commit", "-q", "--allow-empty", "-m", f"Template {version}")
+    _git(template, env, "tag", "-a", f"v{version}", "-m", f"Template {version}")
+    return _git(template, env, "rev-parse", "HEAD")
+
+
+def _new(template: Path, dest: Path, name: str, env: dict[str, str]) -> None:
+    res = subprocess.run([str(BIN / "torchship"), "new", str(dest), "--name", name,
+                          "--template", str(template), "--no-hooks"], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Released:
+    base = tmp_path_factory.mktemp("update")
+    env = isolated_env(base / "home", PATH=f"{BIN}:/usr/bin:/bin")
+    (base / "home" / ".gitconfig").write_text("[user]\n\tname = New Person\n\temail = new@person.invalid\n")
+    tpl = base / "template"
+    shutil.copytree(template, tpl, symlinks=True)
+    commits = {"0.1.0": _release(tpl, env, "0.1.0")}
+    _new(tpl, base / "project", NAME, env)
+    _new(tpl, base / "wavefit", "wavefit", env)
+
+    # 0.1.1: tooling only.
+    _edit(tpl / "docker/Dockerfile", "# One file, two images", "# One Dockerfile, two images")
+    _edit(tpl / "noxfile.py", '"""nox sessions of the project', '"""The nox sessions of the project')
+    _edit(tpl / "pyproject.toml", 'target-version = "py311"\n', 'target-version = "py311"\npreview = false\n')
+    commits["0.1.1"] = _release(tpl, env, "0.1.1")
+
+    # 0.2.0: the same line as the project changes, a file the project deletes, a module of the
+    # package (renamed in the project), a test removed.
+    _edit(tpl / "scripts/setup_dev.sh", "venv=.venv\n", "venv=.venv-template\n")
+    (tpl / "tests/benchmarks/test_ops.py").write_text(
+        (tpl / "tests/benchmarks/test_ops.py").read_text() + "# the template's change\n")
+    (tpl / "src/mlproject/extra.py").write_text(
+        '"""More of the mlproject example (see `python -m mlproject.train`)."""\n\n'
+        "from mlproject.data import make_dataset\n\n__all__ = [\"make_dataset\"]\n")
+    _git(tpl, env, "rm", "-q", "tests/unit/test_repro.py")
+    commits["0.2.0"] = _release(tpl, env, "0.2.0")
+
+    # 1.0.0, on a branch: the template moves to another major of the tool.
+    _git(tpl, env, "switch", "-q", "-c", "next")
+    _edit(tpl / "pyproject.toml", '"torchship~=0.2"', '"torchship~=1.0"')
+    commits["1.0.0"] = _release(tpl, env, "1.0.0")
+    _git(tpl, env, "switch", "-q", "main")
+    return Released(tpl, base / "project", env, commits)
+
+
+@dataclass
+class Project:
+    path: Path
+    env: dict[str, str]
+
+    def git(self, *args: str) -> str:
+        return _git(self.path, self.env, *args)
+
+    def commit(self, message: str) -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        settle(self.path, env=self.env)
+
+    def update(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "torchship"), "update", *args], cwd=self.path,
+                              env=self.env, capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    def snapshot(self) -> Snapshot:
+        return snapshot(self.path, env=self.env)
+
+    def refused(self, *args: str, says: str) -> str:
+        """`torchship update ARGS` fails with one `error:` line and changes nothing."""
+        settle(self.path, env=self.env)
+        before = self.snapshot()
+        res = self.update(*args)
+        assert res.returncode == 1, res.stdout + res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1, res.stderr
+        assert lines[0].startswith("error: "), res.stderr
+        assert says in lines[0], lines[0]
+        assert res.stdout == ""
+        assert before.diff(self.snapshot()) == []
+        return lines[0]
+
+    def record(self) -> dict[str, str]:
+        return dict(tomllib.loads((self.path / templatemod.ANSWERS).read_text())["template"])
+
+
+def _copy(released: Released, source: Path, dest: Path) -> Project:
+    shutil.copytree(source, dest, symlinks=True)
+    settle(dest, env=released.env)
+    return Project(dest, released.env)
+
+
+@pytest.fixture
+def project(released: Released, tmp_path: Path) -> Project:
+    """The project made at 0.1.0, as the user changed it: the same line as 0.2.0 changes
+    (differently), the nox file at its other end, their model, a benchmark deleted."""
+    p = _copy(released, released.project, tmp_path / "project")
+    _edit(p.path / "scripts/setup_dev.sh", "venv=.venv\n", "venv=.venv-zoo\n")
+    (p.path / "noxfile.py").write_text((p.path / "noxfile.py").read_text() + "# the zoo's own\n")
+    _edit(p.path / f"src/{NAME}/model.py", "def make_model", "# the zoo's tweak\ndef make_model")
+    p.git("rm", "-q", "tests/benchmarks/test_ops.py")
+    p.commit("The zoo's changes")
+    return p
+
+
+def test_the_three_way_merge(project: Project, released: Released) -> None:
+    started = time.perf_counter()
+    res = project.update()
+    seconds = time.perf_counter() - started
+    out = res.stdout
+    assert res.returncode == 1, out + res.stderr  # conflicts: as `git merge`, non-zero
+    assert res.stderr == ""
+    head = out.splitlines()[0]
+    assert head.startswith(f"update {NAME}: template version 0.1.0 (")
+    assert f"-> version 0.2.0 (v0.2.0, {released.commits['0.2.0'][:12]})" in head
+    print(f"\n{out}\ntorchship update: {seconds:.2f} s")
+
+    # The template-only changes arrived, in a file both changed apart too.
+    assert (project.path / "docker/Dockerfile").read_text().startswith("# One Dockerfile, two images")
+    nox = (project.path / "noxfile.py").read_text()
+    assert nox.startswith('"""The nox sessions of the project')
+    assert nox.endswith("# the zoo's own\n")  # the project's change survived
+    assert "  merged        noxfile.py" in out
+    assert "  updated       docker/Dockerfile" in out
+    # The project-only change survived (the template did not touch it).
+    assert "# the zoo's tweak\n" in (project.path / f"src/{NAME}/model.py").read_text()
+    # The double change: git's markers, an unmerged path, listed.
+    setup = (project.path / "scripts/setup_dev.sh").read_text()
+    assert ("<<<<<<< yours\nvenv=.venv-zoo\n=======\nvenv=.venv-template\n"
+            f">>>>>>> template 0.2.0 ({released.commits['0.2.0'][:12]})\n") in setup
+    assert "  CONFLICT      scripts/setup_dev.sh  (both changed: 1 conflict marked)" in out
+    assert "1 conflict: scripts/setup_dev.sh (resolve the markers" in out
+    status = project.git("status", "--porcelain").splitlines()
+    assert "UU scripts/setup_dev.sh" in status
+    # The file the project deleted stayed deleted, and the run says so.
+    assert not (project.path / "tests/benchmarks/test_ops.py").exists()
+    assert "  skipped       tests/benchmarks/test_ops.py  (deleted here; the template changed it)" in out
+    # What the template removed is removed; its new module arrives renamed.
+    assert not (project.path / "tests/unit/test_repro.py").exists()
+    extra = (project.path / f"src/{NAME}/extra.py").read_text()
+    assert "from zoo_vision.data import make_dataset" in extra
+    assert "`python -m zoo_vision.train`" in extra
+    assert "More of the mlproject example" in extra  # prose: the word stays
+    assert not (project.path / "src/mlproject").exists()
+    # The project's own files are the project's: README, CHANGELOG, its version.
+    assert (project.path / "README.md").read_text().startswith(f"# {NAME}\n")
+    pyproject = tomllib.loads((project.path / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == "0.1.0"
+    assert pyproject["tool"]["ruff"]["preview"] is False  # 0.1.1's tooling change
+    assert 'version = "0.2.0"' not in (project.path / "pyproject.toml").read_text()
+    # The new version is recorded; clean results are staged, nothing is committed.
+    record = project.record()
+    assert (record["version"], record["commit"]) == ("0.2.0", released.commits["0.2.0"])
+    assert project.git("rev-list", "--count", "HEAD") == "2"
+    assert f"M  {templatemod.ANSWERS}" in status
+    assert "A  src/zoo_vision/extra.py" in status
+    assert "D  tests/unit/test_repro.py" in status
+
+    # Resolved and committed, a second update has nothing to do.
+    _edit(project.path / "scripts/setup_dev.sh", setup[setup.index("<<<<<<<"):setup.index("python=")],
+          "venv=.venv-zoo\n")
+    project.commit("Update to the template 0.2.0")
+    again = project.update()
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == (f"{NAME} is at the template's version 0.2.0 "
+                                    f"({released.commits['0.2.0'][:12]}) already: nothing to do")
+
+
+def test_a_dry_run_lists_the_same_and_changes_nothing(project: Project) -> None:
+    before = project.snapshot()
+    res = project.update("--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert before.diff(project.snapshot()) == []
+    out = res.stdout
+    assert "  would update  docker/Dockerfile" in out
+    assert "  would merge   noxfile.py" in out
+    assert "  CONFLICT      scripts/setup_dev.sh  (both changed: 1 conflict marked)" in out
+    assert "  would add     src/zoo_vision/extra.py" in out
+    assert "  would skip    tests/benchmarks/test_ops.py" in out
+    assert "  would remove  tests/unit/test_repro.py" in out
+    assert out.strip().endswith("dry run: nothing changed (6 files would change, 1 conflict)")
+
+
+def test_a_project_with_its_own_model_updates_cleanly_for_tooling(released: Released,
+                                                                  tmp_path: Path) -> None:
+    """The example replaced by another model (the adoption test's wavefit): a template release
+    that changes tooling only merges with no conflict."""
+    p = _copy(released, released.project.parent / "wavefit", tmp_path / "wavefit")
+    package = p.path / "src" / "wavefit"
+    for name in ("data.py", "model.py", "train.py", "smoke.py", "repro.py", "models"):
+        target = package / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    for rel in ("tests/unit/test_model_data.py", "tests/unit/test_repro.py",
+                "tests/e2e/test_training.py", "tests/benchmarks/test_model.py"):
+        (p.path / rel).unlink()
+    shutil.copytree(OVERLAY, p.path, dirs_exist_ok=True)
+    p.commit("Replace the example with the wave model")
+    ours = {f: (p.path / f).read_bytes() for f in p.git("ls-files", "src", "tests").splitlines()}
+
+    res = p.update("--to", "0.1.1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "CONFLICT" not in res.stdout
+    assert "  updated       docker/Dockerfile" in res.stdout
+    assert "  updated       noxfile.py" in res.stdout
+    assert "  updated       pyproject.toml" in res.stdout
+    assert {f: (p.path / f).read_bytes() for f in ours} == ours  # the model untouched
+    assert p.record()["version"] == "0.1.1"
+    assert not [ln for ln in p.git("status", "--porcelain").splitlines() if ln[1] != " "]
+
+
+def test_a_dirty_tree_is_refused(project: Project) -> None:
+    (project.path / "noxfile.py").write_text("# half-done\n")
+    project.refused(says="the work tree has uncommitted changes: noxfile.py (commit or stash")
+
+
+def test_an_untracked_file_where_the_template_adds_one_is_refused(project: Project) -> None:
+    (project.path / f"src/{NAME}/extra.py").write_text("# mine, not committed yet\n")
+    project.refused(says="the update would write where git tracks no file: "
+                         f"src/{NAME}/extra.py (an untracked or ignored file")
+
+
+def test_a_project_that_records_no_template_is_told_how_to_adopt(project: Project) -> None:
+    project.git("rm", "-q", templatemod.ANSWERS)
+    project.commit("No answers")
+    line = project.refused(says=f"records no template version (no {templatemod.ANSWERS})")
+    assert "to adopt the template, write .torchship-template.toml with [template] source" in line
+    assert "commit (the template commit the project started from)" in line
+
+
+def test_an_unknown_version_is_refused(project: Project) -> None:
+    line = project.refused("--to", "9.9.9", says="has no version or ref '9.9.9'")
+    assert "its versions: v1.0.0, v0.2.0, v0.1.1, v0.1.0" in line
+
+
+def test_another_major_of_the_tool_is_refused(project: Project) -> None:
+    project.refused("--to", "1.0.0", says="the template at v1.0.0 pins torchship~=1.0, this "
+                                          "project torchship~=0.2: another major version")
+
+
+def test_a_template_that_is_gone_is_refused(project: Project, tmp_path: Path) -> None:
+    line = project.refused("--template", str(tmp_path / "nowhere"),
+                           says="cannot get the template")
+    assert "--template DIR|URL" in line
+
+
+def test_a_project_adopted_by_writing_the_answers_updates(released: Released,
+                                                         tmp_path: Path) -> None:
+    """A project made before `torchship new` existed: the user writes the answers file, as the
+    refusal says, with the template commit they started from; then it updates."""
+    p = _copy(released, released.project, tmp_path / "project")
+    p.git("rm", "-q", templatemod.ANSWERS)
+    p.commit("Made by hand, before torchship new")
+    (p.path / templatemod.ANSWERS).write_text(
+        f'[template]\nsource = "{released.template}"\nversion = "0.1.0"\n'
+        f'commit = "{released.commits["0.1.0"]}"\n\n[answers]\nname = "{NAME}"\n')
+    p.commit("Adopt the template")
+    res = p.update("--to", "v0.1.1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "  updated       docker/Dockerfile" in res.stdout
+    assert p.record()["commit"] == released.commits["0.1.1"]
+
+
+def _no_merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, int]:
+    raise AssertionError("no merge is needed here")
+
+
+@pytest.mark.parametrize(("base", "ours", "theirs", "kind", "note"), [
+    (None, None, b"new\n", update.Kind.ADD, ""),
+    (b"old\n", b"old\n", b"new\n", update.Kind.UPDATE, ""),
+    (b"old\n", b"old\n", None, update.Kind.REMOVE, ""),
+    (b"old\n", None, b"new\n", update.Kind.KEPT_DELETED, "deleted here; the template changed it"),
+    (b"old\n", b"mine\n", None, update.Kind.CONFLICT, "the template removed it, it changed here: kept"),
+    (b"\0old", b"\0mine", b"\0new", update.Kind.CONFLICT, "binary, changed here and in the template"),
+    (b"old\n", b"new\n", b"new\n", None, ""),       # the project has the change already
+    (b"old\n", None, None, None, ""),               # deleted on both sides
+])
+def test_what_each_path_needs(base: bytes | None, ours: bytes | None, theirs: bytes | None,
+                              kind: update.Kind | None, note: str) -> None:
+    step = update.step_for(PurePosixPath("f"), update.Version(base, 0o644 if base else None),
+                           update.Version(ours, 0o644 if ours else None),
+                           update.Version(theirs, 0o644 if theirs else None), merge=_no_merge)
+    assert (step.kind if step else None) is kind
+    assert step is None or step.note.startswith(note)
+    if kind is update.Kind.CONFLICT:
+        assert step is not None
+        assert step.result.data == ours  # the project's file is kept
+
+
+def test_a_mode_the_template_changed_arrives_where_the_project_kept_it() -> None:
+    old, new = update.Version(b"x\n", 0o644), update.Version(b"y\n", 0o755)
+    step = update.step_for(PurePosixPath("run.sh"), old, old, new, merge=_no_merge)
+    assert step is not None
+    assert (step.kind, step.result) == (update.Kind.UPDATE, update.Version(b"y\n", 0o755))
+    only_mode = update.step_for(PurePosixPath("run.sh"), old, old, update.Version(b"x\n", 0o755),
+                                merge=_no_merge)
+    assert only_mode is not None
+    assert only_mode.kind is update.Kind.MODE
+    # Modes are compared as git records them (a umask's group bits are no change).
+    assert (update.git_mode(0o664), update.git_mode(0o775)) == (0o644, 0o755)
+
+
+def test_invoke_template_update_is_the_same(project: Project) -> None:
+    before = project.snapshot()
+    direct = project.update("--dry-run")
+    alias = subprocess.run([str(BIN / "invoke"), "template.update", "--dry-run"], cwd=project.path,
+                           env=project.env, capture_output=True, text=True, timeout=120, check=False)
+    assert alias.returncode == 0, alias.stderr
+    assert alias.stdout == direct.stdout
+    assert before.diff(project.snapshot()) == []
