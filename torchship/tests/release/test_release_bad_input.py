@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from torchship.testing import require
 from torchship.testing.gitrepo import INVOKE, Project, git, snapshot
 
 RELEASE = ("release", "--part", "patch", "--no-images")
@@ -251,3 +252,30 @@ def test_diverged_from_the_remote_is_not_called_behind(project: Project, tmp_pat
     project.git("fetch", "-q", "origin")
     project.git("commit", "-q", "--allow-empty", "-m", "my work")
     project.refused(*RELEASE, says="main and origin/main have diverged")
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("{not json", "cannot be read"),
+    ('["a", "list"]', "is not a release journal"),
+    ('{"tag": "v0.1.1"}', "'version' is missing"),
+    ('{"version": "0.1.1", "tag": "v0.1.1", "branch": "main", "remote": "", "project": "", '
+     '"head": "", "commit": "", "tag_oid": "", "images": [], "published": [], "steps": [7]}',
+     "a step entry is 7"),
+])
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_journal_the_tool_did_not_write(project: Project, text: str, says: str,
+                                          resume: bool) -> None:
+    """A corrupt or foreign journal is one line, with --resume and without, never a traceback."""
+    (project.path / ".git" / "torchship-release.json").write_text(text)
+    project.refused(*(("release", "--resume") if resume else RELEASE), says=says)
+
+
+def test_a_git_directory_that_is_not_writable(project: Project) -> None:
+    git_dir = project.path / ".git"
+    subprocess.run(["chattr", "+i", str(git_dir)], check=False, capture_output=True)
+    try:
+        require(not os.access(git_dir, os.W_OK),
+                "chattr +i is not supported on this file system: .git stays writable")
+        project.refused(*RELEASE, says=".git is not writable")
+    finally:
+        subprocess.run(["chattr", "-i", str(git_dir)], check=False, capture_output=True)

@@ -33,6 +33,8 @@ from torchship.release.verify import verify
 
 JOURNAL_NAME = "torchship-release.json"
 INDEX_COPY = "torchship-release.index"
+# git commit leaves the message in COMMIT_EDITMSG: kept here so that a rollback restores it.
+MSG_FILE, MSG_COPY = "COMMIT_EDITMSG", "torchship-release.editmsg"
 
 Out = Callable[[str], None]
 Entry = dict[str, Any]
@@ -79,8 +81,13 @@ class Journal:
             raise ReleaseError(f"{path} cannot be read: {exc}",
                                hint="repair or delete it after checking `git status` and "
                                     "`git tag -l` by hand") from exc
+        if not isinstance(data, dict):
+            raise ReleaseError(f"{path} is not a release journal (a JSON object)",
+                               hint="repair or delete it after checking `git status` and "
+                                    "`git tag -l` by hand")
         data.setdefault("steps", [])  # a journal from before steps were journaled
         data.setdefault("project", "")
+        _check_shape(path, data)
         return cls(path, data)
 
     def save(self) -> None:
@@ -126,7 +133,33 @@ class Journal:
 
     def remove(self) -> None:
         (self.path.parent / INDEX_COPY).unlink(missing_ok=True)
+        (self.path.parent / MSG_COPY).unlink(missing_ok=True)
         self.path.unlink(missing_ok=True)
+
+
+# What every journal holds, by type: anything else is not one the tool wrote.
+_HEADER: dict[str, type | tuple[type, ...]] = {
+    "version": str, "tag": str, "branch": str, "remote": str, "project": str, "head": str,
+    "commit": str, "tag_oid": str, "images": list, "published": list, "steps": list}
+
+
+def _check_shape(path: Path, data: dict[str, Any]) -> None:
+    """Refuse, in one line, a journal another version or a hand wrote wrongly, rather than
+    fail on it half-way through a rollback."""
+    for key, kind in _HEADER.items():
+        if not isinstance(data.get(key), kind):
+            problem = "is missing" if key not in data else "has the wrong type"
+            raise ReleaseError(f"{path} is not a journal this torchship can use: {key!r} "
+                               f"{problem}",
+                               hint="repair or delete it after checking `git status` and "
+                                    "`git tag -l` by hand")
+    for entry in data["steps"]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("step"), str)
+                and isinstance(entry.get("undo", {}), dict)):
+            raise ReleaseError(f"{path} is not a journal this torchship can use: a step "
+                               f"entry is {json.dumps(entry)[:60]}",
+                               hint="repair or delete it after checking `git status` and "
+                                    "`git tag -l` by hand")
 
 
 # -- the steps ----------------------------------------------------------------------------
@@ -255,8 +288,13 @@ class Commit(Step):
         had_index = index.exists()
         if had_index:
             shutil.copyfile(index, ctx.git.git_dir / INDEX_COPY)
+        msg = ctx.git.git_dir / MSG_FILE
+        had_msg = msg.exists()
+        if had_msg:
+            shutil.copyfile(msg, ctx.git.git_dir / MSG_COPY)
         return {"ref": f"refs/heads/{ctx.plan.branch}", "head": ctx.plan.head,
-                "index": had_index, "subject": ctx.plan.commit_message.splitlines()[0]}
+                "index": had_index, "subject": ctx.plan.commit_message.splitlines()[0],
+                "editmsg": had_msg}
 
     def do(self, ctx: Context) -> dict[str, Any]:
         plan = ctx.plan
@@ -281,6 +319,7 @@ class Commit(Step):
                 tmp.write_bytes(original)
                 os.replace(tmp, index)
                 done.append("restored the index")
+        _restore_editmsg(git, bool(u.get("editmsg")))
         now = git.ref(u["ref"])
         if now is None or now == u["head"]:
             return done
@@ -291,6 +330,17 @@ class Commit(Step):
             git.move_ref(u["ref"], u["head"], now)
             done.append(f"removed the release commit from {u['ref'].removeprefix('refs/heads/')}")
         return done
+
+
+def _restore_editmsg(git: Git, had: bool) -> None:
+    """COMMIT_EDITMSG as it was before the release commit (absent, or the copy)."""
+    msg, copy = git.git_dir / MSG_FILE, git.git_dir / MSG_COPY
+    if not had:
+        msg.unlink(missing_ok=True)
+    elif copy.exists():
+        tmp = msg.with_name(MSG_FILE + ".torchship-restore")
+        shutil.copyfile(copy, tmp)
+        os.replace(tmp, msg)
 
 
 class Tag(Step):

@@ -96,19 +96,23 @@ class Snapshot:
     index: bytes | None
     files: tuple[tuple[str, int, bytes], ...]
     status: str
+    # The git directory's own files besides HEAD and the index (COMMIT_EDITMSG, config, a
+    # lock or journal left behind...): their names and bytes. Its folders (objects, refs,
+    # logs, hooks) are compared through `refs` or not at all: unreachable objects and
+    # reflog lines are git's history of what happened, not the repository's state.
+    git_files: tuple[tuple[str, bytes], ...] = ()
 
     def diff(self, other: Snapshot) -> list[str]:
         """What differs, for an assertion message a person can read."""
         out = []
+        for name, (a, b) in (("git_files", (dict(self.git_files), dict(other.git_files))),
+                             ("file", ({p: (m, b) for p, m, b in self.files},
+                                       {p: (m, b) for p, m, b in other.files}))):
+            out += [f"{name} {k} differs" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
         for name in ("head", "refs", "index", "status"):
             if getattr(self, name) != getattr(other, name):
                 a, b = getattr(self, name), getattr(other, name)
                 out.append(f"{name}: {a!r:.300} != {b!r:.300}")
-        mine = {p: (m, b) for p, m, b in self.files}
-        theirs = {p: (m, b) for p, m, b in other.files}
-        for p in sorted(set(mine) | set(theirs)):
-            if mine.get(p) != theirs.get(p):
-                out.append(f"file {p} differs")
         return out
 
 
@@ -130,7 +134,9 @@ def snapshot(repo: Path, *, env: dict[str, str]) -> Snapshot:
         if rel.parts[0] == ".git" or path.is_dir():
             continue
         files.append((rel.as_posix(), path.lstat().st_mode, path.read_bytes()))
-    return Snapshot(head, tuple(refs.splitlines()), index, tuple(files), status)
+    own = tuple((f.name, f.read_bytes()) for f in sorted(git_dir.iterdir())
+                if f.is_file() and f.name not in {"HEAD", "index"}) if git_dir.is_dir() else ()
+    return Snapshot(head, tuple(refs.splitlines()), index, tuple(files), status, own)
 
 
 def remote_refs(remote: Path, *, env: dict[str, str]) -> tuple[str, ...]:
