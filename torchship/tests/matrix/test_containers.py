@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -249,3 +253,57 @@ def test_gpu_device_requests() -> None:
     one = suites.ContainerSpec(root=ROOT, run_id="x", gpus=("1",)).device_requests()
     assert one[0]["DeviceIDs"] == ["1"]
     assert suites.ContainerSpec(root=ROOT, run_id="x").device_requests() == []
+
+
+_HOLD = """
+import sys
+from pathlib import Path
+from torchship.adapters.proc import raise_interrupt, signals
+from torchship.matrix import suites
+spec = suites.ContainerSpec(root=Path(sys.argv[1]), run_id=sys.argv[2])
+with signals(raise_interrupt):  # as `torchship matrix` runs a matrix
+    suites.run_in(suites.client(), sys.argv[3], ["sleep", "600"], spec=spec,
+                  results=Path(sys.argv[4]), env="cpu", name=sys.argv[2], limit=600)
+"""
+
+
+def _holding(tmp_path: Path, name: str) -> subprocess.Popen[str]:
+    """A real process running a container (sleep 600) the way a matrix run does; returns
+    once the container is running."""
+    client = suites.client()
+    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(ROOT), name,
+                              standins.tag("runtime"), str(tmp_path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(600):
+        if client.containers.list(filters={"name": name, "status": "running"}):
+            return child
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.1)
+    child.kill()
+    raise AssertionError("the container never started")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_terminated_run_leaves_no_container(engine: Docker, standin_bases: PinnedBases,
+                                              tmp_path: Path, sig: signal.Signals) -> None:
+    name = f"tsmx-test-{sig.name.lower()}-{uuid.uuid4().hex[:6]}"
+    child = _holding(tmp_path, name)
+    child.send_signal(sig)
+    child.communicate(timeout=60)
+    assert child.returncode != 0
+    assert suites.client().containers.list(all=True, filters={"name": name}) == []
+
+
+def test_a_killed_runs_containers_are_removed_by_the_next_run(engine: Docker,
+                                                              standin_bases: PinnedBases,
+                                                              tmp_path: Path) -> None:
+    """SIGKILL cannot be caught: the container outlives its process until the next run
+    (run_containers calls remove_orphans first) removes it, found by its owner label."""
+    name = f"tsmx-test-sigkill-{uuid.uuid4().hex[:6]}"
+    child = _holding(tmp_path, name)
+    child.kill()
+    child.communicate(timeout=60)
+    client = suites.client()
+    assert client.containers.list(all=True, filters={"name": name}) != []  # left behind
+    assert name in suites.remove_orphans(client)
+    assert client.containers.list(all=True, filters={"name": name}) == []

@@ -6,8 +6,10 @@ import logging
 import os
 import shlex
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from torchship.errors import CommandFailed, TorchshipError
 
@@ -149,3 +151,34 @@ def stream(
     if proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, output)
     return subprocess.CompletedProcess(argv, proc.returncode, output, None)
+
+
+# --- signals -------------------------------------------------------------------------------
+
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def raise_interrupt(signum: int, frame: object) -> None:
+    """A signal handler that turns SIGTERM and SIGHUP into what Ctrl-C is: KeyboardInterrupt,
+    so that the same `finally`/`except` clean-up runs whatever stopped the process."""
+    import signal
+
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def signals(handler: Callable[[int, Any], Any] | int) -> Iterator[None]:
+    """Route SIGINT, SIGTERM and SIGHUP to `handler` meanwhile (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = [getattr(signal, name) for name in STOP_SIGNALS]
+    old = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -169,6 +169,8 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
     from torchship.matrix import suites as S
 
     client = S.client()
+    for name in S.remove_orphans(client):
+        print(f"removed {name}, left running by a matrix run that was killed", file=sys.stderr)
     gpus = host_gpus() if S.nvidia_runtime(client) else []
     if opts.require_gpu and not gpus:
         raise GpuMissing("--require-gpu: the container engine has no NVIDIA runtime or the "
@@ -217,16 +219,24 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
                           reason=f"{type(exc).__name__}: {exc}"[:300],
                           wall_seconds=time.monotonic() - t0)
 
+    pool = None
     try:
         if jobs <= 1 or len(envs) <= 1:
             return [one(i, env) for i, env in enumerate(envs)]
-        with ThreadPoolExecutor(max_workers=min(jobs, len(envs))) as pool:
-            return list(pool.map(one, range(len(envs)), envs))
+        pool = ThreadPoolExecutor(max_workers=min(jobs, len(envs)))
+        return list(pool.map(one, range(len(envs)), envs))
     except BaseException:
-        # Ctrl-C lands in this thread while others may still hold containers: remove every
-        # container of this run by its label, so their waits end and nothing is left behind.
+        # Ctrl-C (or SIGTERM, SIGHUP) lands in this thread while others may still hold
+        # containers: remove every container of this run by its label first, so that their
+        # waits end, then stop the pool (a `with` block would wait for them before this).
         S.remove_run(client, rid)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            S.remove_run(client, rid)  # one a worker created while the first sweep ran
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 def _existing(cfg: configmod.Config, env: str, variant: str, *, required: bool = True,
@@ -356,12 +366,17 @@ def parse(argv: Sequence[str], *, root: Path) -> tuple[Options, Path | None]:
 def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare"] = "gpu_tests",
          ) -> int:
     """Entry point for the nox sessions: one `error:` line and a non-zero exit on failure."""
+    from torchship.adapters.proc import raise_interrupt, signals
+
     try:
         opts, run_dir = parse(argv, root=root)
-        if what == "compare":
-            compare_only(opts, run_dir)
-        else:
-            gpu_tests(opts)
+        # SIGTERM and SIGHUP (a CI job cancelled, a terminal closed) clean up as Ctrl-C does:
+        # every container of the run removed, the suite's process group killed.
+        with signals(raise_interrupt):
+            if what == "compare":
+                compare_only(opts, run_dir)
+            else:
+                gpu_tests(opts)
     except TorchshipError as exc:
         print(f"error: {exc.render()}", file=sys.stderr)
         return exc.exit_code

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 SRC = "/src"            # where the source is mounted (read-only) in a container
 RESULTS = "/results"    # the container's one writable folder
 LABEL = "torchship.matrix"
+# host:pid of the process that started the container, so that the next run can remove what a
+# killed one (SIGKILL, a lost terminal) left behind.
+OWNER = "torchship.matrix.owner"
 # What makes a read-only source tree and an arbitrary uid work: nothing written beside the
 # code (bytecode, pytest cache), a HOME that exists, the mounted source first on the path.
 CONTAINER_ENV = {
@@ -223,7 +226,7 @@ def container(c: DockerClient, image: str, command: Sequence[str], *, spec: Cont
         volumes={str(spec.root): {"bind": SRC, "mode": "ro"},
                  str(results.resolve()): {"bind": RESULTS, "mode": "rw"}},
         environment={**CONTAINER_ENV, **spec.extra_env, "TORCHSHIP_ENV": env},
-        device_requests=spec.device_requests(), labels={LABEL: spec.run_id},
+        device_requests=spec.device_requests(), labels={LABEL: spec.run_id, OWNER: owner()},
         detach=True)
     try:
         yield box
@@ -299,6 +302,38 @@ def smoke_test(c: DockerClient, *, env: str, image: str, spec: ContainerSpec, fo
         return SuiteResult("smoke", "passed", 0, secs)
     return SuiteResult("smoke", "failed", code, secs, (),
                        f"`{shlex.join(command)}` exited {code}: {_why(out)[:200]}")
+
+
+def owner() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, alive
+    return True
+
+
+def remove_orphans(c: DockerClient) -> list[str]:
+    """Remove the containers of matrix runs on this host whose process is gone (killed, so
+    it could not clean up): their names."""
+    import socket
+
+    host = socket.gethostname()
+    gone = []
+    for box in c.containers.list(all=True, filters={"label": OWNER}):
+        who, _, pid = str(box.labels.get(OWNER, "")).rpartition(":")
+        if who == host and pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(Exception):  # removed meanwhile is fine
+                box.remove(force=True)
+                gone.append(str(box.name))
+    return gone
 
 
 def remove_run(c: DockerClient, run_id: str) -> None:

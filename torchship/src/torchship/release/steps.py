@@ -17,15 +17,14 @@ import json
 import os
 import shutil
 import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 from torchship import config as tsconfig
 from torchship.adapters.git import Git, GitError
+from torchship.adapters.proc import raise_interrupt, signals
 from torchship.errors import TorchshipError
 from torchship.release import version
 from torchship.release.plan import Plan, ReleaseError, image_step
@@ -510,25 +509,6 @@ def on_remote(git: Git, journal: Journal) -> list[str]:
     return out
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-@contextmanager
-def _signals(handler: Callable[[int, Any], Any] | int) -> Iterator[None]:
-    """Route SIGINT, SIGTERM and SIGHUP to `handler` meanwhile (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    old = {s: signal.signal(s, handler) for s in sigs}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
 def rollback(git: Git, journal: Journal) -> tuple[list[str], list[str]]:
     """Undo every journaled step, newest first; drop the journal unless an undo failed.
 
@@ -537,7 +517,7 @@ def rollback(git: Git, journal: Journal) -> tuple[list[str], list[str]]:
     """
     done: list[str] = []
     failed: list[str] = []
-    with _signals(signal.SIG_IGN):
+    with signals(signal.SIG_IGN):
         for entry in reversed(journal.entries):
             step = step_named(entry["step"])
             if step is None:
@@ -563,7 +543,7 @@ def apply(git: Git, cfg: tsconfig.Config, plan: Plan, out: Out) -> None:
     current: Step | None = None
     entry: Entry | None = None
     try:
-        with _signals(_raise_interrupt):
+        with signals(raise_interrupt):
             for step in STEPS:
                 if step.active(plan):
                     current, entry = step, None
