@@ -279,3 +279,11 @@ def test_a_git_directory_that_is_not_writable(project: Project) -> None:
         project.refused(*RELEASE, says=".git is not writable")
     finally:
         subprocess.run(["chattr", "-i", str(git_dir)], check=False, capture_output=True)
+
+
+def test_a_remote_that_is_not_a_repository_names_gits_cause(project: Project) -> None:
+    """git's first fatal: line is the cause; the advice after it is not quoted as one."""
+    res = project.refused("release", "--part", "patch", "--no-images", "--remote", "nope",
+                          says="cannot reach remote 'nope': fatal: 'nope' does not appear to "
+                               "be a git repository")
+    assert "and the repository exists" not in res.stderr

@@ -90,13 +90,13 @@ def test_commit_refused_by_a_hook(project: Project) -> None:
 def test_signer_fails_when_signing_the_commit(project: Project) -> None:
     _counting_signer(project, fail_at=1)  # the preflight test passes, the commit's fails
     _rolled_back(project, *RELEASE, "--sign-commit",
-                 says="commit failed: git commit failed: fatal: failed to write commit object")
+                 says="commit failed: git commit failed: error: gpg failed to sign the data")
 
 
 def test_signer_fails_when_signing_the_tag(project: Project) -> None:
     _counting_signer(project, fail_at=1)  # the preflight test passes, the tag's fails
     _rolled_back(project, *RELEASE,
-                 says="tag failed: git could not sign tag v0.1.1: error: unable to sign the tag")
+                 says="tag failed: git could not sign tag v0.1.1: error: gpg failed to sign the data")
 
 
 def test_tag_created_behind_the_release_s_back(project: Project) -> None:

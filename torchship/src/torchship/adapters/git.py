@@ -107,13 +107,15 @@ def _lines(text: str) -> list[str]:
 
 def reason(res: Result) -> str:
     """Why a git command failed, in one line: the signer's own reason first (gpg: ...,
-    ssh ...), then git's last word on stderr (fatal:/error:, or a hook's message)."""
+    ssh ...), then git's first fatal:/error: line (else its last line: a hook's message)."""
     lines = _lines(res.stderr) or _lines(res.stdout)
     if not lines:
         return f"git {res.args[0] if res.args else ''} exited with {res.status}".strip()
     cause = next((ln for ln in lines if ln.startswith(("gpg:", "ssh", "No "))), None)
-    last = lines[-1]
-    return "; ".join(dict.fromkeys(x for x in (cause, last) if x))
+    # git's first fatal:/error: is the cause; what follows it is advice ("Please make sure
+    # you have the correct access rights / and the repository exists."), not the reason.
+    first = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[-1])
+    return "; ".join(dict.fromkeys(x for x in (cause, first) if x))
 
 
 def _gitpython() -> Any:
