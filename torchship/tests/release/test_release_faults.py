@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -282,3 +283,38 @@ def test_an_incomplete_rollback_is_finished_by_resume(project: Project,
     assert resumed.returncode == 0, resumed.stderr
     assert "  ↺ restored src/mlproject/__init__.py" in resumed.stdout
     assert project.snapshot().diff(before) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A small file system of its own (tmpfs, 64 MiB), so that a test can fill it."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)],
+                         capture_output=True, text=True, check=False)
+    require(res.returncode == 0, f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_mid_release_is_rolled_back_completely(project: Project,
+                                                            small_disk: Path) -> None:
+    """The disk fills up while the release commits (a hook fills it): the rollback needs no
+    new space (the index comes back by renaming its copy) and leaves nothing staged."""
+    repo = small_disk / "repo"
+    shutil.copytree(project.path, repo, symlinks=True)
+    on_disk = Project(repo, project.remote, project.env, project.tmp)
+    fill = small_disk / "fill"
+    on_disk.hook("pre-commit", f"dd if=/dev/zero of={fill} bs=1M >/dev/null 2>&1\nexit 0\n")
+    on_disk.settle()
+    before = on_disk.snapshot()
+    res = on_disk.invoke(*RELEASE)
+    full = shutil.disk_usage(small_disk).free
+    fill.unlink()
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert full < 1024 * 1024, "the hook did not fill the disk"
+    assert "rolled back, the repository is as it was" in res.stderr, res.stderr
+    assert on_disk.snapshot().diff(before) == []
+    assert on_disk.git("status", "--porcelain") == ""

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
@@ -92,7 +93,11 @@ class Journal:
     def save(self) -> None:
         """Write the journal whole, then rename it into place: never half a journal."""
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+        try:
+            tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk: no half-written copy left behind
+            raise
         os.replace(tmp, self.path)
 
     def start(self, step: str, undo: dict[str, Any]) -> Entry:
@@ -311,13 +316,9 @@ class Commit(Step):
             if index.exists():
                 index.unlink()
                 done.append("restored the index")
-        elif copy.exists():
-            original = copy.read_bytes()
-            if not index.exists() or index.read_bytes() != original:
-                tmp = index.with_name("index.torchship-restore")
-                tmp.write_bytes(original)
-                os.replace(tmp, index)
-                done.append("restored the index")
+        elif copy.exists() and (not index.exists() or index.read_bytes() != copy.read_bytes()):
+            os.replace(copy, index)  # a rename: no new space needed (a full disk)
+            done.append("restored the index")
         _restore_editmsg(git, bool(u.get("editmsg")))
         now = git.ref(u["ref"])
         if now is None or now == u["head"]:
@@ -337,9 +338,7 @@ def _restore_editmsg(git: Git, had: bool) -> None:
     if not had:
         msg.unlink(missing_ok=True)
     elif copy.exists():
-        tmp = msg.with_name(MSG_FILE + ".torchship-restore")
-        shutil.copyfile(copy, tmp)
-        os.replace(tmp, msg)
+        os.replace(copy, msg)  # a rename: no new space needed
 
 
 class Tag(Step):
@@ -568,7 +567,10 @@ def _failed(git: Git, plan: Plan, journal: Journal, step: Step | None, exc: Base
             f"{cause(exc, plan.root)}; nothing was undone",
             hint="fix the cause, then `invoke release --resume` finishes the release") from exc
     journal.data["rolling_back"] = True  # should it stop half-way, --resume goes on with it
-    journal.save()
+    with suppress(OSError):
+        # A full disk must not stop the rollback, which needs no new space: the journal on
+        # disk still lists every step, and --resume would roll those back the same way.
+        journal.save()
     done, failed = rollback(git, journal)
     for what in done:
         out(f"  ↺ {what}")
