@@ -37,7 +37,7 @@ def edge(func: F) -> F:
             print(f"error: {exc.render()}", file=sys.stderr)
             raise SystemExit(exc.exit_code) from None
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+            print("error: interrupted", file=sys.stderr)
             raise SystemExit(130) from None
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature

@@ -179,7 +179,7 @@ def test_interrupted_while_signing_the_tag(project: Project, sig: signal.Signals
     with _hung_tag_signature(project) as (proc, before):
         proc.send_signal(sig)
         _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1, err
+    assert proc.returncode == 130, err
     assert err.strip() == "error: interrupted; rolled back, the repository is as it was"
     assert project.snapshot().diff(before) == []
 

@@ -381,6 +381,6 @@ def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare
         print(f"error: {exc.render()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: every container was removed", file=sys.stderr)
+        print("error: interrupted; every container of the run was removed", file=sys.stderr)
         return 130
     return 0

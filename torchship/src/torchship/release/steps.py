@@ -40,6 +40,13 @@ Out = Callable[[str], None]
 Entry = dict[str, Any]
 
 
+class Interrupted(ReleaseError):
+    """Ctrl-C, SIGTERM or SIGHUP stopped the release, which rolled back: exit 130, as an
+    interrupted preflight and every other interrupted command of the tool."""
+
+    exit_code = 130
+
+
 class PublishedError(TorchshipError):
     """Something was published before the failure: nothing was undone; --resume finishes."""
 
@@ -580,7 +587,7 @@ def _failed(git: Git, plan: Plan, journal: Journal, step: Step | None, exc: Base
                            hint="fix these by hand (git status, git tag -l), then "
                                 "`invoke release --resume` finishes the rollback") from exc
     if isinstance(exc, KeyboardInterrupt):
-        raise ReleaseError("interrupted; rolled back, the repository is as it was") from exc
+        raise Interrupted("interrupted; rolled back, the repository is as it was") from exc
     hint = exc.hint if isinstance(exc, TorchshipError) else None
     raise ReleaseError(f"{name} failed: {cause(exc, plan.root)}; rolled back, the "
                        "repository is as it was", hint=hint) from exc

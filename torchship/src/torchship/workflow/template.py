@@ -673,6 +673,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.render()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("error: interrupted", file=sys.stderr)
         return 130
     return 0

@@ -564,7 +564,7 @@ def main(argv: Sequence[str] | None = None, *, root: Path | None = None) -> int:
         print(f"error: {exc.render()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("error: interrupted", file=sys.stderr)
         return 130
     if made.target.commit == made.old.commit:
         print(f"{made.name} is at the template's version {made.old.version} "
