@@ -25,7 +25,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(project: Project) -> None:
     assert "release 0.1.0 -> 0.2.0 on main" in out
     assert 'pyproject.toml:7\n    - version = "0.1.0"\n    + version = "0.2.0"' in out
     assert '+ __version__ = "0.2.0"' in out
-    assert "  CHANGELOG.md:\n    9: +\n    10: + ## [0.2.0] - " in out
+    assert "  CHANGELOG.md:\n    12: +\n    13: + ## [0.2.0] - " in out
     assert "+ [unreleased]: https://github.com/torchship/torchship/compare/v0.2.0...HEAD" in out
     assert "tag: v0.2.0 (annotated, signed)" in out
     assert "  | Release 0.2.0" in out
