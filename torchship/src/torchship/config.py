@@ -211,6 +211,10 @@ def _bases(table: Mapping[str, Any], key: str, *, require_digest: bool) -> dict[
         ekey = f"{key}.{env}"
         if not _ENV_NAME.match(env):
             raise ConfigError(ekey, "an environment name is lower-case letters, digits, . _ -")
+        if env == "none":
+            raise ConfigError(ekey, "`none` is not an environment name: an Env trailer of "
+                                    "`none` says a commit matches no pinned environment",
+                              hint="rename the environment")
         raw = _table(raw, ekey)
         _unknown(raw, _BASE_KEYS, ekey)
         refs: dict[str, Reference] = {}

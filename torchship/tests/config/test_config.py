@@ -68,6 +68,9 @@ def test_a_valid_table_gives_frozen_typed_config(tmp_path: Path, monkeypatch: py
     ('[tool.torchship.bases.cu121]\nruntime = "a@' + DIGEST + '"\ndevel = "a@' + DIGEST + '"\ncudnn = "9"\n',
      "tool.torchship.bases.cu121.cudnn: unknown key"),
     ('[tool.torchship]\ndefault_env = "cu999"\n', "tool.torchship.default_env: 'cu999' is not in bases"),
+    ('[tool.torchship.bases.none]\nruntime = "a@' + DIGEST + '"\ndevel = "a@' + DIGEST + '"\n',
+     "tool.torchship.bases.none: `none` is not an environment name: an Env trailer of `none` "
+     "says a commit matches no pinned environment (rename the environment)"),
     ('[tool.torchship.compare]\nregression = "tight"\n', "tool.torchship.compare.regression: must be float"),
     ('[tool.torchship]\ndevel_extras = ["notebook"]\n',
      "tool.torchship.devel_extras: 'notebook' is not an extra of the project"),

@@ -318,3 +318,24 @@ def test_a_full_disk_mid_release_is_rolled_back_completely(project: Project,
     assert "rolled back, the repository is as it was" in res.stderr, res.stderr
     assert on_disk.snapshot().diff(before) == []
     assert on_disk.git("status", "--porcelain") == ""
+
+
+def test_killed_before_the_push_then_resume_says_what_it_pushed(project: Project) -> None:
+    # The release dies (SIGKILL) as its git push starts, before anything leaves: --resume
+    # finishes it, and its output names the remote and each ref it changed there.
+    project.hook("pre-push", 'kill -9 "$(cut -d" " -f4 /proc/$PPID/stat)"; exit 1\n')
+    remote_before = remote_refs(project.remote, env=project.env)
+    res = project.invoke(*RELEASE, "--push")
+    assert res.returncode == -signal.SIGKILL, (res.stdout, res.stderr)
+    assert remote_refs(project.remote, env=project.env) == remote_before
+    (project.path / ".git/hooks/pre-push").unlink()
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    commit, tag = project.git("rev-parse", "HEAD"), project.git("rev-parse", "refs/tags/v0.1.1")
+    assert resumed.stdout.splitlines()[:2] == [
+        "resuming v0.1.1: its push was interrupted",
+        f"• git push --atomic to origin ({project.remote}): branch main at {commit[:12]}, "
+        f"tag v0.1.1 (tag object {tag[:12]} of {commit[:12]})"]
+    refs = dict(line.split(" ") for line in remote_refs(project.remote, env=project.env))
+    assert (refs["refs/heads/main"], refs["refs/tags/v0.1.1"]) == (commit, tag)
+    assert not (project.path / ".git/torchship-release.json").exists()

@@ -25,7 +25,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(project: Project) -> None:
     assert "release 0.1.0 -> 0.2.0 on main" in out
     assert 'pyproject.toml:7\n    - version = "0.1.0"\n    + version = "0.2.0"' in out
     assert '+ __version__ = "0.2.0"' in out
-    assert "  CHANGELOG.md:\n    9: +\n    10: + ## [0.2.0] - " in out
+    assert "  CHANGELOG.md:\n    12: +\n    13: + ## [0.2.0] - " in out
     assert "+ [unreleased]: https://github.com/torchship/torchship/compare/v0.2.0...HEAD" in out
     assert "tag: v0.2.0 (annotated, signed)" in out
     assert "  | Release 0.2.0" in out
@@ -78,12 +78,21 @@ def test_ssh_release_with_signed_commit(project: Project, sshkey: SshKey) -> Non
     assert "signature verifies (ssh)" in verify.stdout
 
 
-def test_push_is_atomic_and_complete(project: Project) -> None:
+def test_push_is_atomic_and_complete_and_says_what_it_changed(project: Project) -> None:
+    before = dict(line.split(" ") for line in remote_refs(project.remote, env=project.env))
     res = project.invoke("release", "--part", "patch", "--no-images", "--push")
     assert res.returncode == 0, res.stderr
     refs = dict(line.split(" ") for line in remote_refs(project.remote, env=project.env))
-    assert refs["refs/heads/main"] == project.git("rev-parse", "HEAD")
-    assert refs["refs/tags/v0.1.1"] == project.git("rev-parse", "refs/tags/v0.1.1")
+    commit, tag = project.git("rev-parse", "HEAD"), project.git("rev-parse", "refs/tags/v0.1.1")
+    assert refs["refs/heads/main"] == commit
+    assert refs["refs/tags/v0.1.1"] == tag
+    # What changed outside the repository is in the output: which remote (name and URL),
+    # each ref and the object it now points at; nothing else on the remote moved.
+    assert (f"• git push --atomic to origin ({project.remote}): branch main at {commit[:12]}, "
+            f"tag v0.1.1 (tag object {tag[:12]} of {commit[:12]})") in res.stdout.splitlines()
+    assert {k: v for k, v in refs.items() if k not in ("refs/heads/main", "refs/tags/v0.1.1")} \
+        == {k: v for k, v in before.items() if k != "refs/heads/main"}
+    assert res.stdout.rstrip().splitlines()[-1] == "released 0.1.1: tag v0.1.1"
 
 
 def test_pre_releases_then_finalise(project: Project) -> None:

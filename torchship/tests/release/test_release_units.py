@@ -8,6 +8,7 @@ import pytest
 
 from torchship.release import changelog, version
 from torchship.release.changelog import ChangelogError
+from torchship.release.steps import shown_url
 from torchship.release.version import Version, VersionError
 
 LOG = """# Changelog
@@ -104,3 +105,16 @@ def test_next_version_refuses(current: str, kwargs: dict[str, object], says: str
 
 def test_version_str_roundtrip() -> None:
     assert str(Version(1, 0, 0, "rc", 3)) == "1.0.0rc3"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("/srv/git/project.git", "/srv/git/project.git"),
+    ("git@forge.example:team/project.git", "git@forge.example:team/project.git"),
+    ("ssh://git@forge.example/team/project.git", "ssh://git@forge.example/team/project.git"),
+    ("https://forge.example/team/project.git", "https://forge.example/team/project.git"),
+    ("https://oauth2:s3cret@forge.example/team/project.git",
+     "https://forge.example/team/project.git"),
+    ("https://token@forge.example/p.git", "https://forge.example/p.git"),
+])
+def test_a_pushed_remote_is_shown_without_its_credentials(url: str, shown: str) -> None:
+    assert shown_url(url) == shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 from workflow_helpers import DIGEST, LOCAL_BASES, Project, bases_toml
@@ -34,22 +35,94 @@ def test_inside_an_image_the_image_env_wins(hooked: Project) -> None:
     assert hooked.trailer() == "cu124"
 
 
-def test_no_match_falls_back_to_the_default_and_the_check_warns(hooked: Project) -> None:
-    hooked.pin_locally({k: v for k, v in LOCAL_BASES.items() if k != "cpu"}, default_env="cu124")
+# Bases whose torch differs from this venv's 2.13.0 (CPU): one of them a CPU base too, so the
+# torch version alone decides. The local stack matches none of them.
+UNMATCHED_BASES = {"cpu": ("2.12.0", None), "cu124": LOCAL_BASES["cu124"]}
+NONE_TRAILER = "none (local torch 2.13.0+cpu, CUDA none; matches no pinned environment)"
+
+
+def torchship_lines(res: subprocess.CompletedProcess[str]) -> list[str]:
+    return [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("torchship:")]
+
+
+def test_no_match_names_no_environment_and_the_check_warns(hooked: Project) -> None:
+    """The default environment is not claimed: the trailer says what the local stack is."""
+    hooked.pin_locally(UNMATCHED_BASES, default_env="cpu")
     res = hooked.commit("Add a metric")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert hooked.trailer() == "cu124"
-    assert "warning: local torch 2.13.0+cpu, CUDA none matches no pinned environment" in res.stdout + res.stderr
+    assert hooked.trailer() == NONE_TRAILER
+    assert hooked.git("log", "-1", "--format=%B") == f"Add a metric\n\nEnv: {NONE_TRAILER}"
+    out = res.stdout + res.stderr
+    assert "warning: local torch 2.13.0+cpu, CUDA none matches no pinned environment" in out
+    assert f"torchship: added `Env: {NONE_TRAILER}`" in out
+
+    which = hooked.invoke("env.which", "HEAD")
+    assert which.returncode == 0, which.stderr
+    assert which.stdout.splitlines()[1:] == [
+        f"env     {NONE_TRAILER}",
+        "images  (none: the commit was made in no pinned environment)"]
+    detect = hooked.invoke("env.detect")
+    assert detect.returncode == 0, detect.stderr
+    assert detect.stdout.strip() == (
+        "(none): local torch 2.13.0+cpu, CUDA none matches no pinned environment (cpu, cu124); "
+        f"a commit here gets `Env: {NONE_TRAILER}`")
+
+
+def test_an_unmatched_trailer_is_kept_on_amend(hooked: Project) -> None:
+    hooked.pin_locally(UNMATCHED_BASES)
+    assert hooked.commit("Add a metric").returncode == 0
+    res = hooked.run("git", "commit", "--amend", "--no-edit")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert hooked.trailer() == NONE_TRAILER
+    assert hooked.git("log", "-1", "--format=%B").count("Env:") == 1
+    assert f"torchship: Env: {NONE_TRAILER} kept as written" in res.stdout + res.stderr
+
+
+def test_off_mode_still_writes_the_honest_trailer(hooked: Project) -> None:
+    hooked.set_pyproject_tool('\n[tool.torchship.hooks]\nenv_check = "off"\n')
+    hooked.git("commit", "-q", "--no-verify", "-am", "No torch check")
+    hooked.pin_locally(UNMATCHED_BASES)
+    res = hooked.commit("Add a metric")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "warning" not in res.stdout + res.stderr
+    assert hooked.trailer() == NONE_TRAILER
 
 
 def test_refuse_mode_blocks_a_commit_from_an_unpinned_torch(hooked: Project) -> None:
     hooked.set_pyproject_tool('\n[tool.torchship.hooks]\nenv_check = "refuse"\n')
     hooked.git("commit", "-q", "--no-verify", "-am", "Refuse unpinned environments")
-    hooked.pin_locally({"cu121": LOCAL_BASES["cu121"]})
+    hooked.pin_locally(UNMATCHED_BASES)
     before = hooked.git("rev-parse", "HEAD")
     res = hooked.commit("Should not land")
     assert res.returncode != 0
-    assert "error: local torch 2.13.0+cpu, CUDA none matches no pinned environment" in res.stdout + res.stderr
+    assert torchship_lines(res) == [
+        "torchship: error: local torch 2.13.0+cpu, CUDA none matches no pinned environment "
+        "(cpu: torch 2.12.0, CUDA none; cu124: torch 2.6.0, CUDA 12.4); work in a devel image or "
+        'install a pinned torch (set [tool.torchship.hooks] env_check = "warn" to allow)']
+    assert "Traceback" not in res.stdout + res.stderr
+    assert hooked.git("rev-parse", "HEAD") == before
+
+
+def test_refuse_mode_the_commit_msg_hook_refuses_too(hooked: Project) -> None:
+    """With the pre-commit check skipped, the commit-msg hook does not write `none` instead."""
+    hooked.set_pyproject_tool('\n[tool.torchship.hooks]\nenv_check = "refuse"\n')
+    hooked.git("commit", "-q", "--no-verify", "-am", "Refuse unpinned environments")
+    hooked.pin_locally(UNMATCHED_BASES)
+    before = hooked.git("rev-parse", "HEAD")
+    res = hooked.commit("Should not land", env={"SKIP": "torchship-env-check"})
+    assert res.returncode != 0
+    assert torchship_lines(res) == [
+        "torchship: error: local torch 2.13.0+cpu, CUDA none matches no pinned environment "
+        '(cpu, cu124); [tool.torchship.hooks] env_check = "refuse" (work in a devel image or '
+        "install a pinned torch)"]
+    assert "Traceback" not in res.stdout + res.stderr
+    assert hooked.git("rev-parse", "HEAD") == before
+    written = hooked.commit("Should not land either\n\nEnv: none",
+                            env={"SKIP": "torchship-env-check"})
+    assert written.returncode != 0
+    assert torchship_lines(written) == [
+        "torchship: error: `Env: none` says the commit matches no pinned environment, and "
+        '[tool.torchship.hooks] env_check = "refuse" (commit from a pinned environment)']
     assert hooked.git("rev-parse", "HEAD") == before
 
 

@@ -111,6 +111,25 @@ def test_the_example_package_is_renamed_not_the_prose(zoo: tuple[Path, float],
     assert '__version__ = "0.1.0"' in (dest / "src/zoo_vision/__init__.py").read_text()
 
 
+def _preamble(text: str) -> str:
+    return text.split("## [Unreleased]", 1)[0]
+
+
+def test_every_changelog_tells_one_versioning_story(template_root: Path) -> None:
+    """PEP 440 versions (what the release makes: `0.2.0rc1`) with SemVer's meaning of the
+    parts, in the template's, a new project's and the tool's changelog; none claims to adhere
+    to Semantic Versioning, whose pre-releases are `0.2.0-rc.1`."""
+    root = _preamble((template_root / "CHANGELOG.md").read_text())
+    tool = _preamble((Path(__file__).resolve().parents[2] / "CHANGELOG.md").read_text())
+    assert _preamble(templatemod.CHANGELOG) == root  # a new project starts with these words
+    for text, tag in ((root, "v0.2.0rc1"), (tool, "torchship-v0.3.0rc1")):
+        words = " ".join(text.split())
+        assert "Versions follow [PEP 440](https://peps.python.org/pep-0440/)" in words
+        assert f"tagged `{tag}`" in words
+        assert "Major, minor and patch mean what [Semantic Versioning]" in words
+        assert "adheres to" not in words
+
+
 def test_readme_changelog_and_the_template_record_are_the_projects(
         zoo: tuple[Path, float], template: Path, template_root: Path,
         person: dict[str, str]) -> None:

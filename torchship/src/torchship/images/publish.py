@@ -6,7 +6,7 @@ verifies and (on a later failure) removes the images of a release through `relea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +43,11 @@ class Pushed:
 
 
 def push(config: Config, tags: Sequence[str] | None = None, *,
-         docker: Docker | None = None) -> list[Pushed]:
+         docker: Docker | None = None,
+         on_pushed: Callable[[Pushed], None] | None = None) -> list[Pushed]:
     """Push the images (default: the current version's) and confirm each by pulling its
-    digest back and comparing the image id."""
+    digest back and comparing the image id. `on_pushed` hears of each one as soon as it is
+    in the registry, so a failure at the next one never hides what was published."""
     docker = docker or require_engine()
     if tags is None:
         prov = provenance(config)
@@ -70,6 +72,8 @@ def push(config: Config, tags: Sequence[str] | None = None, *,
             raise ImageError(f"{pinned} pulled back as {pulled_id[:19]}, "
                              f"not the pushed {local_id[:19]}")
         out.append(Pushed(t, digest))
+        if on_pushed is not None:
+            on_pushed(out[-1])
     return out
 
 
@@ -104,8 +108,10 @@ class ReleaseImages:
             return []
         return build_release_images(self.config, version, commit)
 
-    def push(self, tags: list[str]) -> None:
-        push(self.config, tags)
+    def push(self, tags: list[str],
+             on_pushed: Callable[[str, str], None] | None = None) -> None:
+        report = (lambda p: on_pushed(p.tag, p.digest)) if on_pushed else None
+        push(self.config, tags, on_pushed=report)
 
     def remove(self, tags: list[str]) -> None:
         remove_images(tags)

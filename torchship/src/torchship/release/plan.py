@@ -59,8 +59,10 @@ class ImageStep(Protocol):
         """
         ...
 
-    def push(self, tags: list[str]) -> None:
-        """Push the built images (and confirm each by digest)."""
+    def push(self, tags: list[str],
+             on_pushed: Callable[[str, str], None] | None = None) -> None:
+        """Push the built images (and confirm each by digest); call `on_pushed(tag, digest)`
+        as each one is in the registry."""
         ...
 
     def remove(self, tags: list[str]) -> None:

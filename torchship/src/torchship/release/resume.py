@@ -11,7 +11,7 @@ from __future__ import annotations
 from torchship import config as tsconfig
 from torchship.adapters.git import Git
 from torchship.release.plan import ReleaseError, image_step
-from torchship.release.steps import Journal, Out, rollback
+from torchship.release.steps import Journal, Out, pushed_line, rollback
 from torchship.release.verify import verify
 
 
@@ -45,7 +45,8 @@ def resume(git: Git, out: Out) -> None:
         + (f"already published: {'; '.join(published)}" if published
            else "its push was interrupted"))
     if d["images"]:
-        image_step(cfg).push(d["images"])
+        image_step(cfg).push(d["images"], lambda tag, digest: out(
+            f"• pushed image {tag} {digest} (pulled back, same image)"))
     refs = git.remote_refs(remote)
     todo = []
     if refs.get(f"refs/heads/{branch}") != commit:
@@ -54,9 +55,9 @@ def resume(git: Git, out: Out) -> None:
         todo.append(f"refs/tags/{tag}")
     if todo:
         git.push_atomic(remote, todo)
-        out(f"• pushed {' '.join(todo)} to {remote}")
+        out(pushed_line(git, journal, todo))
     else:
-        out(f"• {remote} already has {branch} and {tag}")
+        out(f"• {remote} already has {branch} and {tag}: nothing pushed")
     signed = "-----BEGIN" in git.tag_body(tag)
     for line in verify(git, cfg, tag, require_signature=signed, images=d["images"]):
         out(f"  ✓ {line}")

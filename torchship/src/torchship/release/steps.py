@@ -7,6 +7,10 @@ result. So whatever stops a release — an error, Ctrl-C, SIGTERM, or a crash th
 HEAD, branch, tags, index and files. Once something has left the machine (a push), nothing is
 undone: the journal says what is published, and `--resume` finishes the release.
 
+Every step that changes something outside the repository says so as it does it, naming
+what changed and where: each image built into the local engine, each image pushed (tag and
+digest), and the git push (remote, its URL, and each ref with the object it now points at).
+
 Adding a step is one edit: a class below and its place in STEPS.
 """
 
@@ -17,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import urllib.parse
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -398,7 +403,8 @@ class Images(Step):
         built = image_step(ctx.cfg).build(ctx.plan.new, ctx.journal.data["commit"])
         ctx.built[:] = built
         ctx.journal.note(images=built)
-        ctx.out(f"• images: {', '.join(built)}")
+        ctx.out(f"• images: built {len(built)} in the local Docker engine (not pushed): "
+                f"{', '.join(built)}")
         return {"built": built}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
@@ -440,7 +446,11 @@ class PushImages(Step):
         return [f"push images: {'the images above, each confirmed by digest' if plan.images else 'none'}"]
 
     def do(self, ctx: Context) -> dict[str, Any]:
-        image_step(ctx.cfg).push(ctx.built)
+        def pushed(tag: str, digest: str) -> None:
+            ctx.journal.publish([tag])  # in the registry now: never undone from here on
+            ctx.out(f"• pushed image {tag} {digest} (pulled back, same image)")
+
+        image_step(ctx.cfg).push(ctx.built, pushed)
         ctx.journal.publish(ctx.built)
         return {}
 
@@ -466,8 +476,39 @@ class Push(Step):
         if len(now) != 2:
             raise ReleaseError(f"{plan.remote} does not show both {plan.branch} and "
                                f"{plan.tag} after the push")
-        ctx.out(f"• pushed {plan.branch} and {plan.tag} to {plan.remote} (atomic)")
+        ctx.out(pushed_line(ctx.git, journal, [f"refs/heads/{plan.branch}",
+                                               f"refs/tags/{plan.tag}"]))
         return {}
+
+
+def shown_url(url: str) -> str:
+    """A remote's URL as output may show it: a password or token in it is left out."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        keep = f"{user}@" if user and ":" not in userinfo and parts.scheme == "ssh" else ""
+        return urllib.parse.urlunsplit(parts._replace(netloc=keep + host))
+    return url
+
+
+def where(git: Git, remote: str) -> str:
+    """`origin (URL)`: the remote a push changed, by name and by where it is."""
+    url = git.config(f"remote.{remote}.url")
+    return f"{remote} ({shown_url(url)})" if url else remote
+
+
+def pushed_line(git: Git, journal: Journal, refs: list[str]) -> str:
+    """What a git push of this release changed on the remote, ref by ref."""
+    d = journal.data
+    said = []
+    for ref in refs:
+        if ref.startswith("refs/tags/"):
+            said.append(f"tag {ref.removeprefix('refs/tags/')} "
+                        f"(tag object {d['tag_oid'][:12]} of {d['commit'][:12]})")
+        else:
+            said.append(f"branch {ref.removeprefix('refs/heads/')} at {d['commit'][:12]}")
+    return f"• git push --atomic to {where(git, d['remote'])}: {', '.join(said)}"
 
 
 # The release, in order. --dry-run prints each one's description; a run does the active ones.

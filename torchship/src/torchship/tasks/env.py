@@ -28,7 +28,9 @@ def detect(c: Context) -> None:
     from torchship.workflow import commitenv
 
     choice = commitenv.choose(config.load(Path.cwd()))
-    print(f"{choice.env or '(none)'}: {choice.reason}")
+    trailer = f"; a commit here gets `{commitenv.TRAILER}: {choice.trailer}`" \
+        if choice.env is None and choice.trailer else ""
+    print(f"{choice.env or '(none)'}: {choice.reason}{trailer}")
 
 
 ns = Collection("env", which, detect)

@@ -45,8 +45,9 @@ def push(c: Context) -> None:
     from torchship import config
     from torchship.images import publish
 
-    for pushed in publish.push(config.load()):
-        print(f"pushed {pushed.tag} {pushed.digest} (pulled back, same image)")
+    # Each line as its image lands in the registry: a later failure never hides one.
+    publish.push(config.load(), on_pushed=lambda p: print(
+        f"pushed {p.tag} {p.digest} (pulled back, same image)", flush=True))
 
 
 @task(help={"env": "only this pinned environment"})

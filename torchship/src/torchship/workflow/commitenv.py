@@ -6,10 +6,16 @@ queries trailers (`git interpret-trailers`, `git log --format=%(trailers:key=Env
 nothing here parses commit messages by hand, and the subject line stays free for words.
 
 The environment is, in order: the one an image says it is (TORCHSHIP_ENV, set by the
-Dockerfile), the pinned environment whose declared `torch`/`cuda` match the developer's
-local torch, then `default_env`. The local torch is probed in the project's interpreter
-(the active virtualenv, else ./.venv, else this Python) by reading torch/version.py, never
-by importing torch: a hook must take milliseconds, not seconds.
+Dockerfile), then the pinned environment whose declared `torch`/`cuda` match the developer's
+local torch. A commit never claims an environment it was not made in: when the local torch
+matches none, the trailer says so and what the local stack is,
+
+    Env: none (local torch 2.13.0+cpu, CUDA none; matches no pinned environment)
+
+(`none`, then the stack in parentheses: `[tool.torchship.hooks] env_check = "refuse"` refuses
+such a commit instead). The local torch is probed in the project's interpreter (the active
+virtualenv, else ./.venv, else this Python) by reading torch/version.py, never by importing
+torch: a hook must take milliseconds, not seconds.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from torchship.errors import ConfigError, TorchshipError
 
 TRAILER = "Env"
 ENV_VAR = "TORCHSHIP_ENV"
+# The trailer's value for a commit made in no pinned environment (config refuses it as a name).
+NONE = "none"
 
 # Runs in the project's interpreter: finds torch without importing it (importing takes seconds).
 _PROBE = r"""
@@ -63,13 +71,34 @@ class LocalTorch:
             return f"no torch in {self.python}"
         return f"torch {self.torch}, CUDA {self.cuda or 'none'}"
 
+    def stack(self) -> str:
+        """The local stack in a trailer: no interpreter path (it is one machine's)."""
+        return f"local {self.describe()}" if self.torch is not None else "no local torch"
+
+
+def unmatched_trailer(local: LocalTorch) -> str:
+    """The Env value of a commit whose local stack matches no pinned environment."""
+    return f"{NONE} ({local.stack()}; matches no pinned environment)"
+
+
+def is_unmatched(value: str) -> bool:
+    """Does an Env value say "no pinned environment" (`none`, or `none (...)`)?"""
+    head = value.strip()
+    return head == NONE or head.startswith((f"{NONE} ", f"{NONE}("))
+
 
 @dataclass(frozen=True)
 class Choice:
-    """The environment a commit gets, and why (shown to the developer)."""
+    """The environment a commit gets, and why (shown to the developer).
+
+    `env` is a pinned environment the commit was made in, or None; `trailer` is the Env value
+    to write: the env, `none (...)` when the local stack matches no pinned environment, or
+    None when no environments are configured (nothing to name).
+    """
 
     env: str | None
     reason: str
+    trailer: str | None = None
 
 
 def project_python(root: Path, environ: Mapping[str, str] | None = None) -> str:
@@ -122,14 +151,14 @@ def choose(cfg: configmod.Config, *, environ: Mapping[str, str] | None = None,
         if inside not in cfg.bases:
             raise EnvTrailerError(f"{ENV_VAR}={inside} is not a pinned environment",
                                   hint=f"one of: {', '.join(cfg.bases)}")
-        return Choice(inside, f"{ENV_VAR} says so (inside its image)")
+        return Choice(inside, f"{ENV_VAR} says so (inside its image)", inside)
     local = local or probe_local(cfg.root)
     found = matching_envs(cfg, local)
     if found:
         env = cfg.default_env if cfg.default_env in found else found[0]
-        return Choice(env, f"matches the local {local.describe()}")
-    return Choice(cfg.default_env, f"the default environment (local {local.describe()} "
-                                   "matches none)")
+        return Choice(env, f"matches the local {local.describe()}", env)
+    return Choice(None, f"local {local.describe()} matches no pinned environment "
+                        f"({', '.join(cfg.bases)})", unmatched_trailer(local))
 
 
 # --- commit messages -------------------------------------------------------------------
@@ -160,11 +189,18 @@ def trailers(message_file: Path, *, git: Git) -> list[str]:
 
 
 def check_named(cfg: configmod.Config, names: list[str]) -> None:
-    """Refuse several Env trailers, or one naming an environment that is not pinned."""
+    """Refuse several Env trailers, or one naming an environment that is not pinned (`none
+    (...)`, a commit made in no pinned environment, is refused only by env_check = refuse)."""
     if len(names) > 1:
         raise EnvTrailerError(f"the message has {len(names)} {TRAILER} trailers "
                               f"({', '.join(names)})", hint="keep exactly one")
     if not names:
+        return
+    if is_unmatched(names[0]):
+        if cfg.bases and cfg.hooks.env_check == "refuse":
+            raise EnvTrailerError(f"`{TRAILER}: {names[0]}` says the commit matches no pinned "
+                                  "environment, and [tool.torchship.hooks] env_check = "
+                                  "\"refuse\"", hint="commit from a pinned environment")
         return
     if not cfg.bases:
         raise EnvTrailerError(f"`{TRAILER}: {names[0]}` names an environment, but "
@@ -183,13 +219,18 @@ def commit_msg(message_file: Path, *, root: Path, environ: Mapping[str, str] | N
     named = trailers(message_file, git=git)
     check_named(cfg, named)
     if named:
+        if is_unmatched(named[0]):
+            return f"{TRAILER}: {named[0]} kept as written"
         return f"{TRAILER}: {named[0]} is pinned"
     choice = choose(cfg, environ=environ)
-    if choice.env is None:
+    if choice.trailer is None:
         return f"no {TRAILER} trailer added: {choice.reason}"
-    git.interpret_trailers("--in-place", "--trailer", f"{TRAILER}: {choice.env}",
+    if choice.env is None and cfg.hooks.env_check == "refuse":
+        raise EnvTrailerError(f"{choice.reason}; [tool.torchship.hooks] env_check = \"refuse\"",
+                              hint="work in a devel image or install a pinned torch")
+    git.interpret_trailers("--in-place", "--trailer", f"{TRAILER}: {choice.trailer}",
                            str(message_file.resolve()))
-    return f"added `{TRAILER}: {choice.env}` ({choice.reason})"
+    return f"added `{TRAILER}: {choice.trailer}` ({choice.reason})"
 
 
 @dataclass(frozen=True)
@@ -235,6 +276,9 @@ class Named:
             lines.append(f"env     (none: the commit has no {TRAILER} trailer)")
             return "\n".join(lines)
         lines.append(f"env     {self.env}")
+        if is_unmatched(self.env):
+            lines.append("images  (none: the commit was made in no pinned environment)")
+            return "\n".join(lines)
         if self.base is None:
             lines.append(f"images  (unknown: {self.source})")
             return "\n".join(lines)
@@ -275,6 +319,8 @@ def which(root: Path, commit: str) -> Named:
     if not names:
         return Named(sha, subject, None, None, "")
     env = names[-1]
+    if is_unmatched(env):
+        return Named(sha, subject, env, None, "")
     at_commit = _config_at(git, root, sha)
     if at_commit is not None and env in at_commit.bases:
         return Named(sha, subject, env, at_commit.bases[env], f"pyproject.toml at {sha[:12]}")

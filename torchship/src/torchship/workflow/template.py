@@ -70,8 +70,11 @@ CHANGELOG = """\
 
 All notable changes to this project are documented in this file.
 
-The format is based on [Keep a Changelog](https://keepachangelog.com/en/1.1.0/),
-and this project adheres to [Semantic Versioning](https://semver.org/spec/v2.0.0.html).
+The format is based on [Keep a Changelog](https://keepachangelog.com/en/1.1.0/).
+Versions follow [PEP 440](https://peps.python.org/pep-0440/): `X.Y.Z`, pre-releases
+`X.Y.ZrcN` (or `aN`, `bN`), e.g. `0.2.0rc1`, tagged `v0.2.0rc1` (not SemVer's `0.2.0-rc.1`).
+Major, minor and patch mean what [Semantic Versioning](https://semver.org/spec/v2.0.0.html)
+says: a major release may break compatibility, a minor one adds, a patch fixes.
 
 ## [Unreleased]
 """
