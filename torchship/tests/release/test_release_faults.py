@@ -82,6 +82,16 @@ def test_changelog_cannot_be_written(project: Project, immutable: list[str]) -> 
                  says="changelog failed: cannot write CHANGELOG.md: Operation not permitted")
 
 
+def test_a_hooks_edits_to_other_files_are_undone_too(project: Project) -> None:
+    """A pre-commit hook that formats, deletes and creates files, then fails: the rollback
+    takes back its changes as well as the release's own."""
+    project.hook("pre-commit", "echo '# formatted' >> README.md\nrm noxfile.py\n"
+                               "echo new > notes.txt\ngit add notes.txt\n"
+                               'echo "pre-commit: reformatted 3 files" >&2\nexit 1\n')
+    _rolled_back(project, *RELEASE, says="commit failed: git commit failed: pre-commit: "
+                                         "reformatted 3 files")
+
+
 def test_commit_refused_by_a_hook(project: Project) -> None:
     project.hook("pre-commit", 'echo "pre-commit: lint failed" >&2\nexit 1\n')
     _rolled_back(project, *RELEASE,

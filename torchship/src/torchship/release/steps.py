@@ -620,6 +620,8 @@ def _failed(git: Git, plan: Plan, journal: Journal, step: Step | None, exc: Base
         # disk still lists every step, and --resume would roll those back the same way.
         journal.save()
     done, failed = rollback(git, journal)
+    if not failed:
+        done += _hooks_leftovers(git, plan)
     for what in done:
         out(f"  ↺ {what}")
     if failed:
@@ -632,6 +634,35 @@ def _failed(git: Git, plan: Plan, journal: Journal, step: Step | None, exc: Base
     hint = exc.hint if isinstance(exc, TorchshipError) else None
     raise ReleaseError(f"{name} failed: {cause(exc, plan.root)}; rolled back, the "
                        "repository is as it was", hint=hint) from exc
+
+
+def _hooks_leftovers(git: Git, plan: Plan) -> list[str]:
+    """Undo what git hooks run by the release (a formatter in pre-commit, a post-commit
+    script) changed besides the release's own files.
+
+    Only in the process that ran the release, right after its rollback: preflight found the
+    tree clean a moment ago, so every difference from the release's starting commit is the
+    hooks'. (`--resume`, possibly days later, does not do this: by then a difference may be
+    the user's own work.)
+    """
+    own = {plan.in_repo(p) for p in plan.paths}
+    done = []
+    with signals(signal.SIG_IGN):
+        for change in git.status():
+            if change.path in own:
+                continue
+            path = git.top / change.path
+            try:
+                if change.untracked:
+                    path.unlink()
+                    done.append(f"removed {change.path} (a hook created it)")
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(git.show(plan.head, change.path))
+                    done.append(f"restored {change.path} (a hook changed it)")
+            except (OSError, TorchshipError):
+                continue  # left for `git status` to show; the rest still comes back
+    return done
 
 
 def cause(exc: BaseException, root: Path | None = None) -> str:
