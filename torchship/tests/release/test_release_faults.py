@@ -349,3 +349,19 @@ def test_killed_before_the_push_then_resume_says_what_it_pushed(project: Project
     refs = dict(line.split(" ") for line in remote_refs(project.remote, env=project.env))
     assert (refs["refs/heads/main"], refs["refs/tags/v0.1.1"]) == (commit, tag)
     assert not (project.path / ".git/torchship-release.json").exists()
+
+
+def test_a_tag_signed_by_a_key_not_in_the_keyring_says_so(project: Project) -> None:
+    """gpg's own reason (no public key), not the tag message's last line nor gpg's chatter."""
+    ok = project.invoke(*RELEASE)
+    assert ok.returncode == 0, ok.stderr
+    empty = project.tmp / "empty-gnupg"
+    empty.mkdir(mode=0o700)
+    stranger = Project(project.path, project.remote, {**project.env, "GNUPGHOME": str(empty)},
+                       project.tmp)
+    res = stranger.invoke("release.verify", "v0.1.1")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: tag v0.1.1 does not verify: gpg: Can't check "
+                               "signature: No public key"), res.stderr

@@ -20,6 +20,7 @@ imported on first use: `invoke --list` does not pay for it.
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -105,13 +106,21 @@ def _lines(text: str) -> list[str]:
             if ln.strip() and not ln.lstrip().startswith("hint:") and ln.strip() != "Done"]
 
 
+_SIGNER_FAILURE = re.compile(r"can't|cannot|bad |fail|error|expired|revoked|no public key|"
+                             r"no secret key|not found|denied|invalid|no such", re.IGNORECASE)
+
+
 def reason(res: Result) -> str:
     """Why a git command failed, in one line: the signer's own reason first (gpg: ...,
     ssh ...), then git's first fatal:/error: line (else its last line: a hook's message)."""
     lines = _lines(res.stderr) or _lines(res.stdout)
     if not lines:
         return f"git {res.args[0] if res.args else ''} exited with {res.status}".strip()
-    cause = next((ln for ln in lines if ln.startswith(("gpg:", "ssh", "No "))), None)
+    signer = [ln for ln in lines if ln.startswith(("gpg:", "ssh", "No "))]
+    # gpg says much that is not the reason ("keybox created", "Signature made", "using EDDSA
+    # key"): its line with a failure in it is, else its last.
+    bad = [ln for ln in signer if _SIGNER_FAILURE.search(ln)]
+    cause = (bad or signer[-1:] or [""])[0]
     # git's first fatal:/error: is the cause; what follows it is advice ("Please make sure
     # you have the correct access rights / and the repository exists."), not the reason.
     first = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[-1])
