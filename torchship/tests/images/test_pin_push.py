@@ -99,8 +99,10 @@ def test_push_round_trips_through_the_registry(
 ) -> None:
     cfg = tsconfig.load(template)
     tags = [t for b in built.values() for t in b.spec.tags]
-    pushed = push(cfg, tags, docker=engine)
+    heard: list[str] = []
+    pushed = push(cfg, tags, docker=engine, on_pushed=lambda p: heard.append(p.tag))
     assert [p.tag for p in pushed] == tags
+    assert heard == tags  # each reported as it landed (the release journals it as published)
     for p in pushed:
         assert resolve_digest(p.tag) == p.digest
         ref = Reference.parse(p.tag)
