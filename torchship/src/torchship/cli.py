@@ -13,6 +13,7 @@ Expected failures become one `error:` line on stderr and an exit code, never a t
 
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 from collections.abc import Callable, Sequence
@@ -26,19 +27,44 @@ F = TypeVar("F", bound=Callable[..., Any])
 USAGE = "usage: torchship {new,update,matrix,compare,hook} ... | torchship --version"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line, as every expected failure, and exit 2."""
+
+    def error(self, message: str) -> Any:
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def guarded(body: Callable[[], int], *, interrupted: str = "interrupted") -> int:
+    """Run a command's body and return its exit status: an expected failure (TorchshipError)
+    becomes its one `error:` line on stderr and its exit code, Ctrl-C (or SIGTERM/SIGHUP turned
+    into it, see adapters.proc.signals) `error: <interrupted>` and 130; never a traceback."""
+    try:
+        return body()
+    except TorchshipError as exc:
+        print(f"error: {exc.render()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"error: {interrupted}", file=sys.stderr)
+        return 130
+
+
 def edge(func: F) -> F:
-    """Wrap an invoke task body: TorchshipError -> `error: ...` and exit(code), no traceback."""
+    """Wrap an invoke task body: what `guarded` does, the status raised as SystemExit."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TorchshipError as exc:
-            print(f"error: {exc.render()}", file=sys.stderr)
-            raise SystemExit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            print("error: interrupted", file=sys.stderr)
-            raise SystemExit(130) from None
+        result: Any = None
+
+        def body() -> int:
+            nonlocal result
+            result = func(*args, **kwargs)
+            return 0
+
+        code = guarded(body)
+        if code:
+            raise SystemExit(code)
+        return result
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 

@@ -21,3 +21,14 @@ def require(condition: bool, reason: str) -> None:
     if in_ci():
         pytest.fail(f"CI requires this, but: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def one_error(res: object) -> str:
+    """The one `error:` line a refused command printed (a CompletedProcess): it failed, said
+    exactly one line on stderr, and no traceback."""
+    stderr = getattr(res, "stderr", "")
+    lines = stderr.strip().splitlines()
+    assert getattr(res, "returncode", 0) != 0
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return str(lines[0])

@@ -22,7 +22,6 @@ recorded in ANSWERS (read by `torchship update`). Everything is rendered in memo
 
 from __future__ import annotations
 
-import argparse
 import io
 import keyword
 import os
@@ -41,6 +40,7 @@ from typing import Any
 
 from torchship import config as configmod
 from torchship.adapters.proc import run
+from torchship.cli import Parser, guarded
 from torchship.errors import TorchshipError
 from torchship.workflow import modelbranch
 
@@ -648,15 +648,9 @@ def new(template: Template, dest: Path, *, name: str, hooks: bool = True,
 
 # --- the command line: `torchship new` -------------------------------------------------
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # one line, as every expected failure
-        print(f"error: {message} (see `torchship new --help`)", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """`torchship new DEST --name NAME [--template DIR|URL] [--no-hooks]`."""
-    parser = _Parser(prog="torchship new",
+    parser = Parser(prog="torchship new",
                      description="Create a project from the torchship template: the example "
                                  "package renamed, the tool pinned, a first commit through the "
                                  "project's hooks.")
@@ -668,14 +662,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-hooks", dest="hooks", action="store_false",
                         help="do not install the git hooks or run them on the first commit")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         validate_name(args.name)  # before a clone: the rest of the check needs the template
         with fetched(args.template) as template:
             print(new(template, args.dest, name=args.name, hooks=args.hooks).render())
-    except TorchshipError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return guarded(body)

@@ -23,8 +23,6 @@ starts from the new version rather than merging the same change twice.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -36,6 +34,7 @@ from typing import Any
 
 from torchship import config as configmod
 from torchship.adapters.git import Git, GitError
+from torchship.cli import Parser, guarded
 from torchship.errors import TorchshipError
 from torchship.workflow import template as templatemod
 
@@ -534,15 +533,9 @@ def update(root: Path, *, to: str | None = None, template: str | None = None,
 
 # --- the command line ----------------------------------------------------------------------
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # one line, as every expected failure
-        print(f"error: {message} (see `torchship update --help`)", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def main(argv: Sequence[str] | None = None, *, root: Path | None = None) -> int:
     """`torchship update [--to VERSION|REF] [--dry-run] [--template DIR|URL]`."""
-    parser = _Parser(prog="torchship update",
+    parser = Parser(prog="torchship update",
                      description="Merge what the template changed since the project's recorded "
                                  "version into the project (three-way, with git); the "
                                  "project's own changes are kept, conflicts marked.")
@@ -557,18 +550,15 @@ def main(argv: Sequence[str] | None = None, *, root: Path | None = None) -> int:
                         help=f"where the template is now (default: the source recorded in "
                              f"{templatemod.ANSWERS})")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         made = update(root or Path.cwd(), to=args.to, template=args.template,
                       dry_run=args.dry_run)
-    except TorchshipError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    if made.target.commit == made.old.commit:
-        print(f"{made.name} is at the template's version {made.old.version} "
-              f"({made.old.commit[:12]}) already: nothing to do")
-        return 0
-    print(made.render(dry_run=args.dry_run))
-    return 1 if made.conflicts and not args.dry_run else 0
+        if made.target.commit == made.old.commit:
+            print(f"{made.name} is at the template's version {made.old.version} "
+                  f"({made.old.commit[:12]}) already: nothing to do")
+            return 0
+        print(made.render(dry_run=args.dry_run))
+        return 1 if made.conflicts and not args.dry_run else 0
+
+    return guarded(body)
