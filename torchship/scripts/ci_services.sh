@@ -1,7 +1,8 @@
 #!/bin/sh
 # Make sure the services the image and matrix tests need exist on this machine:
-# a Docker engine (Debian's docker.io, with a BuildKit-capable client), debootstrap and
-# docker-registry. Idempotent: what is installed or running is left as it is.
+# a Docker engine (Debian's docker.io, with a BuildKit-capable client), debootstrap,
+# docker-registry and skopeo (image signatures). Idempotent: what is installed or running
+# is left as it is.
 #
 #   sudo scripts/ci_services.sh         # as root (CI runs as root)
 #
@@ -13,6 +14,10 @@ need=""
 command -v dockerd >/dev/null 2>&1 && [ -x /usr/bin/docker ] || need="$need docker.io"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need="$need debootstrap"
 command -v docker-registry >/dev/null 2>&1 || need="$need docker-registry"
+# Image signatures: GPG "simple signing" and its verification under a policy.json.
+command -v skopeo >/dev/null 2>&1 || need="$need skopeo"
+# The dev.ssh test logs in with a real ssh client (and makes its keys with ssh-keygen).
+command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
 if [ -n "$need" ]; then
     echo "ci_services: installing$need"
     export DEBIAN_FRONTEND=noninteractive
@@ -44,4 +49,4 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
         sleep 1
     done
 fi
-echo "ci_services: engine $("$DOCKER" version --format '{{.Server.Version}}') answers; debootstrap and docker-registry present"
+echo "ci_services: engine $("$DOCKER" version --format '{{.Server.Version}}') answers; debootstrap, docker-registry and skopeo present"

@@ -9,6 +9,7 @@ refuses it on a disagreement with the configuration, labels it, and writes its m
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -22,9 +23,11 @@ from typing import Any
 from torchship.adapters import proc
 from torchship.adapters.docker import Docker, require_engine
 from torchship.config import Config, read_toml
-from torchship.errors import CommandFailed, ConfigError
+from torchship.errors import CommandFailed, ConfigError, TorchshipError
 from torchship.images import toolwheel
+from torchship.images.context import staged
 from torchship.images.locks import requirements_for, wanted
+from torchship.images.owner import BUILDER, builder_id, owned
 from torchship.images.probe import (
     Found,
     cached_probe,
@@ -40,6 +43,7 @@ from torchship.images.probe import (
 )
 from torchship.images.requirements import secret_args
 from torchship.images.spec import ImageError, ImageSpec, Provenance, oci_labels, plan, provenance
+from torchship.ui.progress import Display
 
 # Docker's predefined proxy ARGs: passed on from the environment, kept out of the history.
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
@@ -135,7 +139,7 @@ def _build_error(spec: ImageSpec, exc: CommandFailed) -> ImageError:
     lines = exc.output.splitlines()
     own = [m.group(1) for ln in lines if (m := _STEP_ERROR.match(ln))]
     failed = [ln for ln in lines if re.search(r"error|ERROR|failed", ln)]
-    why = own[0] if own else (failed or ["see the output above"])[-1]
+    why = own[0] if own else (failed or ["see its log"])[-1]
     return ImageError(f"building {spec.name} failed: {why}")
 
 
@@ -173,7 +177,7 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     for key, value in args.items():
         argv += ["--build-arg", f"{key}={value}"]
     argv += secret_args()
-    labels = oci_labels(spec, prov)
+    labels = {**oci_labels(spec, prov), BUILDER: builder_id(config.root)}
 
     def run_build(with_labels: Mapping[str, str], *, fresh: bool = no_cache) -> str:
         full = [*argv, "--no-cache"] if fresh else list(argv)
@@ -181,9 +185,11 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
             full += ["--label", f"{key}={value}"]
         for t in spec.tags:
             full += ["--tag", t]
+        # What git tracks and the named extras, never the folder (torchship.images.context).
         try:
-            return proc.stream([*full, str(config.root)], on_line=on_line,
-                               env={"DOCKER_BUILDKIT": "1"}).stdout
+            with staged(config.root, [toolwheel.WHEELS, *config.context_extras]) as where:
+                return proc.stream([*full, str(where)], on_line=on_line,
+                                   env={"DOCKER_BUILDKIT": "1"}).stdout
         except CommandFailed as exc:
             raise _build_error(spec, exc) from exc
 
@@ -228,10 +234,11 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     store_probe(key, found)
     store_layers(lkey, found, own)
     seconds = time.monotonic() - start
-    # The unlabelled first image and what the tags named before are nameless now. Without
+    # The unlabelled first image and what the tags named before are nameless now: removed
+    # when this clone built them (never another clone's, torchship.images.owner). Without
     # --force, rmi refuses an image another tag or a container still uses: those stay.
-    for old in (previous | {first_id}) - {info["Id"]}:
-        docker("rmi", str(old), check=False)
+    for old in owned(docker, (previous | {first_id}) - {info["Id"]}, config.root):
+        docker("rmi", old, check=False)
     steps, cached, ran = count_steps(output)
     built = Built(spec, str(info["Id"]), int(info["Size"]), seconds, steps, cached, found,
                   ran=ran, locked=locked, labels=dict(info["Config"].get("Labels") or {}))
@@ -281,9 +288,12 @@ def remove_images(tags: Iterable[str], *, docker: Docker | None = None) -> list[
 def build(config: Config, *, envs: Sequence[str] | None = None,
           variants: Sequence[str] | None = None, prov: Provenance | None = None,
           results: Path | None = None, no_cache: bool = False, quiet: bool = False,
-          docker: Docker | None = None) -> list[Built]:
-    """Build the images named (default: all), printing progress and a summary table.
+          docker: Docker | None = None, display: Display | None = None,
+          logs: Path | None = None, verbose: bool = False) -> list[Built]:
+    """Build the images named (default: all), showing progress and a summary table.
 
+    Each build's whole output goes to `logs/<env>-<variant>.build.log` (default: beside the
+    manifests); `display` (torchship.ui.progress) shows it, by default one of its own.
     On a failure the images this call built are removed before the error goes up.
     """
     docker = docker or require_engine()
@@ -291,26 +301,35 @@ def build(config: Config, *, envs: Sequence[str] | None = None,
     pyproject = read_toml(config.root / "pyproject.toml")
     specs = plan(config, prov, envs=envs, variants=variants)
     results = results if results is not None else config.root / "results" / "images"
+    logs = logs if logs is not None else results
+    display = display or Display.auto(quiet=quiet, verbose=verbose)
     done: list[Built] = []
-    try:
-        for spec in specs:
-            done.append(build_one(docker, config, spec, prov, pyproject=pyproject,
-                                  on_line=_printer(f"[{spec.name}] ", quiet=quiet),
-                                  no_cache=no_cache, results=results))
-    except BaseException:
-        remove_images([t for b in done for t in b.spec.tags], docker=docker)
-        raise
+    with display:
+        try:
+            for spec in specs:
+                done.append(_shown(display, spec, logs, functools.partial(
+                    build_one, docker, config, spec, prov, pyproject=pyproject,
+                    no_cache=no_cache, results=results)))
+        except BaseException:
+            remove_images([t for b in done for t in b.spec.tags], docker=docker)
+            raise
     if not quiet:
         print_summary(done)
     return done
 
 
-def _printer(prefix: str, *, quiet: bool) -> Callable[[str], None]:
-    """Where build output goes: the terminal, each line marked with its image."""
-    def show(line: str) -> None:
-        if not quiet:
-            print(prefix + line, flush=True)
-    return show
+def _shown(display: Display, spec: ImageSpec, logs: Path, run: Callable[..., Built]) -> Built:
+    """One build on the display: its lines to its log, its end (or failure) shown."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.env)
+    shown = display.image(spec.name, log=logs / f"{safe}-{spec.variant}.build.log")
+    try:
+        built = run(on_line=shown.line)
+    except BaseException as exc:
+        shown.failed(exc.render() if isinstance(exc, TorchshipError) else
+                     "interrupted" if isinstance(exc, KeyboardInterrupt) else repr(exc))
+        raise
+    shown.done(f"{built.cached}/{built.steps} cached, {human_size(built.size)}")
+    return built
 
 
 def print_summary(built: Sequence[Built]) -> None:

@@ -3,7 +3,9 @@
 Annotated, signed and verifying (`git tag -v`, so the user's gpg/ssh configuration decides);
 [tool.bumpversion] current_version and every configured file at the tag hold the tag's
 version; the changelog at the tag has a dated section for it; and the images the tag
-message lists (or the release just built) carry the tag's commit in their labels.
+message records are in the registry at their recorded digests, signed by the team key, and
+labelled with the tag's commit (torchship.images.released); a release made without --push
+has its images in the local engine only, and those carry the commit in their labels.
 """
 
 from __future__ import annotations
@@ -56,14 +58,34 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
     if sec is None or not sec.date:
         raise ReleaseError(f"{log_path} at {tag} has no dated [{ver}] section")
     checked.append(f"{log_path} has [{ver}] - {sec.date}")
-    if images is None:  # the tag message lists the release's images
-        images = images_in(body)
-    if images:
-        commit = git.commit_of(f"refs/tags/{tag}")
-        assert commit is not None  # an annotated release tag points at a commit
+    listed = images_in(body)
+    commit = git.commit_of(f"refs/tags/{tag}")
+    assert commit is not None  # an annotated release tag points at a commit
+    if any("@sha256:" in i for i in listed) or (images is None and listed):
+        # The tag records what the registry must serve: checked there, signatures too.
+        from torchship.images import released
+
+        recorded = [released.Recorded.parse(i) for i in listed]
+        checked += released.check(cfg, recorded, commit, signatures=require_signature)
+    elif images:  # a release without --push: its images are in the local engine only
         image_step(cfg).verify(images, commit)
         checked.append(f"{len(images)} image(s) labelled with {commit[:12]}")
     return checked
+
+
+def pin_images(message: str, digests: dict[str, str]) -> str:
+    """The tag message with each image under `Images:` pinned: `name:tag@sha256:...`."""
+    lines = message.splitlines(keepends=True)
+    if "Images:\n" not in lines:
+        return message
+    start = lines.index("Images:\n") + 1
+    for n in range(start, len(lines)):
+        if not lines[n].startswith("- "):
+            break
+        tag = lines[n][2:].strip()
+        if tag in digests:
+            lines[n] = f"- {tag}@{digests[tag]}\n"
+    return "".join(lines)
 
 
 def images_in(message: str) -> list[str]:

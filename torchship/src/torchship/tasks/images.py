@@ -10,16 +10,17 @@ from torchship.cli import edge
 
 
 @task(help={"env": "only this pinned environment", "variant": "only runtime or devel",
-            "no-cache": "rebuild every step"})
+            "no-cache": "rebuild every step",
+            "verbose": "a line per step and BuildKit's every line, not the live display"})
 @edge
 def build(c: Context, env: str | None = None, variant: str | None = None,
-          no_cache: bool = False) -> None:
+          no_cache: bool = False, verbose: bool = False) -> None:
     """Build runtime and devel images on every pinned base (or the ones named)."""
     from torchship import config
     from torchship.images import build as images
 
     images.build(config.load(), envs=[env] if env else None,
-                 variants=[variant] if variant else None, no_cache=no_cache)
+                 variants=[variant] if variant else None, no_cache=no_cache, verbose=verbose)
 
 
 @task(help={"check": "only check: fail when a base is unpinned or its tag moved"})
@@ -66,4 +67,31 @@ def lock(c: Context, env: str | None = None) -> None:
         print(f"{path.relative_to(cfg.root)}: {len(pinned)} packages pinned")
 
 
-ns = Collection("images", build, lock, pin, push)
+@task(name="run", help={"variant": "runtime (default) or devel",
+                         "env": "the pinned environment (default: the default one)",
+                         "insecure": "run it even when the release does not verify"})
+@edge
+def run_(c: Context, tag: str, variant: str = "runtime", env: str | None = None,
+         insecure: bool = False) -> None:
+    """Run a release's image by digest after verifying it: invoke images.run TAG [-- CMD]."""
+    import shlex
+
+    from torchship.release.lastgood import run_release
+
+    code = run_release(".", tag, variant=variant, env=env, insecure=insecure,
+                       cmd=shlex.split(c.remainder))
+    if code:
+        raise SystemExit(code)
+
+
+@task(help={"no-cache": "run every step again (none from the engine's layer cache)",
+            "verbose": "BuildKit's every line, not the live display"})
+@edge
+def rebuild(c: Context, tag: str, no_cache: bool = False, verbose: bool = False) -> None:
+    """Rebuild a release's images in a clean worktree of TAG; report how they differ."""
+    from torchship.images.rebuild import rebuild as rebuild_release
+
+    rebuild_release(".", tag, verbose=verbose, no_cache=no_cache)
+
+
+ns = Collection("images", build, lock, pin, push, rebuild, run_)

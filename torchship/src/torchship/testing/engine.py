@@ -22,6 +22,14 @@ from torchship.testing import require
 from torchship.testing.standins import PinnedBases, Registry
 
 
+def remove_images_of(engine: Docker, repository: str) -> None:
+    """Remove every local image of `repository`, whatever its tag: what a test's builds left."""
+    tags = engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository,
+                  check=False).stdout.split()
+    if tags:
+        engine("rmi", "-f", *tags, check=False)
+
+
 @pytest.fixture(scope="session")
 def engine() -> Docker:
     """The docker client whose engine answers (torchship.adapters.docker's one check)."""

@@ -1,0 +1,99 @@
+"""The build context: the files git tracks in the project, plus the extras named explicitly.
+
+An image build sends a folder to the engine, and `COPY . .` (the devel image) takes all of
+it. The project's folder holds more than the project: an untracked `config/pip.conf` with an
+index token, a `secrets/corp.pem`, a `.netrc` in a subfolder. So a build never sends the
+folder: it sends a staged copy holding only what `git ls-files` lists (the working tree's
+bytes of those files, so an uncommitted edit is built) and the extras the build itself
+names (the tool's wheel folder, `[tool.torchship] context_extras`). `.dockerignore`, which
+is tracked and so staged too, still applies inside it: its patterns match at any depth
+(`**/`), a second guard for a secret someone committed by mistake.
+
+The copy is made of hard links where the file system allows (no bytes copied), in a folder
+of the build's own under `.torchship/` (git-ignored), removed when the build ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+
+from torchship.adapters import proc
+from torchship.errors import CommandFailed, ConfigError
+
+STAGING = ".torchship"
+
+
+def tracked(root: Path) -> list[str] | None:
+    """The files git tracks under `root`, relative to it (None: `root` is in no repository)."""
+    try:
+        out = proc.run(["git", "ls-files", "-z", "--cached", "--recurse-submodules"],
+                       cwd=root, capture=True)
+    except CommandFailed:
+        return None
+    return sorted({p for p in out.stdout.split("\0") if p})
+
+
+def check_extra(rel: str) -> str:
+    """An extra must be a path inside the project (never `..`, never absolute)."""
+    path = PurePosixPath(rel)
+    if not rel or path.is_absolute() or ".." in path.parts or "\\" in rel:
+        raise ConfigError("tool.torchship.context_extras",
+                          f"{rel!r} is not a path inside the project",
+                          hint='a path relative to pyproject.toml\'s folder, e.g. "data/vocab.txt"')
+    return str(path)
+
+
+def _place(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dest)
+        return
+    try:
+        os.link(src, dest)
+    except OSError:  # another file system, or links not allowed: copy the bytes
+        shutil.copy2(src, dest)
+
+
+def files(root: Path, extras: Sequence[str]) -> list[str] | None:
+    """What the context holds, relative to `root` (None: not in a git repository, so the
+    folder itself is the context, with `.dockerignore` as its only guard)."""
+    listed = tracked(root)
+    if listed is None:
+        return None
+    out = set(listed)
+    for extra in extras:
+        rel = check_extra(extra)
+        where = root / rel
+        if where.is_dir():
+            out.update(str(p.relative_to(root)) for p in where.rglob("*")
+                       if p.is_file() or p.is_symlink())
+        elif where.exists() or where.is_symlink():
+            out.add(rel)
+    # A tracked file deleted in the working tree is not built (nor is a tracked folder's
+    # submodule link that git lists as a path but is no file).
+    return sorted(p for p in out if (root / p).is_file() or (root / p).is_symlink())
+
+
+@contextmanager
+def staged(root: Path, extras: Sequence[str] = ()) -> Iterator[Path]:
+    """A folder holding the build context of the project at `root`; removed on exit."""
+    names = files(root, extras)
+    if names is None:
+        yield root
+        return
+    (root / STAGING).mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="context-", dir=root / STAGING))
+    try:
+        for rel in names:
+            _place(root / rel, folder / rel)
+        for rel in extras:  # an empty folder the build mounts must exist too
+            if (root / rel).is_dir():
+                (folder / rel).mkdir(parents=True, exist_ok=True)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

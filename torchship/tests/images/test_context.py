@@ -1,0 +1,96 @@
+"""The build context is what git tracks: untracked secrets in subfolders reach no layer."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from torchship import config as tsconfig
+from torchship.adapters.docker import Docker
+from torchship.errors import ConfigError
+from torchship.images.build import build
+from torchship.images.context import files
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+# Where a careless developer leaves them: untracked, in subfolders, named so that a
+# .dockerignore matching only at the context's root would let them in.
+SECRETS = ("config/pip.conf", "secrets/corp.pem", "src/mlproject/.netrc", "notes/todo.txt")
+
+
+def layer_names(engine: Docker, ref: str, tmp_path: Path) -> tuple[set[str], bytes]:
+    """Every path in every layer of `ref` and the layers' bytes joined (from `docker save`)."""
+    saved = tmp_path / f"{uuid.uuid4().hex}.tar"
+    engine("save", "--output", str(saved), ref)
+    names: set[str] = set()
+    blobs = []
+    with tarfile.open(saved) as outer:
+        for member in outer.getmembers():
+            if not member.name.endswith("layer.tar"):
+                continue
+            data = outer.extractfile(member)
+            assert data is not None
+            blob = data.read()
+            with tarfile.open(fileobj=io.BytesIO(blob)) as layer:
+                names.update(layer.getnames())
+            blobs.append(blob)
+    saved.unlink()
+    return names, b"".join(blobs)
+
+
+def test_untracked_secrets_in_subfolders_reach_no_layer(
+    project: Path, engine: Docker, tmp_path: Path
+) -> None:
+    marker = f"ts13-secret-{uuid.uuid4().hex}"
+    for rel in SECRETS:
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_text(f"{marker}\n")
+    # A tracked file is built as the working tree holds it (an uncommitted edit included).
+    module = project / "src" / "mlproject" / "__init__.py"
+    module.write_text(module.read_text() + f"\n# uncommitted {marker[-8:]}\n")
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, check=True,
+                            capture_output=True, text=True).stdout
+    assert "config/" in status
+    assert "secrets/" in status
+    built = build(tsconfig.load(project), quiet=True, docker=engine)
+    assert {b.spec.variant for b in built} == {"runtime", "devel"}
+    for b in built:
+        names, blob = layer_names(engine, b.tag, tmp_path)
+        for rel in SECRETS:
+            leaf = rel.rsplit("/", 1)[1]
+            assert not [n for n in names if n.endswith(rel) or (n.endswith(f"/{leaf}")
+                        and "workspace" in n)], (b.spec.variant, rel)
+        assert marker.encode() + b"\n" not in blob, b.spec.variant
+    devel = next(b for b in built if b.spec.variant == "devel")
+    listing = engine("run", "--rm", "--network", "none", "--entrypoint", "sh", devel.tag, "-c",
+                     "cd /workspace && find . -type f | sort").stdout.split()
+    assert "./pyproject.toml" in listing
+    assert "./src/mlproject/__init__.py" in listing
+    shown = engine("run", "--rm", "--network", "none", "--entrypoint", "cat", devel.tag,
+                   "/workspace/src/mlproject/__init__.py").stdout
+    assert f"# uncommitted {marker[-8:]}" in shown
+    # The devel image still got the tool's wheel, an extra the build names.
+    assert any(p.startswith("torchship==") for p in devel.found.packages)
+
+
+def test_context_lists_tracked_files_and_named_extras(project: Path) -> None:
+    (project / "data").mkdir()
+    (project / "data" / "vocab.txt").write_text("a b c\n")
+    (project / "secrets").mkdir()
+    (project / "secrets" / "corp.pem").write_text("x\n")
+    listed = files(project, ["data"])
+    assert listed is not None
+    assert "pyproject.toml" in listed
+    assert "data/vocab.txt" in listed
+    assert not any(p.startswith("secrets/") for p in listed)
+    assert "torchship.local.toml" not in listed  # untracked (git-ignored) machine settings
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "[tool.torchship]\n", '[tool.torchship]\ncontext_extras = ["../outside"]\n'))
+    with pytest.raises(ConfigError, match=r"context_extras: '\.\./outside' is not a path inside"):
+        tsconfig.load(project)
