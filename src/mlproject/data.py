@@ -7,7 +7,10 @@ on a CPU, so learning is visible in a short run.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
+from typing import Any
 
 import torch
 from torch.utils.data import TensorDataset
@@ -36,3 +39,19 @@ def split(dataset: TensorDataset, *, val_fraction: float = 0.2) -> tuple[TensorD
     x, y = dataset.tensors
     cut = int(len(y) * (1 - val_fraction))
     return TensorDataset(x[:cut], y[:cut]), TensorDataset(x[cut:], y[cut:])
+
+
+def config(n: int, *, seed: int, **overrides: Any) -> dict[str, Any]:
+    """What makes `make_dataset(n, seed=seed, **overrides)`: its name and every parameter."""
+    params = {name: p.default for name, p in inspect.signature(make_dataset).parameters.items()
+              if p.default is not inspect.Parameter.empty}
+    return {"generator": f"{__name__}.make_dataset", **params, **overrides, "n": n, "seed": seed}
+
+
+def sha256(dataset: TensorDataset) -> str:
+    """The hex sha256 of the data set's tensors (dtype, shape and bytes, in order)."""
+    digest = hashlib.sha256()
+    for tensor in dataset.tensors:
+        digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()

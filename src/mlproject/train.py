@@ -1,15 +1,19 @@
 """Train the example model: `python -m mlproject.train --epochs N --seed S --out DIR`.
 
 Writes DIR/metrics.json (per-epoch and final validation loss and accuracy, in the shape of
-torchship's metrics contract: seed, device, deterministic, epochs, final), DIR/checkpoint.pt
-and DIR/env.json (what the run ran on). Runs on CUDA when present, else on the CPU.
+torchship's metrics contract: seed, device, deterministic, epochs, final, and what makes the
+run repeatable: every argument, the data's sha256 and configuration, the environment and the
+commit), DIR/checkpoint.pt and DIR/env.json (what the run ran on). Runs on CUDA when present,
+else on the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from mlproject import __version__
+from mlproject import data as datasets
 from mlproject.data import make_dataset, split
 from mlproject.models import build
 from mlproject.models import names as model_names
@@ -71,7 +76,8 @@ def train(*, epochs: int, seed: int, out: Path, device: str | None = None,
     set_deterministic(deterministic)
     generator = seed_everything(seed)
     dev = pick_device(device)
-    train_set, val_set = split(make_dataset(samples, seed=seed))
+    dataset = make_dataset(samples, seed=seed)
+    train_set, val_set = split(dataset)
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator,
                         num_workers=workers, worker_init_fn=seed_worker)
     val_loader = DataLoader(val_set, batch_size=512)
@@ -91,18 +97,27 @@ def train(*, epochs: int, seed: int, out: Path, device: str | None = None,
         print(f"epoch {epoch:3d}  val_loss {loss:.4f}  val_acc {acc:.3f}", flush=True)
 
     initial = {"loss": initial_loss, "accuracy": initial_acc}
+    env = fingerprint(dev)
     metrics = {
         "version": __version__, "model": model_name, "seed": seed, "device": str(dev),
         "deterministic": deterministic, "epochs": history, "initial": initial,
         # What the matrix compares across environments ([tool.torchship.metrics.compare]).
         "final": {k: history[-1][k] for k in initial} if history else initial,
+        # Every argument, the data's identity, the environment and the commit: the run's anchor.
+        "args": {"epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr,
+                 "samples": samples, "workers": workers, "model": model_name,
+                 "device": device, "deterministic": deterministic, "optimizer": "AdamW",
+                 "val_batch_size": 512},
+        "data": {"name": "synthetic spirals", "sha256": datasets.sha256(dataset),
+                 "config": datasets.config(samples, seed=seed, val_fraction=0.2)},
+        "env": env, "commit": commit(),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "epoch": epochs, "seed": seed}, out / "checkpoint.pt")
     # The project's own: the runtime image carries no torchship (the matrix adds its fuller one).
-    (out / "env.json").write_text(json.dumps(fingerprint(dev), indent=2, sort_keys=True) + "\n")
+    (out / "env.json").write_text(json.dumps(env, indent=2, sort_keys=True) + "\n")
     return metrics
 
 
@@ -116,6 +131,18 @@ def fingerprint(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
+
+
+def commit() -> str | None:
+    """The commit that trained: what torchship's matrix sets inside an image, else git's HEAD."""
+    if os.environ.get("TORCHSHIP_GIT_COMMIT"):
+        return os.environ["TORCHSHIP_GIT_COMMIT"]
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None  # no git (a runtime image): recorded as unknown
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

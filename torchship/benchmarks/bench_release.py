@@ -4,7 +4,10 @@ Times `invoke release --part patch --no-images` against `bump-my-version bump pa
 identical fresh copies of the same repository (a copy of the template at the repository's
 root, released with the installed torchship), alternating which
 goes first, several rounds in one run; prints the medians and their ratio. The release is
-measured signed with a real, throwaway GPG key (the default), and with --no-sign.
+measured signed with a real, throwaway GPG key (the default), and with --no-sign, each with
+--no-evidence (what bump-my-version's work compares with); and signed with its evidence, a
+real passing matrix record of the commit (the unit suite on the host, made once before the
+copies), which the release compares, copies as the baseline and writes a model card from.
 
     ../.venv/bin/python benchmarks/bench_release.py [--rounds 7]     (from torchship/)
 """
@@ -50,18 +53,24 @@ def main() -> None:
         template = make_repo(ROOT, work / "template", env=env)
         if have("gpg"):
             configure_gpg(template, gpg_key(gnupg), env=env)
+        # The evidence: a passing record of HEAD (results/ is git-ignored, the tree stays clean).
+        subprocess.run([str(BIN / "python"), "-m", "torchship.matrix", "--local", "--suite",
+                        "unit", "--no-smoke"], cwd=template, env=env, check=True,
+                       capture_output=True)
         # Warm the bytecode caches (the tool's, GitPython's, the template's tasks.py): a dry
         # run imports what a release does and changes nothing.
         subprocess.run([str(BIN / "invoke"), "release", "--part", "patch", "--no-images",
                         "--dry-run"], cwd=template, env=env, check=True, capture_output=True)
+        release = [str(BIN / "invoke"), "release", "--part", "patch", "--no-images"]
         cases = {
             "bump-my-version bump patch": [str(BIN / "bump-my-version"), "bump", "patch"],
-            "invoke release --part patch --no-images --no-sign":
-                [str(BIN / "invoke"), "release", "--part", "patch", "--no-images", "--no-sign"],
+            "invoke release --part patch --no-images --no-sign --no-evidence":
+                [*release, "--no-sign", "--no-evidence"],
         }
         if have("gpg"):
-            cases["invoke release --part patch --no-images (GPG-signed)"] = [
-                str(BIN / "invoke"), "release", "--part", "patch", "--no-images"]
+            cases["invoke release --part patch --no-images --no-evidence (GPG-signed)"] = [
+                *release, "--no-evidence"]
+            cases["invoke release --part patch --no-images (GPG-signed, with evidence)"] = release
         times: dict[str, list[float]] = {name: [] for name in cases}
         for r in range(args.rounds):
             order = list(cases) if r % 2 == 0 else list(reversed(cases))

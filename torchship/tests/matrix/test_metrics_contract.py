@@ -27,7 +27,24 @@ GOOD: dict[str, Any] = {
                {"epoch": 2, "loss": 0.4, "accuracy": 0.8, "seconds": 1.4}],
     "final": {"loss": 0.4, "accuracy": 0.8},
     "model": "anything else is allowed", "initial": {"loss": 1.4},
+    "args": {"lr": 0.01, "batch_size": 32, "device": None, "deterministic": True, "model": "m"},
+    "data": {"sha256": "0" * 64, "config": {"generator": "make", "n": 10}},
+    "env": {"torch": "2.13.0", "python": "3.11.2"}, "commit": "0123abc",
 }
+
+
+def test_the_anchor_fields_are_kept_through_run_json(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(GOOD))
+    training = records.parse_training(path)
+    assert (training.args, training.data, training.env, training.commit) == (
+        GOOD["args"], GOOD["data"], GOOD["env"], GOOD["commit"])
+    records.save(run(record("a", train=training)), tmp_path)
+    assert records.load(tmp_path).records[0].training == training
+    # They are optional: a file of the five required fields alone is read, with nothing for them.
+    path.write_text(json.dumps({k: GOOD[k] for k in ("seed", "device", "deterministic", "epochs", "final")}))
+    bare = records.parse_training(path)
+    assert (bare.args, bare.data, bare.env, bare.commit) == ({}, None, {}, None)
 
 
 def test_the_shipped_schema_is_a_valid_json_schema() -> None:
@@ -39,7 +56,8 @@ def test_the_shipped_schema_is_a_valid_json_schema() -> None:
 def test_the_contract_doc_names_every_field_of_the_schema() -> None:
     text = DOC.read_text()
     schema = records.metrics_schema()
-    for name in [*schema["properties"], *schema["$defs"]["epoch"]["properties"]]:
+    for name in [*schema["properties"], *schema["$defs"]["epoch"]["properties"],
+                 *schema["properties"]["data"]["properties"]]:
         assert f"`{name}`" in text, name
     assert "metrics.schema.json" in text
 
@@ -66,6 +84,35 @@ def test_the_templates_real_metrics_file_keeps_the_contract(example_run: Path) -
     assert all(e.seconds is not None and "seconds" not in e.metrics for e in training.epochs)
     # run.json stores a run in the same shape, and reads it back through the schema.
     assert records.training_from_json(training.to_json(), "run.json") == training
+
+
+def test_the_templates_run_records_what_makes_it_repeatable(example_run: Path) -> None:
+    """Every argument, the data's identity, the environment and the commit: a repeat of the
+    run from these alone gets the same data (same hash) and the same metrics."""
+    import torch
+
+    training = records.parse_training(example_run)
+    assert {"epochs": 2, "samples": 256, "seed": 0, "lr": 3e-3, "batch_size": 128}.items() \
+        <= training.args.items()
+    assert training.data is not None
+    assert training.data["config"]["n"] == 256
+    assert training.env["torch"] == torch.__version__
+    assert training.commit == subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True,
+                                             capture_output=True, check=True).stdout.strip()
+    args = training.args
+    again = example_run.parent.parent / "again"
+    cfg = config.load(ROOT, use_local=False)
+    argv = [sys.executable if a == "python" else a for a in cfg.project.train]
+    flags = ["--epochs", str(args["epochs"]), "--samples", str(args["samples"]), "--seed",
+             str(args["seed"] + 1), "--lr", str(args["lr"]), "--batch-size", str(args["batch_size"])]
+    proc = subprocess.run([*argv, *flags, "--out", str(again)], capture_output=True, text=True,
+                          timeout=600, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    other = records.parse_training(again / cfg.metrics.file)
+    # Another seed is other data: the hash says so, and the configuration says why.
+    assert other.data is not None
+    assert other.data["sha256"] != training.data["sha256"]
+    assert other.data["config"] == {**training.data["config"], "seed": args["seed"] + 1}
 
 
 def test_a_valid_file_with_extra_fields_and_any_metrics_is_read(tmp_path: Path) -> None:
@@ -101,6 +148,10 @@ def _set(path: tuple[str | int, ...], value: object) -> Callable[[dict[str, Any]
     (_set(("seed",), "0"), "seed: '0' is not of type 'integer'"),
     (_set(("epochs",), {"1": {"loss": 0.4}}), "epochs: {'1': {'loss': 0.4}} is not of type 'array'"),
     (_set(("device",), ""), "device: ''"),  # the wording after it is jsonschema's own
+    (_set(("data",), {"sha256": "abc", "config": {}}), "data.sha256: 'abc' does not match"),
+    (_set(("data",), {"sha256": "0" * 64}), "data: 'config' is a required property"),
+    (_set(("args",), {"lr": [0.1]}), "args.lr: [0.1] is not of type"),
+    (_set(("commit",), 1), "commit: 1 is not of type"),
 ])
 def test_a_broken_metrics_file_is_one_error_naming_the_file_and_the_field(
         tmp_path: Path, change: Callable[[dict[str, Any]], None], problem: str) -> None:

@@ -1,4 +1,9 @@
-"""A passing run at a clean release tag becomes that release's baseline."""
+"""The last release's baseline: the record its release copied to results/releases/<tag>/.
+
+A release makes it (tests/release/test_release_evidence.py); a matrix run never does, not
+even at a clean tag: a run that happens to be made there (a host run, say) is not what the
+release stood on, and the next `gpu_tests` would be compared with the wrong thing.
+"""
 
 from __future__ import annotations
 
@@ -13,33 +18,24 @@ def _git(repo: Path, *args: str) -> None:
                    cwd=repo, check=True, capture_output=True)
 
 
-def _repo_with_run(tmp_path: Path) -> tuple[Path, Path]:
+def test_the_last_tags_folder_is_found_as_the_baseline(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     _git(repo, "init", "-q", "-b", "main")
     (repo / "a.txt").write_text("a\n")
     _git(repo, "add", "a.txt")
     _git(repo, "commit", "-qm", "first")
-    run = repo / "results" / "matrix" / "r1"
-    run.mkdir(parents=True)
-    (run / "run.json").write_text('{"schema": "stand-in"}\n')
-    return repo, run
-
-
-def test_a_run_at_a_clean_tag_is_kept_and_found_as_the_baseline(tmp_path: Path) -> None:
-    repo, run = _repo_with_run(tmp_path)
+    assert matrix.last_release_baseline(repo) is None  # no tag
     _git(repo, "tag", "-a", "v1.2.3", "-m", "v1.2.3")
-    saved = matrix.save_release_baseline(repo, run)
-    assert saved == repo / "results" / "releases" / "v1.2.3"
-    assert (saved / "run.json").read_text() == '{"schema": "stand-in"}\n'
-    assert matrix.last_release_baseline(repo) == saved
-
-
-def test_no_baseline_off_a_tag_or_from_a_dirty_tree(tmp_path: Path) -> None:
-    repo, run = _repo_with_run(tmp_path)
-    assert matrix.save_release_baseline(repo, run) is None  # no tag at HEAD
-    _git(repo, "tag", "-a", "v1.2.3", "-m", "v1.2.3")
+    assert matrix.last_release_baseline(repo) is None  # a tag whose release kept no record
+    kept = repo / "results" / "releases" / "v1.2.3"
+    kept.mkdir(parents=True)
+    (kept / "run.json").write_text('{"schema": "stand-in"}\n')
     (repo / "a.txt").write_text("edited\n")
-    assert matrix.save_release_baseline(repo, run) is None  # the tree is not the release's
-    assert not (repo / "results" / "releases").exists()
-    assert matrix.last_release_baseline(repo) is None
+    _git(repo, "commit", "-qam", "later work")
+    assert matrix.last_release_baseline(repo) == kept  # found from commits after the tag too
+
+
+def test_a_matrix_run_makes_no_baseline() -> None:
+    # The old path (a run at a clean tag saved itself as the baseline) is gone from the module.
+    assert not hasattr(matrix, "save_release_baseline")

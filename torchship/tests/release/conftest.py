@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from torchship.testing import require
-from torchship.testing.gitrepo import BIN, Project, add_bare_remote, isolated_env
+from torchship.testing.engine import engine, registry, standin_bases  # noqa: F401  (fixtures)
+from torchship.testing.gitrepo import BIN, Project, add_bare_remote, git, isolated_env
 from torchship.testing.keys import (
     GpgKey,
     SshKey,
@@ -47,8 +48,21 @@ def project(tmp_path: Path, template: Path, gnupg: GpgKey) -> Project:
                        PATH=f"{BIN}:/usr/local/bin:/usr/bin:/bin")
     repo = tmp_path / "repo"
     shutil.copytree(template, repo, symlinks=True)
+    # These tests are about the release's mechanics, not its evidence (test_release_evidence.py
+    # makes a real matrix record): the team's policy says so, as a user's config would. Made
+    # before the remote, so that the remote has it too.
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + NO_EVIDENCE)
+    git(repo, "-c", "user.name=torchship tests", "-c", "user.email=tests@example.com", "commit",
+        "-q", "-am", "release without evidence", env=env)
     remote = add_bare_remote(repo, tmp_path / "remote.git", env=env)
     configure_gpg(repo, gnupg, env=env)
     proj = Project(repo, remote, env, tmp_path)
     proj.settle()
     return proj
+
+
+NO_EVIDENCE = """
+[tool.torchship.release]
+evidence = false
+"""

@@ -227,7 +227,9 @@ def test_a_cherry_pick_that_stopped_on_a_conflict(project: Project) -> None:
 
 def _release_table(project: Project, body: str) -> None:
     text = (project.path / "pyproject.toml").read_text()
-    project.commit("pyproject.toml", text + f"\n[tool.torchship.release]\n{body}\n")
+    # Into the table the fixture's policy opened (evidence = false): TOML has one per name.
+    table = "[tool.torchship.release]\n"
+    project.commit("pyproject.toml", text.replace(table, f"{table}{body}\n"))
 
 
 @pytest.mark.parametrize("prefix", ["-", "v 1", "v..", "v~"])

@@ -125,9 +125,9 @@ def test_unsigned_release_when_asked(project: Project) -> None:
 def test_release_policy_from_pyproject(project: Project, sshkey: SshKey) -> None:
     configure_ssh(project.path, sshkey, env=project.env)
     text = (project.path / "pyproject.toml").read_text()
-    policy = '[tool.torchship.release]\nsign_commit = true\ntag_prefix = "release-"\n\n'
-    project.commit("pyproject.toml", text.replace("[tool.pytest.ini_options]",
-                                                  policy + "[tool.pytest.ini_options]"))
+    table = "[tool.torchship.release]\n"  # the fixture's (evidence = false)
+    policy = f'{table}sign_commit = true\ntag_prefix = "release-"\n'
+    project.commit("pyproject.toml", text.replace(table, policy))
     res = project.invoke("release", "--part", "patch", "--no-images")
     assert res.returncode == 0, res.stderr
     project.git("verify-commit", "HEAD")

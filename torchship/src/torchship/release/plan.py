@@ -27,6 +27,7 @@ from torchship.release import changelog, version
 
 if TYPE_CHECKING:
     from torchship.adapters.git import Git
+    from torchship.release.evidence import Evidence
 
 
 T = TypeVar("T")
@@ -96,6 +97,8 @@ class Options:
     sign_commit: bool = False
     resume: bool = False
     remote: str | None = None
+    evidence: bool = True       # --no-evidence: release without a matrix record (said in the tag)
+    matrix: bool = False        # --matrix: run the matrix first, as `nox -s gpu_tests` does
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,14 @@ class Plan:
     push: bool
     sign: bool
     sign_commit: bool
+    # The evidence (None: released without, and `evidence_note` says why in the tag message),
+    # the model card written from it, and where its record is kept as the release's baseline.
+    evidence: Evidence | None = None
+    evidence_note: str = ""
+    card_path: str | None = None     # from the project
+    card_new: bytes | None = None
+    card_existed: bool = False
+    baseline: str | None = None      # from the project: results/releases/<tag>
 
     @property
     def new(self) -> str:
@@ -126,7 +137,8 @@ class Plan:
     @property
     def paths(self) -> list[str]:
         """Every file the release writes, from the project."""
-        return sorted({*self.bump.files, self.changelog_path})
+        card = [self.card_path] if self.card_path and self.card_new is not None else []
+        return sorted({*self.bump.files, self.changelog_path, *card})
 
     def in_repo(self, rel: str) -> str:
         """A project path as git names it (from the repository's top)."""
@@ -197,6 +209,12 @@ def _preflight_git(git: Git, cfg: tsconfig.Config) -> tuple[str, str]:
                            f"{' ...' if len(untracked) > 3 else ''}",
                            hint="commit them, delete them, or add them to .gitignore")
     return branch, head
+
+
+def check_git(git: Git, cfg: tsconfig.Config) -> None:
+    """The repository checks alone (branch, clean tree): `--matrix` makes them first, so a
+    release that would be refused does not wait for the matrix."""
+    _preflight_git(git, cfg)
 
 
 def check_tag_name(git: Git, tag: str, prefix: str) -> None:
@@ -325,6 +343,7 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
     remote = _preflight_remote(git, branch, head, tag, opts, remote, refs)
     if signed is not None:
         signed()
+    proof = _evidence(cfg, opts, head=head, new=new, tag=tag)
     if not opts.images:
         planned: list[str] = []
         note = "skipped (--no-images)"
@@ -335,14 +354,57 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
         note = f"{len(planned)} to build"
     # In a repository of several projects, the subject says which one is released.
     subject = f"Release {prefix} {new}" if prefix else f"Release {new}"
-    message = f"{subject}\n\n{section}\n{manifest(cfg, planned)}"
+    message = f"{subject}\n\n{section}\n{proof.text}\n{manifest(cfg, planned)}"
     return Plan(root=project, prefix=prefix, branch=branch, head=head, remote=remote,
                 bump=bump, tag=tag, changelog_path=rel_log,
                 changelog_new=promoted.encode("utf-8"),
                 changelog_changes=_diff(text, promoted), section=section,
                 tag_message=message, commit_message=f"{subject}\n", images=planned,
                 images_note=note, push=opts.push, sign=opts.sign,
-                sign_commit=opts.sign_commit)
+                sign_commit=opts.sign_commit, evidence=proof.evidence,
+                evidence_note=proof.text, card_path=proof.card_path, card_new=proof.card_new,
+                card_existed=proof.card_existed, baseline=proof.baseline)
+
+
+@dataclass(frozen=True)
+class _Proof:
+    text: str                       # the tag message's evidence paragraph
+    evidence: Evidence | None = None
+    card_path: str | None = None
+    card_new: bytes | None = None
+    card_existed: bool = False
+    baseline: str | None = None
+
+
+def _evidence(cfg: tsconfig.Config, opts: Options, *, head: str, new: str, tag: str) -> _Proof:
+    """The evidence for HEAD, the model card made from it and where its baseline goes; or
+    the note saying the release has none. Refuses stale or failing evidence (nothing written)."""
+    if not opts.evidence or not cfg.release.evidence:
+        why = "--no-evidence" if not opts.evidence else "evidence = false in [tool.torchship.release]"
+        return _Proof(text=f"Evidence: none ({why}): no matrix record, model card or baseline\n")
+    from torchship.matrix.run import RELEASES, RESULTS
+    from torchship.release import evidence, modelcard
+
+    found = evidence.find(cfg, head)
+    baseline = f"{RESULTS}/{RELEASES}/{tag}"
+    if (cfg.root / baseline).exists():
+        raise ReleaseError(f"{baseline} already exists, but tag {tag} does not: a release "
+                           "that stopped left it", hint=f"delete {baseline}, then release")
+    rel = cfg.release.model_card
+    path = cfg.root / rel
+    try:
+        previous = path.read_text(encoding="utf-8") if path.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReleaseError(f"{rel} cannot be read: {exc}") from exc
+    from torchship.matrix.records import load
+
+    card = modelcard.render(modelcard.CardInput(
+        name=modelcard.project_name(cfg), version=new, tag=tag, commit=head,
+        run=load(found.folder), reference=found.reference,
+        headline=[h.metric for h in found.headline], cfg=cfg), previous, path=rel)
+    return _Proof(text="\n".join(found.lines(cfg.root)) + "\n", evidence=found, card_path=rel,
+                  card_new=card.encode("utf-8"), card_existed=previous is not None,
+                  baseline=baseline)
 
 
 def _diff(before: str, after: str) -> tuple[str, ...]:

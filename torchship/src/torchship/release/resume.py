@@ -44,7 +44,9 @@ def resume(git: Git, out: Out) -> None:
     out(f"resuming {tag}: "
         + (f"already published: {'; '.join(published)}" if published
            else "its push was interrupted"))
-    if d["images"]:
+    # A release records its images' digests after pushing them (before the tag): those are
+    # in the registry already, and verify below checks them there.
+    if d["images"] and not d.get("digests"):
         image_step(cfg).push(d["images"], lambda tag, digest: out(
             f"• pushed image {tag} {digest} (pulled back, same image)"))
     refs = git.remote_refs(remote)

@@ -76,6 +76,13 @@ def run(start: Path | str, opts: Options, *, out: Out | None = None) -> Plan | N
             # [tool.torchship.release] sets the team's policy; flags narrow it for one run.
             opts = replace(opts, sign=opts.sign and cfg.release.sign,
                            sign_commit=opts.sign_commit or cfg.release.sign_commit)
+            if opts.matrix and opts.evidence and cfg.release.evidence:
+                from torchship.release import evidence
+                from torchship.release.plan import check_git
+
+                check_git(git, cfg)
+                write("--matrix: running the matrix on this commit (nox -s gpu_tests)")
+                evidence.run_matrix(project)
             plan = make_plan(git, cfg, opts)
             if opts.dry_run:
                 write(steps.render(plan) + "dry run: nothing was changed")

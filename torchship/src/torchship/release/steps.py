@@ -34,7 +34,7 @@ from torchship.adapters.proc import raise_interrupt, signals
 from torchship.errors import TorchshipError
 from torchship.release import version
 from torchship.release.plan import Plan, ReleaseError, image_step
-from torchship.release.verify import verify
+from torchship.release.verify import pin_images, verify
 
 JOURNAL_NAME = "torchship-release.json"
 INDEX_COPY = "torchship-release.index"
@@ -291,6 +291,47 @@ class Changelog(Step):
         return _restore(git, entry["undo"]["files"])
 
 
+class ModelCard(Step):
+    """The model card, written from the evidence into the release commit (release/modelcard.py)."""
+
+    name = "model card"
+
+    def active(self, plan: Plan) -> bool:
+        return plan.card_new is not None
+
+    def describe(self, plan: Plan) -> list[str]:
+        if plan.card_new is None or plan.card_path is None:
+            return [f"model card: none ({plan.evidence_note.strip().removeprefix('Evidence: ')})"]
+        how = "updated (the author's sections kept)" if plan.card_existed else "written"
+        return [f"model card: {plan.card_path} {how}, from matrix run "
+                f"{plan.evidence.run_id if plan.evidence else '?'}"]
+
+    def prepare(self, ctx: Context) -> dict[str, Any]:
+        assert ctx.plan.card_path is not None
+        if ctx.plan.card_existed:
+            return _saved(ctx.plan, [ctx.plan.card_path])
+        return {"files": {}, "created": ctx.plan.in_repo(ctx.plan.card_path)}
+
+    def do(self, ctx: Context) -> dict[str, Any]:
+        plan = ctx.plan
+        assert plan.card_path is not None
+        assert plan.card_new is not None
+        ctx.out(f"• {plan.card_path}: model card from matrix run "
+                f"{plan.evidence.run_id if plan.evidence else '?'}")
+        path = plan.root / plan.card_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(plan.card_new)
+        return {}
+
+    def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
+        done = _restore(git, entry["undo"]["files"])
+        created = entry["undo"].get("created")
+        if created and (git.top / created).exists():
+            (git.top / created).unlink()
+            done.append(f"removed {created}")
+        return done
+
+
 class Commit(Step):
     name = "commit"
 
@@ -358,7 +399,8 @@ class Tag(Step):
 
     def describe(self, plan: Plan) -> list[str]:
         signed = "signed" if plan.sign else "unsigned"
-        return [f"tag: {plan.tag} (annotated, {signed}), message:",
+        pinned = " (each image pinned @sha256:<digest> as pushed)" if plan.push and plan.images else ""
+        return [f"tag: {plan.tag} (annotated, {signed}), message{pinned}:",
                 *(f"  | {ln}" if ln else "  |" for ln in plan.tag_message.splitlines())]
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
@@ -366,7 +408,9 @@ class Tag(Step):
 
     def do(self, ctx: Context) -> dict[str, Any]:
         plan = ctx.plan
-        oid = ctx.git.tag(plan.tag, plan.tag_message, sign=plan.sign)
+        # The images pushed just before: each recorded by its digest, under the signature.
+        message = pin_images(plan.tag_message, ctx.journal.data.get("digests", {}))
+        oid = ctx.git.tag(plan.tag, message, sign=plan.sign)
         ctx.journal.note(tag_oid=oid)
         ctx.out(f"• tag {plan.tag} ({'signed' if plan.sign else 'unsigned'})")
         return {"oid": oid}
@@ -385,6 +429,40 @@ class Tag(Step):
             return []
         git.delete_ref(ref, now)
         return [f"deleted tag {name}"]
+
+
+class Baseline(Step):
+    """The evidence's record kept as the release's baseline: the only way one is made (later
+    matrix runs compare their benchmarks with the last release's)."""
+
+    name = "baseline"
+
+    def active(self, plan: Plan) -> bool:
+        return plan.evidence is not None and plan.baseline is not None
+
+    def describe(self, plan: Plan) -> list[str]:
+        if plan.evidence is None or plan.baseline is None:
+            return ["baseline: none (no evidence)"]
+        return [f"baseline: {plan.evidence.rel(plan.root)} -> {plan.baseline}"]
+
+    def prepare(self, ctx: Context) -> dict[str, Any]:
+        assert ctx.plan.baseline is not None
+        return {"folder": str(ctx.plan.root / ctx.plan.baseline)}
+
+    def do(self, ctx: Context) -> dict[str, Any]:
+        plan = ctx.plan
+        assert plan.evidence is not None
+        assert plan.baseline is not None
+        shutil.copytree(plan.evidence.folder, plan.root / plan.baseline)
+        ctx.out(f"• baseline: {plan.evidence.rel(plan.root)} kept as {plan.baseline}")
+        return {}
+
+    def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
+        folder = Path(entry["undo"]["folder"])
+        if not folder.exists():
+            return []
+        shutil.rmtree(folder)  # made by this step: the plan refused a folder already there
+        return [f"removed {folder}"]
 
 
 class Images(Step):
@@ -422,8 +500,11 @@ class Verify(Step):
     name = "verify"
 
     def describe(self, plan: Plan) -> list[str]:
+        pushed = plan.push and bool(plan.images)
         what = ["annotated", *(["signature verifies"] if plan.sign else []),
-                "versions and changelog at the tag", *(["image labels"] if plan.images else [])]
+                "versions and changelog at the tag",
+                *(["image digests in the registry, their signatures and labels"] if pushed
+                  else ["image labels"] if plan.images else [])]
         return [f"verify: {plan.tag} {', '.join(what)} (as `invoke release.verify`)"]
 
     def do(self, ctx: Context) -> dict[str, Any]:
@@ -434,8 +515,11 @@ class Verify(Step):
 
 
 class PushImages(Step):
+    """Push the images before the tag is made, so that the signed tag records their
+    digests. Not publishing yet: no release names them until the git push, and the undo
+    deletes them from the registry."""
+
     name = "push images"
-    publishes = True
 
     def active(self, plan: Plan) -> bool:
         return plan.push and bool(plan.images)
@@ -443,16 +527,66 @@ class PushImages(Step):
     def describe(self, plan: Plan) -> list[str]:
         if not plan.push:
             return ["push images: nothing (no --push)"]
-        return [f"push images: {'the images above, each confirmed by digest' if plan.images else 'none'}"]
+        return ["push images: "
+                + ("the images above, each confirmed by digest; the digests go into the tag"
+                   if plan.images else "none")]
 
     def do(self, ctx: Context) -> dict[str, Any]:
+        from torchship.images import released
+
+        digests = ctx.journal.data.setdefault("digests", {})
+
         def pushed(tag: str, digest: str) -> None:
-            ctx.journal.publish([tag])  # in the registry now: never undone from here on
+            digests[tag] = digest
+            ctx.journal.save()  # in the registry now: the undo must find it after a crash
             ctx.out(f"• pushed image {tag} {digest} (pulled back, same image)")
 
-        image_step(ctx.cfg).push(ctx.built, pushed)
-        ctx.journal.publish(ctx.built)
-        return {}
+        released.push(ctx.cfg, ctx.built, pushed)
+        return {"digests": dict(digests)}
+
+    def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
+        from torchship.images import released
+
+        return released.delete(journal.data.get("digests", {}))
+
+
+class SignImages(Step):
+    """Sign each pushed image's digest with the key that signs the tag (skopeo, GPG simple
+    signing), into the lookaside store ([tool.torchship.signatures])."""
+
+    name = "sign images"
+
+    def active(self, plan: Plan) -> bool:
+        return plan.push and plan.sign and bool(plan.images)
+
+    def describe(self, plan: Plan) -> list[str]:
+        if not (plan.push and plan.images):
+            return ["sign images: nothing (no images pushed)"]
+        if not plan.sign:
+            return ["sign images: nothing (--no-sign)"]
+        return ["sign images: each digest, with the tag's GPG key (skopeo simple signing, "
+                "lookaside store)"]
+
+    def do(self, ctx: Context) -> dict[str, Any]:
+        from torchship.images import released, sign
+
+        key = sign.signing_key(ctx.git.top)
+        made = ctx.journal.data.setdefault("signatures", [])
+
+        def signed(path: str) -> None:
+            made.append(path)
+            ctx.journal.save()
+
+        released.sign_all(ctx.cfg, ctx.journal.data.get("digests", {}), key, signed)
+        ctx.out(f"• signed {len(made)} image tag(s) with {key[-16:]} into "
+                f"{sign.Store.of(ctx.cfg).root}")
+        return {"signatures": list(made)}
+
+    def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
+        from torchship.images import sign
+
+        gone = sign.remove(journal.data.get("signatures", []))
+        return [f"removed {len(gone)} image signature(s)"] if gone else []
 
 
 class Push(Step):
@@ -470,6 +604,8 @@ class Push(Step):
     def do(self, ctx: Context) -> dict[str, Any]:
         plan, journal = ctx.plan, ctx.journal
         assert plan.remote is not None  # make_plan refuses --push without a remote
+        # From here on the images pushed and signed before are the release's: never undone.
+        journal.publish(list(journal.data.get("digests", {})))
         ctx.git.push_atomic(plan.remote, [f"refs/heads/{plan.branch}", f"refs/tags/{plan.tag}"])
         now = on_remote(ctx.git, journal)
         journal.publish(now)
@@ -512,8 +648,10 @@ def pushed_line(git: Git, journal: Journal, refs: list[str]) -> str:
 
 
 # The release, in order. --dry-run prints each one's description; a run does the active ones.
-STEPS: tuple[Step, ...] = (Bump(), Changelog(), Commit(), Tag(), Images(), Verify(),
-                           PushImages(), Push())
+# Images come before the tag, which records their digests (pushed) and is signed with them;
+# the model card is in the release commit, the baseline is the tag's evidence.
+STEPS: tuple[Step, ...] = (Bump(), Changelog(), ModelCard(), Commit(), Images(), PushImages(),
+                           Tag(), Baseline(), SignImages(), Verify(), Push())
 
 
 def step_named(name: str) -> Step | None:

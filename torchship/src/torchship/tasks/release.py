@@ -22,28 +22,41 @@ from torchship.cli import edge
         "sign-commit": "sign the release commit too",
         "resume": "finish a release that failed after publishing, or roll back one that stopped",
         "remote": "remote to check and push to (default: the branch's upstream, or origin)",
+        "evidence": "require the passing matrix record of this commit (--no-evidence: release "
+                    "without one, said in the tag message)",
+        "matrix": "run the matrix (nox -s gpu_tests) first, to make that record",
     },
 )
 @edge
 def release(c: Context, part: str | None = None, pre: str | None = None, final: bool = False,
             dry_run: bool = False, push: bool = False, images: bool = True, sign: bool = True,
-            sign_commit: bool = False, resume: bool = False, remote: str | None = None) -> None:
+            sign_commit: bool = False, resume: bool = False, remote: str | None = None,
+            evidence: bool = True, matrix: bool = False) -> None:
     """Release: bump the version, promote the changelog, commit, sign a tag, verify."""
     from torchship.release.plan import Options
     from torchship.release.run import run
 
     run(".", Options(part=part, pre=pre, final=final, dry_run=dry_run, push=push,
                      images=images, sign=sign, sign_commit=sign_commit, resume=resume,
-                     remote=remote))
+                     remote=remote, evidence=evidence, matrix=matrix))
 
 
 @task(name="verify")
 @edge
 def verify(c: Context, tag: str) -> None:
-    """Check a release tag: annotated, signed and verifying, versions and changelog agree."""
+    """Check a release tag: signed, versions and changelog agree, images signed in the registry."""
     from torchship.release.run import verify_cli
 
     verify_cli(".", tag)
 
 
-ns = Collection("release", release, verify)
+@task(name="last-good")
+@edge
+def last_good(c: Context) -> None:
+    """Name the newest release that verifies: the rollback target, its digests, how to run it."""
+    from torchship.release.lastgood import last_good as find
+
+    find(".")
+
+
+ns = Collection("release", release, verify, last_good)

@@ -1,13 +1,16 @@
 """Train a wave model: `python -m wavefit.train --epochs N --seed S --out DIR [--model NAME]`.
 
-Writes DIR/metrics.json (per-epoch validation loss and RMSE; torchship's metrics contract)
-and DIR/model.pt.
+Writes DIR/metrics.json (per-epoch validation loss and RMSE, the arguments, the data's hash,
+the versions and the commit: torchship's metrics contract) and DIR/model.pt.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import platform
 import random
 import sys
 from collections.abc import Sequence
@@ -52,9 +55,19 @@ def train(*, epochs: int, seed: int, out: Path, model_name: str, samples: int = 
             opt.step()
         history.append({"epoch": epoch, **rmse_and_loss(model, val_set)})
         print(f"epoch {epoch}: rmse {history[-1]['rmse']:.4f}", flush=True)
+    digest = hashlib.sha256()
+    for tensor in data.tensors:
+        digest.update(tensor.numpy().tobytes())
     metrics = {"model": model_name, "seed": seed, "device": "cpu", "deterministic": True,
-               "samples": samples, "lr": lr, "epochs": history, "initial": initial,
-               "final": {k: v for k, v in history[-1].items() if k != "epoch"}}
+               "epochs": history, "initial": initial,
+               "final": {k: v for k, v in history[-1].items() if k != "epoch"},
+               "args": {"epochs": epochs, "seed": seed, "model": model_name, "samples": samples,
+                        "lr": lr, "batch_size": 64, "optimizer": "Adam"},
+               "data": {"sha256": digest.hexdigest(),
+                        "config": {"generator": "wavefit.data.make_waves", "n": samples,
+                                   "seed": seed, "split": 0.8}},
+               "env": {"python": platform.python_version(), "torch": torch.__version__},
+               "commit": os.environ.get("TORCHSHIP_GIT_COMMIT") or None}
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     torch.save(model.state_dict(), out / "model.pt")

@@ -1,0 +1,162 @@
+"""The evidence a release stands on: the passing matrix record of the commit it tags.
+
+Found among the runs `nox -s gpu_tests` saved in results/matrix/ (or made by the release
+itself with `--matrix`): the newest record whose host fingerprint names exactly this commit
+and a clean tree decides, judged as `nox -s compare` judges it. None, stale (another
+commit, a dirty tree) or failing is one refusal naming the command that makes it, before
+anything is written. From it come the headline metrics of the tag message and the model
+card; it is copied as the release's baseline (results/releases/<tag>/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from torchship import config as tsconfig
+from torchship.errors import TorchshipError
+from torchship.matrix.records import Run
+from torchship.release.plan import ReleaseError
+
+MAKE = "run `nox -s gpu_tests` on this commit, or release with --matrix"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One headline metric: its value in each environment that wrote it."""
+
+    metric: str
+    values: tuple[tuple[str, float], ...]    # (env, value), the reference environment first
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A passing matrix record of the commit released."""
+
+    folder: Path                 # results/matrix/<run id>
+    run_id: str
+    commit: str
+    mode: str                    # containers | local
+    reference: str | None
+    envs: tuple[str, ...]
+    headline: tuple[Headline, ...]
+
+    def rel(self, root: Path) -> str:
+        try:
+            return self.folder.relative_to(root).as_posix()
+        except ValueError:
+            return str(self.folder)
+
+    def lines(self, root: Path) -> list[str]:
+        """What the tag message says of it."""
+        where = "images" if self.mode == "containers" else "host (no image)"
+        out = [f"Evidence: matrix run {self.run_id} of {self.commit[:12]}, passed in "
+               f"{', '.join(self.envs)} ({where}; {self.rel(root)})"]
+        if not self.headline:
+            out.append("Metrics: none recorded")
+            return out
+        out.append(f"Metrics (final; reference {self.reference}):")
+        for h in self.headline:
+            shown = ", ".join(f"{v:.4g} ({env})" for env, v in h.values)
+            out.append(f"- {h.metric}: {shown}")
+        return out
+
+
+def _runs(root: Path) -> list[Path]:
+    from torchship.matrix.run import MATRIX, RESULTS
+
+    found = [p for p in (root / RESULTS / MATRIX).glob("*") if (p / "run.json").is_file()]
+    # Run ids start with their UTC time: the newest sorts last.
+    return sorted(found, key=lambda p: p.name, reverse=True)
+
+
+def find(cfg: tsconfig.Config, head: str) -> Evidence:
+    """The evidence for `head`, or a ReleaseError saying why there is none."""
+    from torchship.matrix import records
+    from torchship.matrix.compare import compare
+    from torchship.matrix.run import last_release_baseline
+
+    root = cfg.root
+    runs = _runs(root)
+    if not runs:
+        raise ReleaseError(f"no matrix record of {head[:12]} (nothing in results/matrix/): a "
+                           "release needs the passing record of the commit it tags", hint=MAKE)
+    newest_other: tuple[str, str] | None = None
+    for folder in runs:
+        try:
+            run = records.load(folder)
+        except records.RecordError:
+            continue  # unreadable (another torchship's schema): not evidence of anything
+        git: Mapping[str, object] = run.host.get("git") or {}
+        if git.get("commit") != head:
+            if newest_other is None:
+                newest_other = (folder.name, str(git.get("commit") or "no commit")[:12])
+            continue
+        rel = folder.relative_to(root).as_posix()
+        if git.get("dirty") is not False:
+            state = "a dirty tree" if git.get("dirty") else "a tree of unknown state"
+            raise ReleaseError(f"the newest matrix record of {head[:12]} ({rel}) was made from "
+                               f"{state}: it is not evidence of the commit", hint=MAKE)
+        baseline_dir = last_release_baseline(root)
+        try:
+            baseline = records.load(baseline_dir) if baseline_dir else None
+        except records.RecordError:
+            baseline = None
+        cmp = compare(run, tolerances=cfg.compare, metrics=cfg.metrics, baseline=baseline)
+        if not cmp.ok:
+            first = cmp.problems[0].render()
+            more = f" (and {len(cmp.problems) - 1} more)" if len(cmp.problems) > 1 else ""
+            raise ReleaseError(f"the matrix record of {head[:12]} ({rel}) fails: {first}{more}",
+                               hint=f"fix it, then {MAKE} (report: {rel}/compare.md)")
+        return Evidence(folder=folder, run_id=run.run_id, commit=head, mode=run.mode,
+                        reference=cmp.reference, envs=tuple(r.env for r in run.records),
+                        headline=headline(cfg, run, cmp.reference))
+    what = (f"the newest, {newest_other[0]}, tested {newest_other[1]}" if newest_other
+            else "none of results/matrix/ can be read")
+    raise ReleaseError(f"no matrix record of {head[:12]}: {what}", hint=MAKE)
+
+
+def headline(cfg: tsconfig.Config, run: Run, reference: str | None) -> tuple[Headline, ...]:
+    """The headline metrics' final values, per environment, the reference first.
+
+    Configured ([tool.torchship.release] headline): each must be in the evidence's training;
+    else the compared metrics ([tool.torchship.metrics.compare]) the training wrote."""
+    trained = sorted((r for r in run.records if r.training is not None),
+                     key=lambda r: r.env != reference)
+    wanted = cfg.release.headline
+    for metric in wanted:
+        if not trained:
+            raise ReleaseError(f"headline metric {metric!r}: the evidence ({run.run_id}) has "
+                               "no training run", hint="the e2e suite leaves its run where "
+                               "[tool.torchship.metrics] says (docs/contract.md)")
+        for r in trained:
+            final = r.training.final if r.training is not None else {}
+            if metric not in final:
+                raise ReleaseError(
+                    f"headline metric {metric!r} is not in the evidence's training "
+                    f"({run.run_id}, {r.env} wrote: {', '.join(final) or 'no final metrics'})",
+                    hint="fix [tool.torchship.release] headline, or have the training write "
+                         "it into `final`")
+    names = wanted or tuple(m.name for m in cfg.metrics.compare)
+    out = []
+    for metric in names:
+        values = tuple((r.env, r.training.final[metric]) for r in trained
+                       if r.training is not None and metric in r.training.final)
+        if values:
+            out.append(Headline(metric, values))
+    return tuple(out)
+
+
+def run_matrix(root: Path) -> None:
+    """`--matrix`: the release runs `nox -s gpu_tests`'s job itself, before it plans."""
+    from torchship.matrix import run as matrix
+
+    try:
+        matrix.gpu_tests(matrix.Options(root=root))
+    except matrix.MatrixFailed as exc:
+        raise ReleaseError(f"--matrix: the matrix failed: {exc.message}",
+                           hint=f"report in {exc.folder}/compare.md; nothing was released"
+                           ) from exc
+    except TorchshipError as exc:
+        raise ReleaseError(f"--matrix: {exc.message}", hint=exc.hint) from exc
