@@ -8,7 +8,10 @@ ones must still run every suite, and the run must name each failure.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +27,7 @@ from torchship.adapters.docker import Docker
 from torchship.matrix import records, suites
 from torchship.matrix import run as matrix
 from torchship.testing import standins
+from torchship.testing.engine import remove_images_of
 from torchship.testing.standins import PinnedBases
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,10 +46,7 @@ def _bases_toml(bases: PinnedBases, envs: dict[str, tuple[str, str]]) -> str:
 def built_images(engine: Docker) -> Iterator[None]:
     """Remove the images the matrix builds under this module's image name afterwards."""
     yield
-    listed = engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", IMAGE,
-                    check=False).stdout.split()
-    for tag in listed:
-        engine("rmi", tag, check=False)
+    remove_images_of(engine, IMAGE)
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +65,15 @@ def matrix_config(standin_bases: PinnedBases, tmp_path_factory: pytest.TempPathF
 @pytest.fixture(scope="module")
 def container_run(matrix_config: Path, built_images: None,
                   tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The run, shown as on a CI log (stdout is no terminal: a line per event), that output
+    kept in stdout.txt beside the run's folder."""
     out = tmp_path_factory.mktemp("matrix") / "run"
     runtime = matrix.default_builder(matrix.configmod.load(ROOT), "cpu", "runtime")
-    opts = matrix.Options(root=ROOT, mode="containers", out=out, show=False,
-                          images={"no-tools": runtime})
-    with pytest.raises(matrix.MatrixFailed) as failed:
+    opts = matrix.Options(root=ROOT, mode="containers", out=out, images={"no-tools": runtime})
+    shown = io.StringIO()
+    with pytest.raises(matrix.MatrixFailed) as failed, contextlib.redirect_stdout(shown):
         matrix.gpu_tests(opts)
+    (out.parent / "stdout.txt").write_text(shown.getvalue())
     return out, failed.value.render()
 
 
@@ -134,6 +138,53 @@ def test_failures_are_recorded_and_named_without_stopping_the_others(
         assert good == []
     else:  # until the project has a benchmark suite, only that one may fail
         assert all(p["subject"] == "benchmark" for p in good)
+
+
+def test_progress_names_each_build_and_suite_and_its_log(container_run: tuple[Path, str],
+                                                         ) -> None:
+    """Not on a terminal: a line per event, each naming the log that holds the whole output;
+    a failure shows the tail of its log."""
+    out, _ = container_run
+    shown = (out.parent / "stdout.txt").read_text()
+    lines = shown.splitlines()
+    assert f"torchship matrix: logs in {out}/" in lines
+    # Each image built: where its log is, each Dockerfile step, the end. BuildKit's own
+    # lines (`#5 0.312 Collecting ...`) are in the log only.
+    for env in ("cpu", "cpu-b"):
+        for variant in ("devel", "runtime"):
+            log = out / env / f"{env}-{variant}.build.log"
+            assert f"image {env}/{variant}: building (log: {log})" in lines
+            assert re.search(rf"^image {env}/{variant}: built in [\dm.]+s \(\d+/\d+ "
+                             r"cached, [\d.]+ [MG]B\)$", shown, re.M), shown
+            text = log.read_text()
+            assert "#1 [internal] load build definition from" in text
+            assert re.search(r"^#\d+ (CACHED|DONE [\d.]+s)$", text, re.M)
+            steps = re.findall(rf"^image {env}/{variant}: \[{variant} \d+/\d+\] (\w+ .*): "
+                               r"(?:cached|done [\d.]+s)$", shown, re.M)
+            assert steps, shown
+            # Each step as a person scans it: RUN without its mount flags, a FROM's digest
+            # cut, one line of at most 72 characters.
+            assert all(len(s) <= 72 and "--mount" not in s for s in steps), steps
+    assert not re.search(r"^#\d+ ", shown, re.M)
+    # Each suite: running, then its outcome, counts, time and log; the log is the suite's.
+    for env in ("cpu", "cpu-b"):
+        for suite in ("unit", "e2e", "smoke"):
+            log = out / env / f"{suite}.log"
+            assert f"suite {env} {suite}: running" in lines
+            assert re.search(rf"^suite {env} {suite}: passed in [\dm.]+s.*; log: "
+                             rf"{re.escape(str(log))}$", shown, re.M), shown
+        assert "passed" in (out / env / "unit.log").read_text()
+    # The environment that cannot build: its image's failure, then the reason it is skipped.
+    assert re.search(r"^image broken/devel: failed after [\d.]+s: base of broken/devel is "
+                     r"not available", shown, re.M)
+    assert re.search(r"^environment broken: build-failed: ", shown, re.M)
+    # A crashed suite: the tail of its log, then where the whole of it is.
+    log = out / "no-tools" / "unit.log"
+    start = lines.index(next(ln for ln in lines if ln.startswith("suite no-tools unit: crashed")))
+    assert lines[start + 1] == f"── no-tools unit crashed: the last " \
+        f"{len(log.read_text().splitlines()[-20:])} lines of {log}"
+    assert "No module named nox" in "\n".join(lines[start + 2:start + 23])
+    assert f"── full log: {log}" in lines[start + 2:start + 24]
 
 
 def _good_only(out: Path, dest: Path) -> Path:

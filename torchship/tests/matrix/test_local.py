@@ -52,6 +52,11 @@ def test_local_run_writes_records_and_report(local_run: Path) -> None:
     assert "**PASS" in md
     assert "No image was used" in md
     assert json.loads((local_run / "compare.json").read_text())["ok"] is True
+    # The report names what the environment ran on, and the commit that was tested.
+    import torch
+
+    assert (f"| local | {torch.__version__} | {torch.version.cuda or '-'} | ") in md
+    assert f"Commit: `{run.host['git']['commit'][:12]}" in md
     if "benchmark" in SUITES:
         assert rec.benchmarks
         assert (local_run / "compare.png").exists()

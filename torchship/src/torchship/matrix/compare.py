@@ -26,6 +26,7 @@ from typing import Literal
 
 from torchship.config import Compare, Metric, Metrics
 from torchship.matrix.records import BenchCase, Record, Run, Training
+from torchship.matrix.versions import Commit, EnvVersions, commit_of, of_run
 
 ProblemKind = Literal["environment", "suite", "flip", "divergence", "nondeterminism",
                       "regression", "missing"]
@@ -145,6 +146,9 @@ class Comparison:
     problems: tuple[Problem, ...]
     cores: int | None = None
     note: str = ""
+    # What each environment ran on, and the code it ran (every report names them).
+    versions: tuple[EnvVersions, ...] = ()
+    commit: Commit | None = None
 
     @property
     def ok(self) -> bool:
@@ -191,7 +195,8 @@ def compare(run: Run, *, tolerances: Compare, metrics: Metrics, baseline: Run | 
         metrics=metrics, envs=envs,
         suites=suites, flips=flips, training=training, benchmarks=benches,
         speedups=speedups(run.records), problems=tuple(problems),
-        cores=(run.host.get("cpu") or {}).get("count"), note=run.note)
+        cores=(run.host.get("cpu") or {}).get("count"), note=run.note,
+        versions=of_run(run), commit=commit_of(run))
 
 
 def suite_rows(records: Sequence[Record]) -> tuple[tuple[SuiteRow, ...], list[Problem]]:
@@ -316,13 +321,16 @@ def _repeat(t: Training, repeat: Training | None) -> tuple[bool | None, str | No
 
 
 def same_image_problems(records: Sequence[Record]) -> list[Problem]:
-    """Two environments that ran the very same image deterministically must agree bitwise."""
+    """Two environments that ran the very same image deterministically on the same kind of
+    GPU (or none) must agree bitwise; across GPU kinds (merged shards) they need not."""
     problems: list[Problem] = []
-    seen: dict[str, Record] = {}
+    seen: dict[tuple[str, tuple[str, ...]], Record] = {}
     for r in records:
         if not r.image_digest or r.training is None or not r.training.deterministic:
             continue
-        first = seen.setdefault(r.image_digest, r)
+        gpus = tuple(str(g.get("name")) for g in r.fingerprint.get("gpus") or ()
+                     if isinstance(g, dict))
+        first = seen.setdefault((r.image_digest, gpus), r)
         if first is r or first.training is None:
             continue
         difference = first.training.first_difference(r.training)

@@ -121,6 +121,12 @@ class Training:
     deterministic: bool
     epochs: tuple[Epoch, ...]
     final: Mapping[str, float]
+    # What makes the run an experiment one can repeat (optional in the contract): every
+    # argument, the data's identity, the run's own fingerprint and the commit that trained.
+    args: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] | None = None
+    env: Mapping[str, Any] = field(default_factory=dict)
+    commit: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -154,8 +160,18 @@ class Training:
 
     def to_json(self) -> dict[str, Any]:
         """The metrics-file form (run.json stores it so, and reads it back through the schema)."""
-        return {"seed": self.seed, "device": self.device, "deterministic": self.deterministic,
-                "epochs": [e.to_json() for e in self.epochs], "final": dict(self.final)}
+        out: dict[str, Any] = {"seed": self.seed, "device": self.device,
+                               "deterministic": self.deterministic,
+                               "epochs": [e.to_json() for e in self.epochs], "final": dict(self.final)}
+        if self.args:
+            out["args"] = dict(self.args)
+        if self.data is not None:
+            out["data"] = dict(self.data)
+        if self.env:
+            out["env"] = dict(self.env)
+        if self.commit is not None:
+            out["commit"] = self.commit
+        return out
 
 
 def _same(x: float | None, y: float | None) -> bool:
@@ -349,7 +365,9 @@ def training_from_json(d: Mapping[str, Any], where: Path | str) -> Training:
                            {k: float(v) for k, v in e.items() if k not in EPOCH_KEYS},
                            float(e["seconds"]) if "seconds" in e else None)
                      for e in d["epochs"]),
-        final={k: float(v) for k, v in d["final"].items()})
+        final={k: float(v) for k, v in d["final"].items()},
+        args=dict(d.get("args") or {}), data=dict(d["data"]) if d.get("data") else None,
+        env=dict(d.get("env") or {}), commit=d.get("commit"))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from torchship.config import Metric
+from torchship.matrix import versions
 from torchship.matrix.compare import Comparison, MetricRow, fmt_delta, fmt_seconds
 
 
@@ -49,6 +50,7 @@ def markdown(c: Comparison) -> str:
         lines.append(f"| {e.env}{' (reference)' if e.env == c.reference else ''} | "
                      f"{e.image or 'none (host)'} | {(e.image_digest or '-')[:19]} | {status} | "
                      f"{e.wall_seconds:.0f} s | {_load(e.host_load, c.cores)} |")
+    lines += versions.markdown(c.versions, c.commit)
     lines += ["", "## Suites", "", "| env | suite | status | passed | failed | skipped | errors "
               "| time |", "|---|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {s.env} | {s.suite} | {s.status} | {s.passed} | {s.failed} | {s.skipped} | "
@@ -140,39 +142,25 @@ def to_json(c: Comparison) -> dict[str, Any]:
     return data
 
 
-def terminal(c: Comparison) -> None:
-    """The summary tables on the terminal (rich)."""
+def terminal(c: Comparison, *, console: Any = None) -> None:
+    """The summary tables on the terminal (rich), fit to its width (torchship.matrix.terminal);
+    `console`: a rich Console (default: stdout's)."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    console = Console()
+    from torchship.matrix import terminal as tables
+
+    console = console or Console()
     if c.mode == "local":
         console.print("[yellow]No image was used: the suites ran on the host interpreter "
                       "(environment 'local').[/]")
-    suites = Table(title=f"suites ({c.run_id})")
-    for col in ("env", "suite", "status", "passed", "failed", "skipped", "time"):
-        suites.add_column(col)
-    for e in c.envs:
-        if e.status != "ok":
-            suites.add_row(e.env, "-", f"[red]{e.status}[/]: {escape(e.reason)}", "", "", "", "")
-    for s in c.suites:
-        color = "green" if s.status == "passed" else "red"
-        suites.add_row(s.env, s.suite, f"[{color}]{s.status}[/]", str(s.passed),
-                       str(s.failed + s.errors), str(s.skipped), f"{s.seconds:.1f}s")
-    console.print(suites)
+    console.print(tables.suites_table(c))
     if c.training:
         console.print(_training_table(c))
-    if c.benchmarks:
-        bench = Table(title="benchmarks (median)")
-        for col in ("case", "device", "env", "median", "IQR", "vs ref", "vs baseline", ""):
-            bench.add_column(col, overflow="fold")
-        for b in sorted(c.benchmarks, key=lambda b: (b.case, b.device, b.env)):
-            bench.add_row(escape(b.case), b.device, b.env, fmt_seconds(b.median), fmt_seconds(b.iqr),
-                          _ratio(b.vs_reference), _ratio(b.vs_baseline),
-                          ("[red]regression[/] " if b.regressed else "")
-                          + ("noisy" if b.noisy else ""))
-        console.print(bench)
+    for table in tables.bench_tables(c, console):
+        console.print(table)
+    if c.speedups:
+        console.print(tables.speedup_table(c))
     if c.busy and c.benchmarks:
         console.print(f"[yellow]The host was busy (load above its {c.cores} cores) when "
                       f"{', '.join(c.busy)} ran: treat those timings with care.[/]")
@@ -185,16 +173,20 @@ def _training_table(c: Comparison) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
+    from torchship.matrix.terminal import STYLE
+
     compared = c.metrics.compare
     repeat = {None: "-", True: "identical", False: "[red]DIFFERENT[/]"}
     if not compared:
-        table = Table(title="training (recorded, not compared)")
+        table = Table(title="training (recorded, not compared)", box=STYLE,
+                      title_justify="left", pad_edge=False)
         for col in ("env", "device", "final metrics", "repeat"):
             table.add_column(col)
         for r in c.training:
             table.add_row(r.env, r.device, escape(_finals(r.final)), repeat[r.deterministic])
         return table
-    table = Table(title=f"training vs {c.reference}")
+    table = Table(title=f"training vs {c.reference}", box=STYLE, title_justify="left",
+                  pad_edge=False)
     table.add_column("env")
     for m in compared:
         table.add_column(escape(f"{m.name} ({m.describe()})"))
@@ -209,7 +201,8 @@ def _training_table(c: Comparison) -> Any:
 
 
 def chart(c: Comparison, path: Path) -> Path | None:
-    """compare.png: benchmark medians relative to the reference (and the baseline)."""
+    """compare.png: benchmark medians relative to the reference (and the baseline); with a
+    single environment, its medians and CPU-vs-GPU speed-ups (torchship.matrix.charts)."""
     if not c.benchmarks:
         return None
     import matplotlib
@@ -217,8 +210,16 @@ def chart(c: Comparison, path: Path) -> Path | None:
     matplotlib.use("Agg")  # files only: no display on CI machines or in containers
     import matplotlib.pyplot as plt
 
+    from torchship.matrix import charts
+
+    against = f"; baseline {c.baseline}" if c.baseline else ""
+    provenance = versions.title(c.versions, c.commit)
+    heading = f"torchship matrix {c.run_id}{against}: {verdict(c)}" + (
+        f"\n{provenance}" if provenance else "")
     names = sorted({b.name for b in c.benchmarks})
     envs = [e.env for e in c.envs if any(b.env == e.env for b in c.benchmarks)]
+    if len(envs) == 1:  # no other environment to divide by: its medians themselves
+        return charts.single_env(c, path, heading=heading)
     by = {(b.env, b.name): b for b in c.benchmarks}
     with_base = c.baseline is not None
     fig, axes = plt.subplots(1, 2 if with_base else 1, figsize=(11 if with_base else 7,
@@ -246,8 +247,7 @@ def chart(c: Comparison, path: Path) -> Path | None:
         ax.invert_yaxis()
         ax.set_xlabel(title + " (lower is faster)", fontsize=9)
         ax.legend(fontsize=8)
-    against = f"; baseline {c.baseline}" if c.baseline else ""
-    fig.suptitle(f"torchship matrix {c.run_id}{against}: {verdict(c)}", fontsize=10)
+    charts.title(fig, heading)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

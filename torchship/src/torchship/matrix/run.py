@@ -11,15 +11,14 @@ An environment that fails to build or start is recorded as such; the others stil
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
+import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from torchship import config as configmod
 from torchship.adapters import proc
@@ -29,12 +28,19 @@ from torchship.matrix.records import LOCAL, SUITES, Record, RecordError, Run
 from torchship.matrix.records import load as load_run
 from torchship.matrix.records import save as save_run
 
+if TYPE_CHECKING:
+    from torchship.ui.progress import Display
+
 RESULTS = "results"
 MATRIX = "matrix"
 RELEASES = "releases"
 
-# (env, variant) -> an image reference the engine has; raises TorchshipError when it cannot.
-Builder = Callable[[configmod.Config, str, str], str]
+class Builder(Protocol):
+    """(env, variant) -> an image reference the engine has; raises TorchshipError when it
+    cannot. The build is shown on `display`, its log written under `logs`."""
+
+    def __call__(self, cfg: configmod.Config, env: str, variant: str, /, *,
+                 display: Display | None = None, logs: Path | None = None) -> str: ...
 
 
 class MatrixFailed(TorchshipError):
@@ -70,7 +76,10 @@ class Options:
     limit: float = 900.0                    # seconds per suite
     out: Path | None = None                 # default results/matrix/<run id>
     png: bool = True
-    show: bool = True                       # print the rich tables
+    show: bool = True                       # show progress and print the rich tables
+    verbose: bool = False                   # a line per event and every build line
+    gpu_kind: str | None = None             # this machine's GPU kind (default: detected)
+    merge: tuple[Path, ...] = ()            # compare: shards to merge into one comparison
 
 
 def run_id(root: Path) -> str:
@@ -106,36 +115,24 @@ def host_gpus() -> list[str]:
         if out.returncode == 0 else []
 
 
-def default_builder(cfg: configmod.Config, env: str, variant: str) -> str:
+def default_builder(cfg: configmod.Config, env: str, variant: str, /, *,
+                    display: Display | None = None, logs: Path | None = None) -> str:
     """Build (or reuse, when every layer is cached) the image with torchship.images.build."""
     from torchship.images import build as images
 
-    return images.build(cfg, envs=[env], variants=[variant])[0].tag
+    return images.build(cfg, envs=[env], variants=[variant], display=display, logs=logs,
+                        quiet=display is not None)[0].tag
 
 
 def last_release_baseline(root: Path) -> Path | None:
-    """results/releases/<last tag>/ when the last release saved its matrix records there."""
+    """results/releases/<last tag>/: the record the last release stood on (its evidence),
+    which the release copied there: the only way a baseline is made."""
     repo = Git.find(root)
     tag = repo.describe("--tags", "--abbrev=0") if repo else None
     if tag is None:
         return None
     folder = root / RESULTS / RELEASES / tag
     return folder if (folder / "run.json").exists() else None
-
-
-def save_release_baseline(root: Path, folder: Path) -> Path | None:
-    """Keep a passing run as its release's baseline when HEAD is exactly a tag and clean.
-
-    Later runs compare their benchmarks with it by default (last_release_baseline).
-    """
-    repo = Git.find(root)
-    tag = repo.describe("--tags", "--exact-match", "HEAD") if repo else None
-    if repo is None or tag is None or repo.is_dirty():
-        return None
-    dest = root / RESULTS / RELEASES / tag
-    if dest.resolve() != folder.resolve():
-        shutil.copytree(folder, dest, dirs_exist_ok=True)
-    return dest
 
 
 def load_baseline(opts: Options) -> Run | None:
@@ -164,13 +161,13 @@ def plan_envs(cfg: configmod.Config, opts: Options, mode: str) -> list[str]:
 
 
 def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], rid: str,
-                   folder: Path, builder: Builder) -> list[Record]:
+                   folder: Path, builder: Builder, display: Display) -> list[Record]:
     """Each environment in its images; a failure to build or start is recorded, not raised."""
     from torchship.matrix import suites as S
 
     client = S.client()
     for name in S.remove_orphans(client):
-        print(f"removed {name}, left running by a matrix run that was killed", file=sys.stderr)
+        display.note(f"removed {name}, left running by a matrix run that was killed")
     gpus = host_gpus() if S.nvidia_runtime(client) else []
     if opts.require_gpu and not gpus:
         raise GpuMissing("--require-gpu: the container engine has no NVIDIA runtime or the "
@@ -181,15 +178,28 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
     commit = (repo.head() if repo else None) or ""
     describe = (repo.describe("--tags", "--always", "--dirty") if repo else None) or ""
 
+    for env in envs:
+        display.expect(env, [*opts.suites, *(["smoke"] if opts.smoke else [])])
+
     def one(index: int, env: str) -> Record:
+        record = run_env(index, env)
+        if record.status in ("build-failed", "start-failed"):
+            display.env_failed(env, record.status, record.reason)
+        return record
+
+    def run_env(index: int, env: str) -> Record:
         t0 = time.monotonic()
         env_dir = folder / env
+
+        def build(variant: str) -> str:
+            return builder(cfg, env, variant, display=display, logs=env_dir)
+
         try:
-            devel = opts.images.get(env) or (builder(cfg, env, "devel") if opts.build
+            devel = opts.images.get(env) or (build("devel") if opts.build
                                              else _existing(cfg, env, "devel")) or ""
             runtime = None
             if opts.smoke:
-                runtime = builder(cfg, env, "runtime") if opts.build else _existing(
+                runtime = build("runtime") if opts.build else _existing(
                     cfg, env, "runtime", required=False)
         except TorchshipError as exc:
             return Record(env=env, image=opts.images.get(env), status="build-failed",
@@ -210,7 +220,7 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
             return S.run_image(client, env=env, image=devel, digest=digest, spec=spec,
                                folder=env_dir, metrics=cfg.metrics, suites=opts.suites,
                                limits=S.Limits(default=opts.limit), runtime_image=runtime,
-                               smoke_command=cfg.project.smoke)
+                               smoke_command=cfg.project.smoke, display=display)
         except TorchshipError as exc:
             return Record(env=env, image=devel, image_digest=digest, status="failed",
                           reason=exc.render(), wall_seconds=time.monotonic() - t0)
@@ -259,8 +269,6 @@ def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, 
     """Run the suites in every environment and save the records; return the run and folder."""
     cfg = configmod.load(opts.root)
     mode, why = resolve_mode(opts, cfg)
-    if mode == "local" and opts.show:
-        print(f"No image is used: the suites run on this host ({why}).", flush=True)
     baseline_check = opts.baseline
     if baseline_check is not None and not baseline_check.exists():
         load_baseline(opts)  # fail before an hour of suites, not after
@@ -269,21 +277,40 @@ def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, 
     folder = opts.out or opts.root / RESULTS / MATRIX / rid
     folder.mkdir(parents=True, exist_ok=True)
     from torchship import envinfo
+    from torchship.ui.progress import Display
 
+    if mode == "local" and opts.require_gpu and not host_gpus():
+        raise GpuMissing("--require-gpu: no NVIDIA GPU on this host",
+                         hint="run on a GPU machine, or drop --require-gpu")
+    display = Display.auto(verbose=opts.verbose, quiet=not opts.show, folder=folder,
+                           title=f"torchship matrix: logs in {_shown_path(folder)}/")
     if mode == "local":
-        if opts.require_gpu and not host_gpus():
-            raise GpuMissing("--require-gpu: no NVIDIA GPU on this host",
-                             hint="run on a GPU machine, or drop --require-gpu")
-        from torchship.matrix.suites import Limits, run_local
+        display.note(f"No image is used: the suites run on this host ({why}).")
+    with display:
+        if mode == "local":
+            from torchship.matrix.suites import Limits, run_local
 
-        records = [run_local(opts.root, folder / LOCAL, metrics=cfg.metrics, suites=opts.suites,
-                             limits=Limits(default=opts.limit))]
-    else:
-        records = run_containers(cfg, opts, envs, rid, folder, builder)
+            display.expect(LOCAL, opts.suites)
+            records = [run_local(opts.root, folder / LOCAL, metrics=cfg.metrics,
+                                 suites=opts.suites, limits=Limits(default=opts.limit),
+                                 display=display)]
+        else:
+            records = run_containers(cfg, opts, envs, rid, folder, builder, display)
     run = Run(run_id=rid, created=datetime.now(UTC).isoformat(timespec="seconds"),
               mode=mode, records=tuple(records), host=envinfo.collect(opts.root), note=why)
     save_run(run, folder)
+    from torchship.matrix.merge import write_shard
+
+    write_shard(folder, cfg, run, opts.gpu_kind)
     return run, folder
+
+
+def _shown_path(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it (shorter to read)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def report_and_verdict(run: Run, folder: Path, opts: Options, *, cfg: configmod.Config) -> None:
@@ -305,9 +332,6 @@ def gpu_tests(opts: Options, *, builder: Builder = default_builder) -> Path:
     """The whole job: run, save, compare, report. Raises MatrixFailed when anything failed."""
     run, folder = execute(opts, builder=builder)
     report_and_verdict(run, folder, opts, cfg=configmod.load(opts.root))
-    saved = save_release_baseline(opts.root, folder)
-    if saved is not None and opts.show:
-        print(f"saved as the release's baseline: {saved}")
     return folder
 
 
@@ -320,7 +344,20 @@ def latest_run(root: Path) -> Path:
 
 
 def compare_only(opts: Options, run_dir: Path | None = None) -> Path:
-    """`nox -s compare`: re-compare a saved run (default: the latest) against a baseline."""
+    """`nox -s compare`: re-compare a saved run (default: the latest) against a baseline;
+    with --merge, the shards of many machines as one run (saved in --out)."""
+    if opts.merge:
+        from torchship.matrix import merge
+
+        cfg = configmod.load(opts.root)  # before anything is written
+        shards = [(d, *merge.read_shard(d)) for d in opts.merge]
+        run = merge.merge(shards)
+        folder = opts.out or opts.root / RESULTS / MATRIX / run.run_id
+        save_run(run, folder)
+        if opts.show:
+            print(f"merged {len(shards)} shard(s): {', '.join(r.env for r in run.records)}")
+        report_and_verdict(run, folder, opts, cfg=cfg)
+        return folder
     folder = run_dir or latest_run(opts.root)
     run = load_run(folder)
     report_and_verdict(run, folder, opts, cfg=configmod.load(opts.root))
@@ -346,6 +383,12 @@ def parse(argv: Sequence[str], *, root: Path) -> tuple[Options, Path | None]:
     p.add_argument("--limit", type=float, default=900.0, help="seconds per suite")
     p.add_argument("--out", type=Path, help="results folder (default results/matrix/<id>)")
     p.add_argument("--run", type=Path, help="compare: the run folder (default: the latest)")
+    p.add_argument("--gpu-kind", help="this machine's GPU kind, as the merge names it "
+                                      "(default: its first GPU's name, or cpu)")
+    p.add_argument("--merge", nargs="+", type=Path, default=[], metavar="DIR",
+                   help="compare: merge these shards (gpu_tests folders) into one comparison")
+    p.add_argument("--verbose", action="store_true",
+                   help="a line per event (as when not on a terminal) and every build line")
     a = p.parse_args(list(argv))
     images: dict[str, str] = {}
     for item in a.image:
@@ -353,6 +396,9 @@ def parse(argv: Sequence[str], *, root: Path) -> tuple[Options, Path | None]:
         if not sep or not env or not ref:
             raise ConfigError("--image", f"{item!r} is not ENV=REF")
         images[env] = ref
+    if a.gpu_kind is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", a.gpu_kind):
+        raise ConfigError("--gpu-kind", f"{a.gpu_kind!r} is not a GPU kind name",
+                          hint="lower-case letters, digits, . _ - (e.g. a100)")
     if a.local and a.containers:
         raise ConfigError("--local", "cannot be combined with --containers")
     mode: Literal["auto", "local", "containers"] = (
@@ -360,15 +406,17 @@ def parse(argv: Sequence[str], *, root: Path) -> tuple[Options, Path | None]:
     return Options(root=root, mode=mode, envs=tuple(a.env), suites=tuple(a.suite) or SUITES,
                    baseline=a.baseline, require_gpu=a.require_gpu, smoke=not a.no_smoke,
                    build=not a.no_build, images=images, jobs=a.jobs, limit=a.limit,
-                   out=a.out), a.run
+                   out=a.out, gpu_kind=a.gpu_kind, merge=tuple(a.merge),
+                   verbose=a.verbose), a.run
 
 
 def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare"] = "gpu_tests",
          ) -> int:
     """Entry point for the nox sessions: one `error:` line and a non-zero exit on failure."""
     from torchship.adapters.proc import raise_interrupt, signals
+    from torchship.cli import guarded
 
-    try:
+    def body() -> int:
         opts, run_dir = parse(argv, root=root)
         # SIGTERM and SIGHUP (a CI job cancelled, a terminal closed) clean up as Ctrl-C does:
         # every container of the run removed, the suite's process group killed.
@@ -377,10 +425,6 @@ def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare
                 compare_only(opts, run_dir)
             else:
                 gpu_tests(opts)
-    except TorchshipError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted; every container of the run was removed", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return guarded(body, interrupted="interrupted; every container of the run was removed")

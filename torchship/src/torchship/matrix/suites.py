@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from docker import DockerClient
     from docker.models.containers import Container
 
+    from torchship.ui.progress import Display
+
 SRC = "/src"            # where the source is mounted (read-only) in a container
 RESULTS = "/results"    # the container's one writable folder
 LABEL = "torchship.matrix"
@@ -144,8 +146,19 @@ def gather(env: str, folder: Path, suites: Sequence[SuiteResult], *, image: str 
 # ---------------------------------------------------------------- on the host
 
 
+def shown(display: Display | None, env: str, result: SuiteResult, log: Path) -> SuiteResult:
+    """Tell the display (torchship.ui.progress) how a suite ended; return the result."""
+    if display is not None:
+        counts = ", ".join(f"{n} {o}" for o in ("passed", "failed", "skipped", "error")
+                           if (n := result.count(o)))
+        display.suite_done(env, result.suite, status=result.status,
+                           seconds_taken=result.seconds, detail=counts, log=log)
+    return result
+
+
 def run_local(root: Path, folder: Path, *, metrics: Metrics, suites: Sequence[str] = SUITES,
-              limits: Limits = Limits(), python: str | None = None) -> Record:
+              limits: Limits = Limits(), python: str | None = None,
+              display: Display | None = None) -> Record:
     """Run the suites with the host's interpreter (no image): the `local` environment."""
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -156,6 +169,8 @@ def run_local(root: Path, folder: Path, *, metrics: Metrics, suites: Sequence[st
     for suite in suites:
         t0 = time.monotonic()
         limit = limits.of(suite)
+        if display is not None:
+            display.suite_started(LOCAL, suite)
         try:
             done = proc.run([python, "-m", "nox", "--no-venv", "-f",
                              str(root / "noxfile.py"), "-s", suite], cwd=root,
@@ -165,8 +180,9 @@ def run_local(root: Path, folder: Path, *, metrics: Metrics, suites: Sequence[st
         except CommandFailed as exc:  # with check=False, raised only at the time limit
             output, code, timed_out = exc.output, None, True
         (folder / f"{suite}.log").write_text(output)
-        results.append(suite_result(suite, folder, exit_code=code, timed_out=timed_out,
-                                    seconds=time.monotonic() - t0, output=output))
+        results.append(shown(display, LOCAL, suite_result(
+            suite, folder, exit_code=code, timed_out=timed_out, seconds=time.monotonic() - t0,
+            output=output), folder / f"{suite}.log"))
     from torchship import envinfo
 
     envinfo.write(folder / "env.json", root)
@@ -256,29 +272,36 @@ def run_in(c: DockerClient, image: str, command: Sequence[str], *, spec: Contain
 def run_image(c: DockerClient, *, env: str, image: str, digest: str | None, spec: ContainerSpec,
               folder: Path, metrics: Metrics, suites: Sequence[str] = SUITES,
               limits: Limits = Limits(), runtime_image: str | None = None,
-              smoke_command: Sequence[str] = ()) -> Record:
+              smoke_command: Sequence[str] = (), display: Display | None = None) -> Record:
     """The suites in the devel image (one container each), then the runtime smoke test."""
     started = time.monotonic()
     spec = replace(spec, extra_env={**training_env(RESULTS, metrics), **spec.extra_env})
     results: list[SuiteResult] = []
     safe = env.replace("/", "-")
     for suite in suites:
+        if display is not None:
+            display.suite_started(env, suite)
         code, out, secs, timed_out = run_in(
             c, image, ["python", "-m", "nox", "--no-venv", "-f", f"{SRC}/noxfile.py", "-s", suite],
             spec=spec, results=folder, env=env, name=f"tsmx-{spec.run_id}-{safe}-{suite}",
             limit=limits.of(suite))
         (folder / f"{suite}.log").write_text(out)
-        results.append(suite_result(suite, folder, exit_code=code, seconds=secs,
-                                    timed_out=timed_out, output=out))
+        results.append(shown(display, env, suite_result(
+            suite, folder, exit_code=code, seconds=secs, timed_out=timed_out, output=out),
+            folder / f"{suite}.log"))
     code, out, _, _ = run_in(c, image, ["python", "-m", "torchship.envinfo", "--json"],
                              spec=spec, results=folder, env=env,
                              name=f"tsmx-{spec.run_id}-{safe}-envinfo", limit=120)
     if code == 0:
         with contextlib.suppress(json.JSONDecodeError):
             (folder / "env.json").write_text(json.dumps(json.loads(out), indent=2) + "\n")
-    smoke = (smoke_test(c, env=env, image=runtime_image, spec=spec, folder=folder,
-                        command=smoke_command)
-             if runtime_image and smoke_command else None)
+    smoke = None
+    if runtime_image and smoke_command:
+        if display is not None:
+            display.suite_started(env, "smoke")
+        smoke = shown(display, env, smoke_test(c, env=env, image=runtime_image, spec=spec,
+                                               folder=folder, command=smoke_command),
+                      folder / "smoke.log")
     return gather(env, folder, results, image=image, digest=digest,
                   wall=time.monotonic() - started, metrics=metrics, smoke=smoke)
 
