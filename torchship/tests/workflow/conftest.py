@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from workflow_helpers import Project, workflow_env
 
+from torchship.testing.engine import engine, registry, standin_bases  # noqa: F401  (fixtures)
 from torchship.testing.gitrepo import add_bare_remote, settle
 
 

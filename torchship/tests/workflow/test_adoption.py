@@ -31,8 +31,10 @@ import tomlkit
 from workflow_helpers import BIN, workflow_env
 
 from torchship.adapters.docker import Docker
+from torchship.release.verify import images_in
 from torchship.testing import require
-from torchship.testing.engine import engine, registry, standin_bases
+from torchship.testing.engine import engine, registry, remove_images_of, standin_bases
+from torchship.testing.gitrepo import add_bare_remote
 from torchship.testing.keys import gpg_key, have, stop_gpg_agent
 from torchship.testing.standins import PinnedBases, Registry, write_local_config
 from torchship.testing.template import find_links
@@ -122,9 +124,7 @@ def adopted(tmp_path_factory: pytest.TempPathFactory, template: Path, tool_wheel
     project.ok("git", "add", "-A")
     project.ok("git", "commit", "-q", "-m", "Replace the example with the wave model")
     yield project
-    tags = engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", image).stdout.split()
-    if tags:
-        engine("rmi", "-f", *tags, check=False)
+    remove_images_of(engine, image)
 
 
 def test_the_project_holds_its_own_code_and_the_tool_as_a_dependency(adopted: Adopted) -> None:
@@ -172,9 +172,15 @@ def test_a_signed_release_with_images_verifies(adopted: Adopted, tmp_path_factor
                                                engine: Docker) -> None:
     key = gpg_key(Path(tmp_path_factory.mktemp("g")) / "gnupg")
     adopted.env["GNUPGHOME"] = str(key.home)
+    # --push: the images go to the registry once, by digest, signed with the tag's key into
+    # a lookaside store, and the tag records them: what release.verify ties to the bytes.
+    elsewhere = tmp_path_factory.mktemp("published")
+    add_bare_remote(adopted.path, elsewhere / "remote.git", env=adopted.env)
+    local = adopted.path / "torchship.local.toml"
+    local.write_text(local.read_text() + f'\n[signatures]\nlookaside = "{elsewhere / "sigstore"}"\n')
     try:
         adopted.ok("git", "config", "user.signingkey", key.fingerprint)
-        out = adopted.ok(adopted.venv("invoke"), "release", "--part", "patch")
+        out = adopted.ok(adopted.venv("invoke"), "release", "--part", "patch", "--push")
         tag = "v0.1.1"
         assert adopted.ok("git", "describe", "--tags", "--exact-match").strip() == tag
         assert adopted.ok("git", "cat-file", "-t", tag).strip() == "tag"
@@ -182,5 +188,9 @@ def test_a_signed_release_with_images_verifies(adopted: Adopted, tmp_path_factor
             assert engine.image_exists(f"{adopted.image}:0.1.1-cpu-{variant}"), out
         verified = adopted.ok(adopted.venv("invoke"), "release.verify", tag)
         assert tag in verified
+        recorded = images_in(adopted.ok("git", "cat-file", "tag", tag))
+        assert len(recorded) >= 2
+        assert all("@sha256:" in item for item in recorded), recorded
+        assert adopted.ok("git", "ls-remote", "--tags", "origin", tag).strip()
     finally:
         stop_gpg_agent(key.home)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from torchship.tasks import ci, env, hooks, images, model, release, template
+from torchship.tasks import ci, dev, env, hooks, images, model, release, template
 
 ns = Collection()
-for module in (release, images, hooks, env, model, ci, template):
+for module in (release, images, hooks, env, model, ci, dev, template):
     ns.add_collection(module.ns)
