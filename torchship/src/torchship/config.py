@@ -19,7 +19,7 @@ import re
 import shlex
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -121,6 +121,25 @@ class Release:
     sign: bool = True
     sign_commit: bool = False
     changelog: str = "CHANGELOG.md"
+    # A release needs a passing matrix record of the commit it tags (docs/release.md).
+    evidence: bool = True
+    # Final metrics the tag message and the model card lead with (default: the compared ones).
+    headline: tuple[str, ...] = ()
+    model_card: str = "MODEL_CARD.md"
+    task: str = "other"        # the model card's model-index task type (Hugging Face's names)
+
+
+@dataclass(frozen=True)
+class Signatures:
+    """Image signatures ([tool.torchship.signatures], torchship.images.sign): GPG simple
+    signing by skopeo, kept in a lookaside store."""
+
+    # Where signatures are written and read: a folder or file:// URL ("" is containers'
+    # default, /var/lib/containers/sigstore for root, else ~/.local/share/containers/sigstore).
+    lookaside: str = ""
+    # The team's public key (armored), relative to the project; "" exports the key that
+    # signs the tags (git's user.signingkey) from the local keyring.
+    public_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,67 @@ class CI:
     python: str = "3.11"
     # CPU-only jobs install torch from here: PyPI's default torch wheel is a multi-GB CUDA build.
     torch_index: str = "https://download.pytorch.org/whl/cpu"
+    schedule: str = "17 5 * * 1"       # cron of the scheduled `invoke images.pin --check`
+    # GPU kind -> runner labels (comma-separated); empty: one kind, `gpu`, on gpu_runner.
+    gpus: Mapping[str, str] = field(default_factory=dict)
+    # Which environments and GPU kinds run on which branches (empty: DEFAULT_BRANCHES).
+    branches: tuple[BranchRule, ...] = ()
+
+    @property
+    def gpu_kinds(self) -> dict[str, str]:
+        return dict(self.gpus) or {"gpu": self.gpu_runner}
+
+    @property
+    def rules(self) -> tuple[BranchRule, ...]:
+        return self.branches or DEFAULT_BRANCHES
+
+
+@dataclass(frozen=True)
+class BranchRule:
+    """[tool.torchship.ci.branches."<pattern>"]: what CI runs on branches matching pattern
+    (a name, or a prefix ending in `*`). `*` in a list: all; `default`: the default env."""
+
+    pattern: str
+    envs: tuple[str, ...] = ("*",)
+    gpus: tuple[str, ...] = ()
+
+
+# Feature branches: the default environment only; main and model branches: everything.
+DEFAULT_BRANCHES = (
+    BranchRule("main", ("*",), ("*",)),
+    BranchRule("feature/model-*", ("*",), ("*",)),
+    BranchRule("*", ("default",), ()),
+)
+_PATTERN = re.compile(r"^[A-Za-z0-9._/-]*\*?$")
+
+
+def _ci(table: Mapping[str, Any]) -> CI:
+    key = "tool.torchship.ci"
+    rest = {k: v for k, v in table.items() if k not in ("gpus", "branches")}
+    _unknown(table, set(CI.__dataclass_fields__), key)
+    gpus: dict[str, str] = {}
+    for kind, labels in _table(table.get("gpus", {}), f"{key}.gpus").items():
+        if not _ENV_NAME.match(kind) or not isinstance(labels, str) or not labels.strip():
+            raise ConfigError(f"{key}.gpus.{kind}", "a GPU kind (lower-case letters, digits, "
+                              ". _ -) names its runner labels, comma-separated",
+                              hint='e.g. a100 = "self-hosted, linux, a100"')
+        gpus[kind] = labels
+    rules: list[BranchRule] = []
+    for pattern, raw in _table(table.get("branches", {}), f"{key}.branches").items():
+        rkey = f"{key}.branches.{pattern}"
+        if not pattern or not _PATTERN.match(pattern):
+            raise ConfigError(rkey, "a branch pattern is a name, or a prefix ending in `*`")
+        raw = _table(raw, rkey)
+        _unknown(raw, {"envs", "gpus"}, rkey)
+        lists: dict[str, tuple[str, ...]] = {}
+        for name in ("envs", "gpus"):
+            value = raw.get(name, ["*"] if name == "envs" else [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{rkey}.{name}", "must be a list of names")
+            lists[name] = tuple(value)
+        rules.append(BranchRule(pattern, lists["envs"], lists["gpus"]))
+    ci: CI = _dataclass_from(CI, rest, key)
+    return CI(**{**ci.__dict__, "gpus": gpus, "branches": tuple(rules)})
 
 
 @dataclass(frozen=True)
@@ -156,8 +236,11 @@ class Config:
     metrics: Metrics
     hooks: Hooks = field(default_factory=Hooks)
     ci: CI = field(default_factory=CI)
+    signatures: Signatures = field(default_factory=Signatures)
     # Extras of the project installed in the devel image (torch itself comes from the base).
     devel_extras: tuple[str, ...] = ("test", "notebook")
+    # Untracked paths an image build may see besides what git tracks (torchship.images.context).
+    context_extras: tuple[str, ...] = ()
 
     @property
     def envs(self) -> list[str]:
@@ -165,7 +248,8 @@ class Config:
 
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
-             "release", "compare", "hooks", "ci", "devel_extras", "project", "metrics",
+             "release", "compare", "hooks", "ci", "devel_extras", "context_extras",
+             "project", "metrics", "signatures",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
@@ -263,7 +347,8 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
     local = local_config_path(root)
     if use_local and local.is_file():
         override = read_toml(local)
-        _unknown(override, {"image", "require_digest", "default_env", "bases"}, local.name)
+        _unknown(override, {"image", "require_digest", "default_env", "bases", "signatures"},
+                 local.name)
         tool = {**tool, **override}
         source = local
     require_digest = tool.get("require_digest", True)
@@ -293,15 +378,40 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
         project=_project(tool, data),
         metrics=_metrics(tool),
         hooks=_hooks(tool),
-        ci=_dataclass_from(CI, _table(tool.get("ci", {}), "tool.torchship.ci"), "tool.torchship.ci"),
+        ci=_ci(_table(tool.get("ci", {}), "tool.torchship.ci")),
         devel_extras=_extras(tool, data),
+        context_extras=_context_extras(tool),
+        signatures=_dataclass_from(Signatures, _table(tool.get("signatures", {}),
+                                                      "tool.torchship.signatures"),
+                                   "tool.torchship.signatures"),
     )
 
 
+def _context_extras(tool: Mapping[str, Any]) -> tuple[str, ...]:
+    value = tool.get("context_extras", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("tool.torchship.context_extras", "must be a list of paths",
+                          hint='e.g. context_extras = ["data/vocab.txt"]')
+    from torchship.images.context import check_extra
+
+    return tuple(check_extra(v) for v in value)
+
+
 def _release(tool: Mapping[str, Any]) -> Release:
-    release: Release = _dataclass_from(Release, _table(tool.get("release", {}),
-                                                       "tool.torchship.release"),
-                                       "tool.torchship.release")
+    table = dict(_table(tool.get("release", {}), "tool.torchship.release"))
+    headline = table.pop("headline", [])
+    if not isinstance(headline, list) or not all(isinstance(m, str) and m for m in headline):
+        raise ConfigError("tool.torchship.release.headline",
+                          f"must be a list of metric names, not {headline!r}",
+                          hint='e.g. headline = ["accuracy"]')
+    release: Release = _dataclass_from(Release, table, "tool.torchship.release")
+    release = replace(release, headline=tuple(headline))
+    card = PurePosixPath(release.model_card)
+    if not release.model_card or card.is_absolute() or ".." in card.parts \
+            or "\\" in release.model_card:
+        raise ConfigError("tool.torchship.release.model_card",
+                          f"{release.model_card!r} is not a path inside the project",
+                          hint='a path relative to pyproject.toml\'s folder, e.g. "MODEL_CARD.md"')
     log = PurePosixPath(release.changelog)
     if not release.changelog or log.is_absolute() or ".." in log.parts or "\\" in release.changelog:
         raise ConfigError("tool.torchship.release.changelog",
