@@ -202,3 +202,39 @@ def test_an_install_from_a_find_links_folder_gives_that_folders_wheel(
     assert rebuilt is not None
     shutil.copy2(rebuilt, other)
     assert toolwheel.origin(dist=dist).kind == "index"
+
+
+@pytest.fixture(scope="session")
+def uv(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real uv: the one on PATH, else uv's wheel from the index into a folder of the test's
+    own (not into the tests' environment, where nested nox runs would take it up)."""
+    import subprocess
+    import sys
+
+    found = shutil.which("uv")
+    if found:
+        return found
+    target = tmp_path_factory.mktemp("uv")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target),
+                    "uv>=0.4"], check=True)
+    return str(target / "bin" / "uv")
+
+
+def test_an_environment_without_pip_builds_the_wheel_with_uv(
+        tmp_path: Path, cache: Path, uv: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nox's `uv|virtualenv` makes environments without pip: the wheel is built by uv ($UV,
+    as nox reads it, else PATH's), reproducibly too; with neither, one line says how."""
+    with_pip = toolwheel.build_wheel(source_copy(tmp_path / "src"), tmp_path / "pip")
+    monkeypatch.setattr(toolwheel, "_has_pip", lambda: False)
+    monkeypatch.setenv("UV", uv)
+    assert toolwheel.wheel_command(tmp_path, tmp_path)[0] == uv
+    assert toolwheel.wheel_command(tmp_path, tmp_path)[1:3] == ["build", "--quiet"]
+    first = toolwheel.build_wheel(source_copy(tmp_path / "a"), tmp_path / "uv-a")
+    second = toolwheel.build_wheel(source_copy(tmp_path / "b"), tmp_path / "uv-b")
+    assert first.name == with_pip.name
+    assert sha256(first) == sha256(second)
+
+    monkeypatch.delenv("UV")
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    with pytest.raises(ImageError, match="has no pip and no uv is on PATH"):
+        toolwheel.wheel_command(tmp_path, tmp_path)

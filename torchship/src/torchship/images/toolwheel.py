@@ -202,11 +202,29 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pip_wheel(source: Path, out: Path) -> Path:
-    """`pip wheel` of `source` (PEP 517, in build isolation), reproducibly."""
+def _has_pip() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pip") is not None
+
+
+def wheel_command(source: Path, out: Path) -> list[str]:
+    """The PEP 517 build of `source` into `out`, in build isolation: this interpreter's pip,
+    else uv's (an environment made by uv, as nox's `uv|virtualenv` makes, has no pip)."""
+    if _has_pip():
+        return [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                "--wheel-dir", str(out), str(source)]
+    uv = shutil.which(os.environ.get("UV") or "uv")  # $UV: the uv nox itself would use
+    if uv is None:
+        raise ImageError(f"cannot build a wheel of {source}: {sys.executable} has no pip and "
+                         "no uv is on PATH", hint=f"{sys.executable} -m ensurepip, or install uv")
+    return [uv, "build", "--quiet", "--wheel", "--out-dir", str(out), str(source)]
+
+
+def build_wheel(source: Path, out: Path) -> Path:
+    """The wheel of `source`, built reproducibly (a fixed SOURCE_DATE_EPOCH) into `out`."""
     try:
-        proc.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                  "--wheel-dir", out, source], env={"SOURCE_DATE_EPOCH": EPOCH})
+        proc.run(wheel_command(source, out), env={"SOURCE_DATE_EPOCH": EPOCH})
     except CommandFailed as exc:
         raise ImageError(f"building a wheel of {source} failed: {exc.render()}") from exc
     [wheel] = out.glob("*.whl")
@@ -233,7 +251,7 @@ def _built(org: Origin) -> Path:
             for rel in _source_files(org.path):
                 (source / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(org.path / rel, source / rel)
-        wheel = _pip_wheel(source, Path(tmp) / "out")
+        wheel = build_wheel(source, Path(tmp) / "out")
         cached.mkdir(parents=True, exist_ok=True)
         partial = cached / (wheel.name + ".partial")
         shutil.copyfile(wheel, partial)

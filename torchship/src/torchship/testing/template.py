@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from torchship.adapters import proc
+from torchship.images.toolwheel import build_wheel
 from torchship.testing.gitrepo import template_files
 
 TEMPLATE_VAR = "TORCHSHIP_TEMPLATE"
@@ -60,8 +60,8 @@ def build_tool_wheel(tool: Path, wheels: Path) -> Path:
     source = wheels.parent / f"{wheels.name}-source"
     shutil.rmtree(source, ignore_errors=True)
     copy_files(tool, source)
-    proc.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(source),
-              "-w", str(wheels)])
+    wheels.mkdir(parents=True, exist_ok=True)
+    build_wheel(source, wheels)
     shutil.rmtree(source, ignore_errors=True)
     [wheel] = sorted(wheels.glob("torchship-*.whl"))
     return wheel
