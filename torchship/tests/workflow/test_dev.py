@@ -16,14 +16,24 @@ from pathlib import Path
 from workflow_helpers import BIN, DIGEST, LOCAL_BASES, Project, bases_toml
 
 from torchship.adapters.docker import Docker
+from torchship.testing.engine import remove_images_of
 from torchship.testing.gitrepo import snapshot
 from torchship.testing.standins import PinnedBases
 from torchship.workflow import devcontainer
 
 
-def _pin_standins(project: Project, bases: PinnedBases) -> None:
+def _pin_standins(project: Project, bases: PinnedBases, image: str | None = None) -> None:
+    """The stand-in bases pinned locally, and the project's images named `image` (a name of
+    the test's own, so that its cleanup touches nothing else)."""
     (project.path / "torchship.local.toml").write_text(
-        f'[bases.{bases.env}]\nruntime = "{bases.runtime}"\ndevel = "{bases.devel}"\n')
+        (f'image = "{image}"\n' if image else "")
+        + f'[bases.{bases.env}]\nruntime = "{bases.runtime}"\ndevel = "{bases.devel}"\n')
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def test_shell_runs_a_command_as_the_host_uid_with_the_source_mounted(
@@ -99,14 +109,10 @@ def _status(port: int, token: str | None) -> int:
 
 def test_jupyter_answers_on_127_0_0_1_with_the_token_and_refuses_without(
         project: Project, standin_bases: PinnedBases, engine: Docker) -> None:
-    _pin_standins(project, standin_bases)
-    (project.path / "torchship.local.toml").write_text(
-        f'image = "tsdev16-test/{uuid.uuid4().hex[:8]}"\n'
-        + (project.path / "torchship.local.toml").read_text())
+    image = f"tsdev16-test/{uuid.uuid4().hex[:8]}"
+    _pin_standins(project, standin_bases, image)
     token, name = secrets.token_hex(24), f"tsdev16-jupyter-{uuid.uuid4().hex[:8]}"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     server = subprocess.Popen(
         [str(BIN / "invoke"), "dev.jupyter", "--port", str(port), "--name", name],
         cwd=project.path, env={**project.env, "JUPYTER_TOKEN": token},
@@ -127,17 +133,13 @@ def test_jupyter_answers_on_127_0_0_1_with_the_token_and_refuses_without(
     finally:
         engine("rm", "-f", name, check=False)
         server.wait(timeout=60)
-        for tag in engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-                          "tsdev16-test/*", check=False).stdout.split():
-            engine("rmi", tag, check=False)
+        remove_images_of(engine, image)
 
 
 def test_a_notebook_in_the_devel_image_is_watermarked_with_the_image_and_environment(
         project: Project, standin_bases: PinnedBases, engine: Docker) -> None:
-    _pin_standins(project, standin_bases)
-    (project.path / "torchship.local.toml").write_text(
-        f'image = "tsdev14-test/{uuid.uuid4().hex[:8]}"\n'
-        + (project.path / "torchship.local.toml").read_text())
+    image = f"tsdev14-test/{uuid.uuid4().hex[:8]}"
+    _pin_standins(project, standin_bases, image)
     # IPython run non-interactively, as a notebook's cells would. No `-g`: the stand-in base
     # has no git (real PyTorch devel images do); %torchship reads the commit from .git itself.
     cells = ["load_ext watermark", "watermark -v -m -p torch,numpy,watermark",
@@ -153,7 +155,7 @@ def test_a_notebook_in_the_devel_image_is_watermarked_with_the_image_and_environ
         assert out["Python version"].startswith(standin_bases.python)
         assert out["watermark"]  # installed by the notebook extra
         built = engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-                       "tsdev14-test/*").stdout.split()
+                       image).stdout.split()
         assert out["Image"] in built
         assert out["Image digest"] == engine("image", "inspect", "--format", "{{.Id}}",
                                              out["Image"]).stdout.strip()
@@ -162,9 +164,7 @@ def test_a_notebook_in_the_devel_image_is_watermarked_with_the_image_and_environ
         assert out["Pinned base"] == f"{name.rpartition(':')[0]}@{digest}"  # as the build pins it
         assert out["Git hash"] == project.git("rev-parse", "HEAD").strip()
     finally:
-        for tag in engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-                          "tsdev14-test/*", check=False).stdout.split():
-            engine("rmi", tag, check=False)
+        remove_images_of(engine, image)
 
 
 def test_jupyter_without_a_token_is_refused_in_one_line(project: Project) -> None:
@@ -185,16 +185,12 @@ def _ssh(port: int, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ssh_accepts_the_key_and_refuses_a_password_and_root(
         project: Project, standin_bases: PinnedBases, engine: Docker, tmp_path: Path) -> None:
-    _pin_standins(project, standin_bases)
     image = f"tsdev16-test-{uuid.uuid4().hex[:8]}"
-    (project.path / "torchship.local.toml").write_text(
-        f'image = "{image}"\n' + (project.path / "torchship.local.toml").read_text())
+    _pin_standins(project, standin_bases, image)
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     name = f"tsdev16-ssh-{uuid.uuid4().hex[:8]}"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     server = subprocess.Popen(
         [str(BIN / "invoke"), "dev.ssh", "--key", f"{key}.pub", "--image", standin_bases.devel,
          "--port", str(port), "--name", name],
@@ -235,9 +231,7 @@ def test_ssh_accepts_the_key_and_refuses_a_password_and_root(
     finally:
         engine("rm", "-f", name, check=False)
         server.wait(timeout=60)
-        for tag in engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-                          f"torchship-dev-ssh/{image}", check=False).stdout.split():
-            engine("rmi", tag, check=False)
+        remove_images_of(engine, f"torchship-dev-ssh/{image}")
 
 
 def test_ssh_with_a_missing_key_is_one_line(project: Project, tmp_path: Path) -> None:
