@@ -41,6 +41,8 @@ def copy_template(dest: Path) -> Path:
         shutil.copy2(ROOT / name, dest / name)
     shutil.copy2(ROOT / "torchship.local.toml", dest / "torchship.local.toml")
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    # An image is built from what git tracks (torchship.images.context): track the copy.
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
     return dest
 
 

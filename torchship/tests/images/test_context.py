@@ -14,7 +14,7 @@ from torchship import config as tsconfig
 from torchship.adapters.docker import Docker
 from torchship.errors import ConfigError
 from torchship.images.build import build
-from torchship.images.context import files
+from torchship.images.context import describe_left_out, files, left_out
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -94,3 +94,32 @@ def test_context_lists_tracked_files_and_named_extras(project: Path) -> None:
         "[tool.torchship]\n", '[tool.torchship]\ncontext_extras = ["../outside"]\n'))
     with pytest.raises(ConfigError, match=r"context_extras: '\.\./outside' is not a path inside"):
         tsconfig.load(project)
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def test_what_a_build_leaves_out_is_named_and_an_empty_index_is_one_line(tmp_path: Path) -> None:
+    """A new module not yet `git add`ed is not built: the build says so (not a silent
+    ImportError in the image); a repository that tracks nothing is refused in one line
+    (BuildKit's own words were 'failed to compute cache key: not found')."""
+    root = tmp_path / "proj"
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "data").mkdir()
+    for rel in ("pyproject.toml", "src/pkg/__init__.py", "src/pkg/new.py", "data/v.txt",
+                "scratch.log"):
+        (root / rel).write_text("x\n")
+    (root / ".gitignore").write_text("*.log\n")
+    _git(root, "init", "-q")
+    with pytest.raises(ConfigError, match=r"git tracks no file in .*proj: an image is built") as exc:
+        files(root, [])
+    assert exc.value.render().endswith("(`git add` the project's files)")
+    _git(root, "add", "pyproject.toml", "src/pkg/__init__.py", ".gitignore")
+    # Ignored files are meant to stay out; a named extra is in.
+    assert left_out(root, ["data"]) == ["src/pkg/new.py"]
+    assert left_out(root, []) == ["data/v.txt", "src/pkg/new.py"]
+    assert describe_left_out(["a", "b", "c", "d", "e"]) == (
+        "not in the image: 5 file(s) git does not track (a, b, c and 2 more); `git add` what "
+        "the image needs, or name it in [tool.torchship] context_extras")
+    assert left_out(tmp_path, []) == []  # not a repository: the folder is the context

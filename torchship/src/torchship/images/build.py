@@ -24,7 +24,7 @@ from torchship.adapters import proc
 from torchship.adapters.docker import Docker, require_engine
 from torchship.config import Config, read_toml
 from torchship.errors import CommandFailed, ConfigError, TorchshipError
-from torchship.images import toolwheel
+from torchship.images import context, toolwheel
 from torchship.images.context import staged
 from torchship.images.locks import requirements_for, wanted
 from torchship.images.owner import BUILDER, builder_id, owned
@@ -305,6 +305,10 @@ def build(config: Config, *, envs: Sequence[str] | None = None,
     display = display or Display.auto(quiet=quiet, verbose=verbose)
     done: list[Built] = []
     with display:
+        extras = [toolwheel.WHEELS, *config.context_extras]
+        missing = context.left_out(config.root, extras) if specs else []
+        if missing:
+            display.note(context.describe_left_out(missing))
         try:
             for spec in specs:
                 done.append(_shown(display, spec, logs, functools.partial(

@@ -38,6 +38,27 @@ def tracked(root: Path) -> list[str] | None:
     return sorted({p for p in out.stdout.split("\0") if p})
 
 
+def left_out(root: Path, extras: Sequence[str] = ()) -> list[str]:
+    """The files under `root` that a build leaves out and a person may expect in it: neither
+    tracked nor ignored by git, nor under a named extra (a new module not yet `git add`ed)."""
+    try:
+        out = proc.run(["git", "ls-files", "-z", "--others", "--exclude-standard"],
+                       cwd=root, capture=True)
+    except CommandFailed:
+        return []
+    inside = [PurePosixPath(check_extra(e)) for e in extras]
+    return sorted(p for p in out.stdout.split("\0") if p and not any(
+        PurePosixPath(p) == e or e in PurePosixPath(p).parents for e in inside))
+
+
+def describe_left_out(names: Sequence[str], shown: int = 3) -> str:
+    """One line for the files a build leaves out (left_out)."""
+    listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown
+                                         else "")
+    return (f"not in the image: {len(names)} file(s) git does not track ({listed}); "
+            "`git add` what the image needs, or name it in [tool.torchship] context_extras")
+
+
 def check_extra(rel: str) -> str:
     """An extra must be a path inside the project (never `..`, never absolute)."""
     path = PurePosixPath(rel)
@@ -65,6 +86,9 @@ def files(root: Path, extras: Sequence[str]) -> list[str] | None:
     listed = tracked(root)
     if listed is None:
         return None
+    if not listed:
+        raise ConfigError("build context", f"git tracks no file in {root}: an image is built "
+                          "from what git tracks", hint="`git add` the project's files")
     out = set(listed)
     for extra in extras:
         rel = check_extra(extra)
