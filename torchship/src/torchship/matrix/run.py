@@ -282,6 +282,11 @@ def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, 
     if mode == "local" and opts.require_gpu and not host_gpus():
         raise GpuMissing("--require-gpu: no NVIDIA GPU on this host",
                          hint="run on a GPU machine, or drop --require-gpu")
+    # The host's fingerprint imports torch (about a second): taken while the images build
+    # and the suites run, not after them.
+    fingerprinting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="envinfo")
+    host = fingerprinting.submit(envinfo.collect, opts.root)
+    fingerprinting.shutdown(wait=False)
     display = Display.auto(verbose=opts.verbose, quiet=not opts.show, folder=folder,
                            title=f"torchship matrix: logs in {_shown_path(folder)}/")
     if mode == "local":
@@ -297,7 +302,7 @@ def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, 
         else:
             records = run_containers(cfg, opts, envs, rid, folder, builder, display)
     run = Run(run_id=rid, created=datetime.now(UTC).isoformat(timespec="seconds"),
-              mode=mode, records=tuple(records), host=envinfo.collect(opts.root), note=why)
+              mode=mode, records=tuple(records), host=host.result(), note=why)
     save_run(run, folder)
     from torchship.matrix.merge import write_shard
 
