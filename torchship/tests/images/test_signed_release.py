@@ -99,8 +99,23 @@ def test_release_records_signs_and_verifies_its_images_and_names_each_tampering(
     image = tsconfig.load(released.path).image
     with pytest.raises(RegistryError, match="not found"):
         resolve_digest(f"{image}:0.1.2-cpu-runtime")
-    # 3. The release pushes once, records each digest in the signed tag, signs each one.
+    # 2b. The remote refuses the git push (after images were pushed and signed): nothing is
+    # published, so all of it is undone, the registry's images and the signatures included.
     set_lookaside(released.path, store)
+    released.hook("pre-receive", 'echo "policy: releases need review" >&2\nexit 1\n',
+                  remote=True)
+    res = released.invoke("release", "--part", "patch", "--push", "--no-evidence", timeout=LONG)
+    assert res.returncode != 0
+    assert "push failed" in res.stderr
+    assert "rolled back" in res.stderr
+    assert "removed 4 image signature(s)" in res.stdout
+    assert released.git("rev-parse", "HEAD") == head
+    assert released.git("tag", "--list", "v0.1.2") == ""
+    with pytest.raises(RegistryError, match="not found"):
+        resolve_digest(f"{image}:0.1.2-cpu-runtime")
+    assert not [p for p in store.rglob("signature-*")]
+    (released.remote / "hooks" / "pre-receive").unlink()
+    # 3. The release pushes once, records each digest in the signed tag, signs each one.
     res = released.invoke("release", "--part", "patch", "--push", "--no-evidence", timeout=LONG)
     assert res.returncode == 0, res.stderr
     recorded = [Recorded.parse(i) for i in images_in(released.git("cat-file", "tag", "v0.1.2"))]

@@ -604,8 +604,10 @@ class Push(Step):
     def do(self, ctx: Context) -> dict[str, Any]:
         plan, journal = ctx.plan, ctx.journal
         assert plan.remote is not None  # make_plan refuses --push without a remote
-        # From here on the images pushed and signed before are the release's: never undone.
-        journal.publish(list(journal.data.get("digests", {})))
+        # Atomic: both refs land or neither. A push the remote refuses lands nothing, and the
+        # release rolls back, its pushed images and signatures included; once the refs are
+        # there (on_remote, here or in _failed), the release is published and never undone.
+        # A crash in between leaves this step started: --resume then finishes the release.
         ctx.git.push_atomic(plan.remote, [f"refs/heads/{plan.branch}", f"refs/tags/{plan.tag}"])
         now = on_remote(ctx.git, journal)
         journal.publish(now)
