@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from torchship.cli import Parser, edge, guarded
-from torchship.errors import ConfigError
+from torchship.cli import Parser, after_dashes, edge, guarded
+from torchship.errors import ConfigError, TorchshipError
 
 
 def _fails() -> int:
@@ -61,3 +61,15 @@ def test_parser_usage_error_is_one_line_naming_the_commands_help(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err == "error: unrecognized arguments: --bogus (see `torchship update --help`)\n"
+
+
+def test_the_words_after_dashes_keep_their_quoting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """invoke joins them into one string (`c.remainder`); the shell's words are in argv."""
+    monkeypatch.setattr("sys.argv", ["invoke", "images.run", "v1", "--", "python", "-c",
+                                     "print('a b')"])
+    assert after_dashes("python -c print('a b')") == ["python", "-c", "print('a b')"]
+    monkeypatch.setattr("sys.argv", ["python"])  # a task called from Python: its remainder
+    assert after_dashes("sh -c 'exit 3'") == ["sh", "-c", "exit 3"]
+    assert after_dashes("") == []
+    with pytest.raises(TorchshipError, match="the command after `--`: No closing"):
+        after_dashes("sh -c 'unbalanced")

@@ -35,6 +35,21 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def after_dashes(remainder: str = "") -> list[str]:
+    """The words after `--` on an invoke task's command line, as the shell gave them.
+    invoke's `c.remainder` is those words joined into one string, which loses their quoting
+    (`-- python -c "print('a b')"`), so they are read from sys.argv; the remainder is the
+    fallback for a task called from Python."""
+    import shlex
+
+    if "--" in sys.argv:
+        return sys.argv[sys.argv.index("--") + 1:]
+    try:
+        return shlex.split(remainder or "")
+    except ValueError as exc:  # an unbalanced quote
+        raise TorchshipError(f"the command after `--`: {exc}") from exc
+
+
 def guarded(body: Callable[[], int], *, interrupted: str = "interrupted") -> int:
     """Run a command's body and return its exit status: an expected failure (TorchshipError)
     becomes its one `error:` line on stderr and its exit code, Ctrl-C (or SIGTERM/SIGHUP turned

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 
 from invoke.collection import Collection
@@ -11,15 +9,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from torchship.cli import edge
-
-
-def _after_dashes(c: Context) -> list[str]:
-    """The words after `--` as the shell gave them (invoke's remainder is one joined string,
-    which loses their quoting)."""
-    if "--" in sys.argv:
-        return sys.argv[sys.argv.index("--") + 1:]
-    return shlex.split(c.remainder or "")
+from torchship.cli import after_dashes, edge
 
 
 @task(help={"env": "pinned environment (default: the default one)",
@@ -31,7 +21,7 @@ def shell(c: Context, env: str | None = None, image: str | None = None,
     """A shell in the pinned devel image (source mounted, your uid, GPUs); `-- CMD` runs CMD."""
     from torchship.workflow import devcontainer
 
-    code = devcontainer.shell(Path.cwd(), env=env, command=_after_dashes(c), image=image,
+    code = devcontainer.shell(Path.cwd(), env=env, command=after_dashes(c.remainder), image=image,
                               network=network)
     if code:
         raise Exit(code=code)

@@ -6,7 +6,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from torchship.cli import edge
+from torchship.cli import after_dashes, edge
 
 
 @task(help={"env": "only this pinned environment", "variant": "only runtime or devel",
@@ -74,12 +74,10 @@ def lock(c: Context, env: str | None = None) -> None:
 def run_(c: Context, tag: str, variant: str = "runtime", env: str | None = None,
          insecure: bool = False) -> None:
     """Run a release's image by digest after verifying it: invoke images.run TAG [-- CMD]."""
-    import shlex
-
     from torchship.release.lastgood import run_release
 
     code = run_release(".", tag, variant=variant, env=env, insecure=insecure,
-                       cmd=shlex.split(c.remainder))
+                       cmd=after_dashes(c.remainder))
     if code:
         raise SystemExit(code)
 
