@@ -14,7 +14,7 @@ from torchship import config as tsconfig
 from torchship.adapters.docker import Docker
 from torchship.errors import ConfigError
 from torchship.images.build import build
-from torchship.images.context import describe_left_out, files, left_out
+from torchship.images.context import check_extra, describe_left_out, files, left_out
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -123,3 +123,26 @@ def test_what_a_build_leaves_out_is_named_and_an_empty_index_is_one_line(tmp_pat
         "not in the image: 5 file(s) git does not track (a, b, c and 2 more); `git add` what "
         "the image needs, or name it in [tool.torchship] context_extras")
     assert left_out(tmp_path, []) == []  # not a repository: the folder is the context
+
+
+def test_a_repository_git_refuses_is_an_error_not_the_whole_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git's "dubious ownership" (a checkout owned by another user, common in containers)
+    made the build send the whole folder as if it were no repository: untracked secrets too."""
+    import os
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("x\n")
+    _git(root, "init", "-q")
+    _git(root, "add", "pyproject.toml")
+    if os.getuid() != 0:
+        pytest.skip("handing the folder to another user needs root (CI runs as root)")
+    os.chown(root, 4242, os.getgid())  # not ours: git refuses it
+    # No safe.directory from this machine's configuration.
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    with pytest.raises(ConfigError, match=r"git cannot list the files of .*dubious ownership"):
+        files(root, [])
+    with pytest.raises(ConfigError, match=r"'\.' is not a path inside the project"):
+        check_extra(".")

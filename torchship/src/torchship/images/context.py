@@ -29,12 +29,23 @@ STAGING = ".torchship"
 
 
 def tracked(root: Path) -> list[str] | None:
-    """The files git tracks under `root`, relative to it (None: `root` is in no repository)."""
+    """The files git tracks under `root`, relative to it (None: `root` is in no repository).
+
+    Only "not a git repository" means that: any other failure of git (a repository git
+    refuses as of "dubious ownership", a broken index) is an error, never a reason to send
+    the whole folder."""
     try:
         out = proc.run(["git", "ls-files", "-z", "--cached", "--recurse-submodules"],
                        cwd=root, capture=True)
-    except CommandFailed:
-        return None
+    except CommandFailed as exc:
+        if "not a git repository" in exc.output:
+            return None
+        from torchship.adapters.git import Result, reason
+
+        why = reason(Result(("ls-files",), exc.returncode, "", exc.output))
+        raise ConfigError("build context", f"git cannot list the files of {root}: {why}",
+                          hint="an image is built from what git tracks; fix what git says "
+                               "(e.g. git config --global --add safe.directory DIR)") from exc
     return sorted({p for p in out.stdout.split("\0") if p})
 
 
@@ -62,7 +73,8 @@ def describe_left_out(names: Sequence[str], shown: int = 3) -> str:
 def check_extra(rel: str) -> str:
     """An extra must be a path inside the project (never `..`, never absolute)."""
     path = PurePosixPath(rel)
-    if not rel or path.is_absolute() or ".." in path.parts or "\\" in rel:
+    # `.` (no parts) would be the whole folder: .git, secrets and all.
+    if not rel or not path.parts or path.is_absolute() or ".." in path.parts or "\\" in rel:
         raise ConfigError("tool.torchship.context_extras",
                           f"{rel!r} is not a path inside the project",
                           hint='a path relative to pyproject.toml\'s folder, e.g. "data/vocab.txt"')
