@@ -59,7 +59,7 @@ def run_release(start: Path | str, tag: str, *, variant: str = "runtime",
     """`invoke images.run TAG`: verify, then run the recorded image by digest; the exit code."""
     from torchship.adapters import proc
     from torchship.adapters.docker import require_engine
-    from torchship.matrix.run import host_gpus
+    from torchship.workflow.devcontainer import gpus_available
 
     if variant not in tsconfig.VARIANTS:
         raise ReleaseError(f"--variant {variant!r} is not a variant",
@@ -79,7 +79,9 @@ def run_release(start: Path | str, tag: str, *, variant: str = "runtime",
     env = env or cfg.default_env or ""
     image = pinned(pick(images_in(body), tag, variant=variant, env=env))
     docker = require_engine()
-    argv = run_command(docker.exe, image, cmd, gpus=bool(host_gpus()))
+    # GPUs only when the engine can give them: without the NVIDIA runtime `--gpus all`
+    # fails with "could not select device driver" on a host that lists a GPU.
+    argv = run_command(docker.exe, image, cmd, gpus=gpus_available())
     out(f"$ {shlex.join(argv)}")
     return proc.run(argv, capture=False, check=False).returncode
 
@@ -124,6 +126,18 @@ def judge(git: Git, cfg: tsconfig.Config, tag: str) -> Candidate:
     return Candidate(tag, True, why, images)
 
 
+def run_hint(c: Candidate, env: str) -> str:
+    """How to run a good release: by its runtime image for `env` when it has one (an old
+    tag may lack the environment that is the default today), else its first image."""
+    if not c.images:
+        return f"run it: git checkout {c.tag}"
+    try:
+        image = pick(c.images, c.tag, variant="runtime", env=env)
+    except ReleaseError:
+        return f"run it: docker run --rm {pinned(c.images[0])}"
+    return f"run it: invoke images.run {c.tag}   (or: docker run --rm {pinned(image)})"
+
+
 def last_good(start: Path | str, *, out: Out = print) -> Candidate:
     """`invoke release.last-good`: the newest release that verifies (and whose recorded
     matrix passed), with its digests and how to run it."""
@@ -140,9 +154,7 @@ def last_good(start: Path | str, *, out: Out = print) -> Candidate:
                 out(f"last good release: {tag}")
                 for item in c.images:
                     out(f"  {item}")
-                out(f"run it: invoke images.run {tag}   "
-                    f"(or: docker run --rm {pinned(pick(c.images, tag, variant='runtime', env=cfg.default_env or ''))})"
-                    if c.images else f"run it: git checkout {tag}")
+                out(run_hint(c, cfg.default_env or ""))
                 return c
     raise ReleaseError("no release verifies: there is nothing to roll back to",
                        hint="see the reasons above")
