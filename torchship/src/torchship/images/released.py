@@ -62,8 +62,11 @@ def delete(digests: Mapping[str, str]) -> list[str]:
         try:
             skopeo.delete(pinned)
         except SkopeoError as exc:
-            if "not found" in exc.message.lower() or "unknown" in exc.message.lower():
-                continue  # already gone
+            said_gone = exc.message.lower()
+            # The registry's own words for a manifest it does not have: already gone. (A bare
+            # "unknown" is the code of many other failures: those are reported.)
+            if "manifest unknown" in said_gone or "not found" in said_gone:
+                continue
             said.append(f"left {pinned} in the registry ({exc.message}); it is unsigned "
                         "and no release names it")
             continue

@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,9 @@ def _keyring(key_file: Path) -> Iterator[Path]:
         _gpg("--import", str(key_file), home=home, what=f"importing {key_file.name}")
         yield home
     finally:
-        proc.run(["gpgconf", "--kill", "all"], env={"GNUPGHOME": str(home)}, check=False)
+        # Cleanup must neither hide the error that ended the block nor leave the keyring.
+        with suppress(TorchshipError):  # gpgconf missing: no agent of ours to stop
+            proc.run(["gpgconf", "--kill", "all"], env={"GNUPGHOME": str(home)}, check=False)
         shutil.rmtree(home, ignore_errors=True)
 
 
