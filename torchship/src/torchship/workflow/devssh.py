@@ -33,8 +33,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends openssh-server 
     && rm -rf /var/lib/apt/lists/*
 ARG UID=1000
 ARG GID=1000
+# --non-unique: a base may have a user of that uid already (Ubuntu 24.04's `ubuntu`, 1000).
 RUN (getent group "$GID" >/dev/null || groupadd -g "$GID" {USER}) \\
-    && useradd --create-home --uid "$UID" --gid "$GID" --shell /bin/bash {USER} \\
+    && useradd --create-home --non-unique --uid "$UID" --gid "$GID" --shell /bin/bash {USER} \\
     && mkdir -p /etc/torchship-ssh /run/sshd
 COPY sshd_config {CONFIG}
 """
