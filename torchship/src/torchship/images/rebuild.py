@@ -160,7 +160,9 @@ def rebuild(start: Path | str, tag: str, *, out: Out = print, quiet: bool = Fals
             image = wt.image
             wt = replace(wt, bases=pinned, image=f"{image}-rebuild")
             prov = provenance(wt, version=ver, revision=commit, release=True)
+            # The build logs outlive the worktree: a failure's "full log" path must exist.
             built = build(wt, prov=prov, results=Path(tree.parent) / "results",
+                          logs=cfg.root / "results" / "rebuild" / tag,
                           quiet=quiet, verbose=verbose, no_cache=no_cache,
                           docker=docker)
         try:
