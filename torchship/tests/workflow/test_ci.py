@@ -160,6 +160,34 @@ def test_generated_workflows_pass_zizmor(pinned: Project) -> None:
     assert "unpinned-uses" in {f["ident"] for f in zizmor(workflows)}
 
 
+def test_the_tag_jobs_trust_the_teams_committed_public_key(pinned: Project) -> None:
+    """A fresh runner's keyring is empty: release.verify could not check the tag's or the
+    images' signatures. A committed public key is imported first; GitLab's python image
+    also gets skopeo and gpg, keeping the install the other jobs do."""
+    pinned.set_pyproject_tool('[tool.torchship.signatures]\npublic_key = "keys/team.asc"\n')
+    res = pinned.invoke("ci.generate")
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "error: tool.torchship.signatures.public_key: keys/team.asc does not exist: CI imports "
+        "it to verify the release tags (gpg --armor --export KEY > FILE, and commit it)"]
+    (pinned.path / "keys").mkdir()
+    (pinned.path / "keys" / "team.asc").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
+    assert pinned.invoke("ci.generate").returncode == 0
+    validate(pinned.path)
+    docs = load(pinned.path)
+    steps = docs[cigen.GITHUB_RELEASE]["jobs"]["verify"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    verify = next(i for i, r in enumerate(runs) if "invoke release.verify" in r)
+    assert runs.index("gpg --batch --import keys/team.asc") < verify
+    job = docs[cigen.GITLAB_CI]["release-verify"]
+    assert job["script"][:2] == ["gpg --batch --import keys/team.asc",
+                                 'invoke release.verify "$CI_COMMIT_TAG"']
+    assert job["before_script"][0].endswith("apt-get install -y -qq skopeo gnupg")
+    assert job["before_script"][1:] == docs[cigen.GITLAB_CI][".cpu"]["before_script"]
+    assert [f for f in zizmor(pinned.path / ".github" / "workflows")
+            if f["determinations"]["severity"] not in ("Unknown", "Informational")] == []
+
+
 def test_a_branch_rule_naming_an_unknown_env_or_gpu_kind_is_one_line(pinned: Project) -> None:
     path = pinned.path / "pyproject.toml"
     text = path.read_text()

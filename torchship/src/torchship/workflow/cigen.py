@@ -24,6 +24,7 @@ GitHub workflows pin each action by commit (the version in a comment), grant eac
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -342,11 +343,27 @@ def github_ci(cfg: Config) -> dict[str, Any]:
     }
 
 
+def _trust(cfg: Config) -> list[str]:
+    """What a fresh runner needs before `release.verify`: the team's public key in its keyring
+    (the tag's signature, the images' signatures) when the project commits one
+    ([tool.torchship.signatures] public_key). Without it, release.verify says which key is
+    missing, in one line."""
+    key = cfg.signatures.public_key
+    if not key:
+        return []
+    if not (cfg.root / key).is_file():
+        raise ConfigError("tool.torchship.signatures.public_key",
+                          f"{key} does not exist: CI imports it to verify the release tags",
+                          hint="gpg --armor --export KEY > FILE, and commit it")
+    return [f"gpg --batch --import {shlex.quote(key)}"]
+
+
 def github_release(cfg: Config) -> dict[str, Any]:
     install = installs(cfg)
     steps = [*_gh_setup(cfg, install.host, cache=False, full=True)]
     if cfg.bases:
         steps.append(_gh_login(cfg))  # release.verify reads the tagged images' labels
+    steps += [{"name": "Trust the team's public key", "run": cmd} for cmd in _trust(cfg)]
     steps += [{"name": "The tag: signed, versions, changelog, images",
                "run": 'invoke release.verify "$GITHUB_REF_NAME"'},
               {"run": "invoke ci.generate --check"},
@@ -441,8 +458,11 @@ def gitlab_ci(cfg: Config) -> dict[str, Any]:
     doc["release-verify"] = {
         "stage": "lint", "extends": ".cpu", "rules": _gl_rules(_GL_TAG),
         "variables": {"GIT_DEPTH": "0"}, "cache": [],
-        "script": ['invoke release.verify "$CI_COMMIT_TAG"', "invoke ci.generate --check",
-                   "nox --no-venv -s lint typecheck"]}
+        # skopeo reads the images' manifests and checks their signatures (python:X has none).
+        **({"before_script": ["apt-get update -qq && apt-get install -y -qq skopeo gnupg",
+                              install.host]} if cfg.bases else {}),
+        "script": [*_trust(cfg), 'invoke release.verify "$CI_COMMIT_TAG"',
+                   "invoke ci.generate --check", "nox --no-venv -s lint typecheck"]}
     doc["bases"] = {
         "stage": "lint", "extends": ".cpu", "rules": [{"if": _GL_SCHEDULE}],
         "script": ["invoke images.pin --check"]}
