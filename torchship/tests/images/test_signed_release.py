@@ -189,12 +189,12 @@ def test_release_records_signs_and_verifies_its_images_and_names_each_tampering(
     assert "v0.1.3 does not verify:" in line
     assert "--insecure" in line
     code = 'import mlproject; print("running", mlproject.__version__)'
-    res = released.invoke("images.run", "v0.1.2", "--", "python", "-c", f"'{code}'")
+    res = released.invoke("images.run", "v0.1.2", "--", "python", "-c", code)
     assert res.returncode == 0, res.stderr
     assert f"docker run --rm {runtime.pinned} python -c" in res.stdout
     assert "running 0.1.2" in res.stdout
     res = released.invoke("images.run", "v0.1.3", "--insecure", "--", "python", "-c",
-                          f"'{code}'")
+                          code)
     assert res.returncode == 0, res.stderr
     assert "running it anyway (--insecure)" in res.stdout
     assert "running 0.1.3" in res.stdout
