@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
@@ -130,6 +131,10 @@ def test_jupyter_answers_on_127_0_0_1_with_the_token_and_refuses_without(
         assert _status(port, token) == 200
         assert _status(port, None) == 403
         assert _status(port, "not-the-token") == 403
+        # Ctrl-C: the task ends, and its container with it (it would keep holding the port).
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+        assert engine("ps", "-aq", "--filter", f"name=^{name}$").stdout.strip() == ""
     finally:
         engine("rm", "-f", name, check=False)
         server.wait(timeout=60)

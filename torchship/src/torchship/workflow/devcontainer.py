@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,11 +119,22 @@ def image_identity(docker: Docker, ref: str) -> tuple[tuple[str, str], ...]:
 
 
 def run(session: Session, *, docker_exe: str) -> int:
-    """Start the container in the foreground; its exit status."""
+    """Start the container in the foreground; its exit status. It is named (one of its own
+    when none is given) and removed when this returns, however: Ctrl-C stops the docker
+    client at once, which may not have passed the signal on, and a container left running
+    would keep holding its port (Jupyter's, sshd's)."""
+    import uuid
+
     from torchship.adapters import proc
 
-    done = proc.run(session.argv(docker_exe), check=False, capture=False)
-    return done.returncode
+    if session.name is None:
+        session = replace(session, name=f"torchship-dev-{uuid.uuid4().hex[:12]}")
+    assert session.name is not None
+    try:
+        return proc.run(session.argv(docker_exe), check=False, capture=False).returncode
+    finally:
+        # Gone already after a normal exit (--rm): then this only says so, unseen.
+        proc.run([docker_exe, "rm", "-f", session.name], check=False)
 
 
 def shell(root: Path, *, env: str | None, command: Sequence[str], image: str | None = None,
