@@ -70,6 +70,21 @@ def test_two_shards_merge_into_one_report_naming_both(shards: tuple[Path, Path],
     assert cmp["problems"] == []
 
 
+def test_a_shard_from_a_dirty_tree_is_named_in_the_report(shards: tuple[Path, Path],
+                                                          tmp_path: Path) -> None:
+    copies = []
+    for shard, name, dirty in ((shards[0], "clean", False), (shards[1], "dirty", True)):
+        copy = shutil.copytree(shard, tmp_path / name)
+        meta = json.loads((copy / merge.SHARD_FILE).read_text())
+        (copy / merge.SHARD_FILE).write_text(json.dumps({**meta, "dirty": dirty}))
+        copies.append(copy)
+    clean, dirty = copies
+    assert _merge(clean, dirty, out=tmp_path / "merged") == 0
+    md = (tmp_path / "merged" / "compare.md").read_text()
+    assert f"> {dirty} was made from a dirty tree (uncommitted changes on " in md
+    assert f"{clean} was made" not in md
+
+
 def test_a_planted_regression_in_one_shard_fails_the_merge(
         shards: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = shards

@@ -120,6 +120,9 @@ def merge(shards: Sequence[tuple[Path, Shard, Run]]) -> Run:
             records.append(replace(record, env=name))
     runs = [run for _, _, run in shards]
     notes = sorted({run.note for run in runs if run.note})
+    # The same commit, but not necessarily the same code: the report says so.
+    notes += [f"{folder} was made from a dirty tree (uncommitted changes on "
+              f"{(shard.commit or 'no commit')[:12]})" for folder, shard, _ in shards if shard.dirty]
     return Run(run_id=f"merged-{len(shards)}-shards-{(first.commit or 'nocommit')[:12]}",
                created=datetime.now(UTC).isoformat(timespec="seconds"),
                mode="containers" if all(r.mode == "containers" for r in runs) else "local",

@@ -40,6 +40,8 @@ def markdown(c: Comparison) -> str:
         why = c.note or "no container engine, or `--local` was given"
         lines += ["> No image was used: the suites ran on the host interpreter as the single "
                   f"environment `local` ({why}).", ""]
+    elif c.note:
+        lines += [f"> {c.note}", ""]
     if c.problems:
         lines += ["## Problems", ""] + [f"- **{p.kind}** `{p.env}` {p.subject}: {p.detail}"
                                         for p in c.problems] + [""]
