@@ -186,3 +186,21 @@ def test_no_evidence_is_said_in_the_tag_message(project: Project) -> None:
         _tag_body(project, "v0.1.1")
     assert not (project.path / "MODEL_CARD.md").exists()
     assert not (project.path / "results" / "releases").exists()
+
+
+def test_matrix_waits_for_no_refusal_and_needs_evidence_to_make(project: Project) -> None:
+    """--matrix can take an hour: a release that would be refused anyway (here, an empty
+    [Unreleased]) is refused before it runs; --matrix with --no-evidence contradicts itself."""
+    _policy(project)
+    project.refused(*RELEASE, "--matrix", "--no-evidence",
+                    says="error: --matrix makes a release's evidence, and this release takes "
+                         "none (--no-evidence, or [tool.torchship.release] evidence = false) "
+                         "(drop one of the two)")
+    log = project.path / "CHANGELOG.md"
+    text = log.read_text()
+    head, _, rest = text.partition("## [Unreleased]\n")
+    following = rest[rest.index("\n## ["):] if "\n## [" in rest else ""
+    project.commit("CHANGELOG.md", f"{head}## [Unreleased]\n{following}")
+    res = project.refused(*RELEASE, "--matrix", says="[Unreleased]")
+    assert "running the matrix" not in res.stdout
+    assert not (project.path / "results" / "matrix").exists()

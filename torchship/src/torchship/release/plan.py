@@ -211,12 +211,6 @@ def _preflight_git(git: Git, cfg: tsconfig.Config) -> tuple[str, str]:
     return branch, head
 
 
-def check_git(git: Git, cfg: tsconfig.Config) -> None:
-    """The repository checks alone (branch, clean tree): `--matrix` makes them first, so a
-    release that would be refused does not wait for the matrix."""
-    _preflight_git(git, cfg)
-
-
 def check_tag_name(git: Git, tag: str, prefix: str) -> None:
     """Refuse, before anything is written, a tag name git cannot make (tag_prefix)."""
     if tag.startswith("-") or not git.run("check-ref-format", f"refs/tags/{tag}", check=False).ok:
@@ -352,6 +346,14 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
         step.check()
         planned = step.planned(new)
         note = f"{len(planned)} to build"
+        if planned and opts.push and opts.sign:
+            # Checked now, not after the images are built, pushed and tagged: the sign step's
+            # needs (skopeo, a GPG key git signs with) must not wait for a rollback to say so.
+            from torchship.adapters import skopeo
+            from torchship.images import sign
+
+            skopeo.exe()
+            sign.signing_key(git.top)
     # In a repository of several projects, the subject says which one is released.
     subject = f"Release {prefix} {new}" if prefix else f"Release {new}"
     message = f"{subject}\n\n{section}\n{proof.text}\n{manifest(cfg, planned)}"

@@ -76,11 +76,16 @@ def run(start: Path | str, opts: Options, *, out: Out | None = None) -> Plan | N
             # [tool.torchship.release] sets the team's policy; flags narrow it for one run.
             opts = replace(opts, sign=opts.sign and cfg.release.sign,
                            sign_commit=opts.sign_commit or cfg.release.sign_commit)
-            if opts.matrix and opts.evidence and cfg.release.evidence:
+            if opts.matrix:
+                if not (opts.evidence and cfg.release.evidence):
+                    raise ReleaseError("--matrix makes a release's evidence, and this release "
+                                       "takes none (--no-evidence, or [tool.torchship.release] "
+                                       "evidence = false)", hint="drop one of the two")
                 from torchship.release import evidence
-                from torchship.release.plan import check_git
 
-                check_git(git, cfg)
+                # Every other refusal first (the tag, the changelog, the remote, the keys):
+                # none should wait for a matrix run that can take an hour.
+                make_plan(git, cfg, replace(opts, evidence=False))
                 write("--matrix: running the matrix on this commit (nox -s gpu_tests)")
                 evidence.run_matrix(project)
             plan = make_plan(git, cfg, opts)
