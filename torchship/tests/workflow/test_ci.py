@@ -101,6 +101,9 @@ def test_suites_run_in_each_pinned_image_on_the_branches_configured(pinned: Proj
     assert "refs/heads/feature/'" in jobs["suites-cu121"]["if"]
     assert "refs/heads/feature/'" not in jobs["suites-cu124"]["if"]
     assert "refs/heads/main" in jobs["suites-cu124"]["if"]
+    # A pull request (github.ref is refs/pull/N/merge) runs the suites its branch would.
+    assert ("|| (github.event_name == 'pull_request' && (github.head_ref == 'main' || "
+            "startsWith(github.head_ref, 'feature/model-')") in jobs["suites-cu124"]["if"]
 
     # One shard per environment and GPU kind, on its runner's labels; h100 only on main.
     shards = {j: v for j, v in jobs.items() if j.startswith("gpu-shard-")}
@@ -108,6 +111,8 @@ def test_suites_run_in_each_pinned_image_on_the_branches_configured(pinned: Proj
                               "gpu-shard-cu124-a100", "gpu-shard-cu124-h100"]
     assert shards["gpu-shard-cu124-h100"]["runs-on"] == ["self-hosted", "linux", "h100"]
     assert shards["gpu-shard-cu124-h100"]["if"] == "github.ref == 'refs/heads/main'"
+    # Never a pull request's code (a fork's) on the team's self-hosted GPU runners.
+    assert not [j for j, v in shards.items() if "pull_request" in v["if"]]
     assert "feature/model-" in shards["gpu-shard-cu121-a100"]["if"]
     shard_runs = " ".join(s.get("run", "") for s in shards["gpu-shard-cu121-a100"]["steps"])
     assert ("nox --no-venv -s gpu_tests -- --env cu121 --gpu-kind a100 --require-gpu "

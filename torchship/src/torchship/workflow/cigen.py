@@ -219,6 +219,22 @@ def _gh_if(patterns: Sequence[str]) -> str:
     return " || ".join(_gh_branch(p) for p in patterns)
 
 
+def _gh_head(pattern: str) -> str:
+    """`pattern` matched against a pull request's branch (github.head_ref: no refs/heads/)."""
+    if pattern.endswith("*"):
+        return f"startsWith(github.head_ref, '{pattern[:-1]}')"
+    return f"github.head_ref == '{pattern}'"
+
+
+def _gh_if_or_pr(patterns: Sequence[str]) -> str:
+    """A branch's rule, also for a pull request from such a branch (a fork's included):
+    github.ref is then refs/pull/N/merge, which no branch rule matched, so pull requests ran
+    lint only. For the CPU suite jobs; GPU jobs on self-hosted runners stay off pull
+    requests (a fork's code on the team's machines)."""
+    heads = " || ".join(_gh_head(p) for p in patterns)
+    return f"{_gh_if(patterns)} || (github.event_name == 'pull_request' && ({heads}))"
+
+
 def _gl_branch(pattern: str) -> str:
     if pattern == "*":
         return "$CI_COMMIT_BRANCH"
@@ -291,7 +307,7 @@ def github_ci(cfg: Config) -> dict[str, Any]:
                               **{"if": f"{_GH_MAIN} || {_GH_MODEL}"})
     for env, patterns in sel.envs.items():
         jobs[_job_id("suites", env)] = _gh_job(
-            f"suites in {env}", cfg.ci.runner, **{"if": _gh_if(patterns)},
+            f"suites in {env}", cfg.ci.runner, **{"if": _gh_if_or_pr(patterns)},
             container={"image": str(cfg.bases[env].devel)},
             env={"TORCHSHIP_ENV": env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
             steps=[_checkout(),
