@@ -2,9 +2,10 @@
 
 Found among the runs `nox -s gpu_tests` saved in results/matrix/ (or made by the release
 itself with `--matrix`): the newest record whose host fingerprint names exactly this commit
-and a clean tree decides, judged as `nox -s compare` judges it. None, stale (another
-commit, a dirty tree) or failing is one refusal naming the command that makes it, before
-anything is written. From it come the headline metrics of the tag message and the model
+decides, judged as `nox -s compare` judges it. None, another commit's, one made from a dirty
+tree (then it is not a record of the commit, even when an older clean one exists: the
+newest run is what was last tested) or failing is one refusal naming the command that
+makes it, before anything is written. From it come the headline metrics of the tag message and the model
 card; it is copied as the release's baseline (results/releases/<tag>/).
 """
 

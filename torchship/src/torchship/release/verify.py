@@ -4,8 +4,10 @@ Annotated, signed and verifying (`git tag -v`, so the user's gpg/ssh configurati
 [tool.bumpversion] current_version and every configured file at the tag hold the tag's
 version; the changelog at the tag has a dated section for it; and the images the tag
 message records are in the registry at their recorded digests, signed by the team key, and
-labelled with the tag's commit (torchship.images.released); a release made without --push
-has its images in the local engine only, and those carry the commit in their labels.
+labelled with the tag's commit (torchship.images.released). A release made without --push
+records its images by tag only: its own verify step checks the local images' labels, and
+`invoke release.verify` refuses it in one line, since nothing ties those tags to registry
+bytes.
 """
 
 from __future__ import annotations
