@@ -397,6 +397,16 @@ def _context_extras(tool: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(check_extra(v) for v in value)
 
 
+def inside_project(rel: str, key: str, example: str) -> str:
+    """`rel`, a path relative to the project's folder that stays inside it (never empty or
+    `.`, absolute, `..` or with backslashes), normalised; else the one-line refusal."""
+    path = PurePosixPath(rel)
+    if not rel or not path.parts or path.is_absolute() or ".." in path.parts or "\\" in rel:
+        raise ConfigError(key, f"{rel!r} is not a path inside the project",
+                          hint=f'a path relative to pyproject.toml\'s folder, e.g. "{example}"')
+    return str(path)
+
+
 def _release(tool: Mapping[str, Any]) -> Release:
     table = dict(_table(tool.get("release", {}), "tool.torchship.release"))
     headline = table.pop("headline", [])
@@ -406,17 +416,8 @@ def _release(tool: Mapping[str, Any]) -> Release:
                           hint='e.g. headline = ["accuracy"]')
     release: Release = _dataclass_from(Release, table, "tool.torchship.release")
     release = replace(release, headline=tuple(headline))
-    card = PurePosixPath(release.model_card)
-    if not release.model_card or card.is_absolute() or ".." in card.parts \
-            or "\\" in release.model_card:
-        raise ConfigError("tool.torchship.release.model_card",
-                          f"{release.model_card!r} is not a path inside the project",
-                          hint='a path relative to pyproject.toml\'s folder, e.g. "MODEL_CARD.md"')
-    log = PurePosixPath(release.changelog)
-    if not release.changelog or log.is_absolute() or ".." in log.parts or "\\" in release.changelog:
-        raise ConfigError("tool.torchship.release.changelog",
-                          f"{release.changelog!r} is not a path inside the project",
-                          hint='a path relative to pyproject.toml\'s folder, e.g. "CHANGELOG.md"')
+    inside_project(release.model_card, "tool.torchship.release.model_card", "MODEL_CARD.md")
+    inside_project(release.changelog, "tool.torchship.release.changelog", "CHANGELOG.md")
     if not release.branch:
         raise ConfigError("tool.torchship.release.branch", "is empty", hint='e.g. "main"')
     return release

@@ -71,14 +71,11 @@ def describe_left_out(names: Sequence[str], shown: int = 3) -> str:
 
 
 def check_extra(rel: str) -> str:
-    """An extra must be a path inside the project (never `..`, never absolute)."""
-    path = PurePosixPath(rel)
-    # `.` (no parts) would be the whole folder: .git, secrets and all.
-    if not rel or not path.parts or path.is_absolute() or ".." in path.parts or "\\" in rel:
-        raise ConfigError("tool.torchship.context_extras",
-                          f"{rel!r} is not a path inside the project",
-                          hint='a path relative to pyproject.toml\'s folder, e.g. "data/vocab.txt"')
-    return str(path)
+    """An extra must be a path inside the project (`.` would be the whole folder: .git,
+    secrets and all)."""
+    from torchship.config import inside_project
+
+    return inside_project(rel, "tool.torchship.context_extras", "data/vocab.txt")
 
 
 def _place(src: Path, dest: Path) -> None:

@@ -46,14 +46,6 @@ class Recorded:
         return f"{self.tag}@{self.digest}" if self.digest else self.tag
 
 
-def push(cfg: Config, tags: Sequence[str], on_pushed: Callable[[str, str], None]) -> None:
-    """Push the release's images (each confirmed by pulling its digest back); `on_pushed`
-    hears each tag and digest as soon as it is in the registry."""
-    from torchship.images.publish import push as push_images
-
-    push_images(cfg, list(tags), on_pushed=lambda p: on_pushed(p.tag, p.digest))
-
-
 def delete(digests: Mapping[str, str]) -> list[str]:
     """Undo a release's push: delete its manifests from the registry (which removes the tags
     naming them). Returns what was done, or what could not be and why."""

@@ -399,3 +399,8 @@ def _fmt_s(seconds: float) -> str:
 
 
 fmt_seconds = _fmt_s
+
+
+def fmt_ratio(value: float | None) -> str:
+    """A benchmark ratio as the reports show it (`-` when there is none)."""
+    return "-" if value is None else f"{value:.2f}x"

@@ -14,11 +14,7 @@ from typing import Any
 
 from torchship.config import Metric
 from torchship.matrix import versions
-from torchship.matrix.compare import Comparison, MetricRow, fmt_delta, fmt_seconds
-
-
-def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
+from torchship.matrix.compare import Comparison, MetricRow, fmt_delta, fmt_ratio, fmt_seconds
 
 
 def _env_label(c: Comparison, env: str) -> str:
@@ -130,8 +126,8 @@ def _bench_md(c: Comparison) -> list[str]:
         flag = " ".join(x for x in ("**REGRESSION**" if b.regressed else "",
                                      "noisy" if b.noisy else "") if x)
         lines.append(f"| `{b.name}` | {b.env} | {fmt_seconds(b.median)} | {fmt_seconds(b.iqr)} | "
-                     f"{_ratio(b.vs_reference)} | {_ratio(b.vs_baseline)} | "
-                     f"{_ratio(b.min_vs_baseline)} | {flag} |")
+                     f"{fmt_ratio(b.vs_reference)} | {fmt_ratio(b.vs_baseline)} | "
+                     f"{fmt_ratio(b.min_vs_baseline)} | {flag} |")
     return lines
 
 

@@ -19,13 +19,9 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from torchship.matrix.compare import BenchRow, Comparison, fmt_seconds
+from torchship.matrix.compare import BenchRow, Comparison, fmt_ratio, fmt_seconds
 
 STYLE = box.SIMPLE_HEAD
-
-
-def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
 
 
 @dataclass(frozen=True)
@@ -81,11 +77,11 @@ def bench_tables(c: Comparison, console: Console) -> list[Table]:
         cols += [Column("median", lambda b: fmt_seconds(b.median)),
                  Column("IQR", lambda b: fmt_seconds(b.iqr), priority=2)]
         if c.reference and env != c.reference and len(envs) > 1:
-            cols.append(Column(f"vs {escape(c.reference)}", lambda b: _ratio(b.vs_reference),
+            cols.append(Column(f"vs {escape(c.reference)}", lambda b: fmt_ratio(b.vs_reference),
                                priority=1))
         if c.baseline:
-            cols.append(Column("vs baseline", lambda b: _ratio(b.vs_baseline)))
-            cols.append(Column("best vs baseline", lambda b: _ratio(b.min_vs_baseline),
+            cols.append(Column("vs baseline", lambda b: fmt_ratio(b.vs_baseline)))
+            cols.append(Column("best vs baseline", lambda b: fmt_ratio(b.min_vs_baseline),
                                priority=3))
         cols.append(Column("", _flags, justify="left", wraps=True))
         on = f"; device {devices[0]}" if len(devices) == 1 else ""

@@ -532,8 +532,6 @@ class PushImages(Step):
                    if plan.images else "none")]
 
     def do(self, ctx: Context) -> dict[str, Any]:
-        from torchship.images import released
-
         digests = ctx.journal.data.setdefault("digests", {})
 
         def pushed(tag: str, digest: str) -> None:
@@ -541,7 +539,7 @@ class PushImages(Step):
             ctx.journal.save()  # in the registry now: the undo must find it after a crash
             ctx.out(f"• pushed image {tag} {digest} (pulled back, same image)")
 
-        released.push(ctx.cfg, ctx.built, pushed)
+        image_step(ctx.cfg).push(list(ctx.built), pushed)
         return {"digests": dict(digests)}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
