@@ -8,7 +8,6 @@ config); a registry on 127.0.0.1 is plain HTTP, so TLS verification is off for i
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,7 +73,7 @@ def delete(ref: str) -> None:
 
 
 def copy(src: str, dest: str, *, policy: Path | None = None,
-         registries_d: Path | None = None, extra: tuple[str, ...] = ()) -> None:
+         registries_d: Path | None = None) -> None:
     """`skopeo copy` between transports (`docker://...`, `dir:...`), under `policy`."""
     top = [*(["--policy", str(policy)] if policy else ["--insecure-policy"]),
            *(["--registries.d", str(registries_d)] if registries_d else [])]
@@ -83,7 +82,7 @@ def copy(src: str, dest: str, *, policy: Path | None = None,
         flags += tls(src.removeprefix("docker://"), flag="--src-tls-verify")
     if dest.startswith("docker://"):
         flags += tls(dest.removeprefix("docker://"), flag="--dest-tls-verify")
-    run(*top, "copy", *flags, *extra, src, dest, what=f"copying {src} to {dest}")
+    run(*top, "copy", *flags, src, dest, what=f"copying {src} to {dest}")
 
 
 def standalone_sign(manifest: Path, identity: str, key: str, out: Path, *,
@@ -99,6 +98,6 @@ def standalone_verify(manifest: Path, identity: str, key: str, signature: Path, 
     """Check `signature`: `manifest` for `identity`, by `key`, in the keyring `gnupghome`
     (which holds only the keys to trust). Returns the digest skopeo verified."""
     out = run("standalone-verify", str(manifest), identity, key, str(signature),
-              env={"GNUPGHOME": str(gnupghome), "PATH": os.environ.get("PATH", "")},
+              env={"GNUPGHOME": str(gnupghome)},
               what=f"verifying the signature of {identity}")
     return out.strip().rsplit(" ", 1)[-1]

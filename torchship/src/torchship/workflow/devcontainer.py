@@ -53,7 +53,6 @@ class Session:
     command: tuple[str, ...]
     gpus: bool
     network: str = "host"
-    ports: tuple[str, ...] = ()
     extra_env: tuple[tuple[str, str], ...] = ()
     interactive: bool = True
     pass_env: tuple[str, ...] = ()      # variables handed over by name (their values unseen)
@@ -80,8 +79,6 @@ class Session:
             args += ["-e", key]
         if self.name:
             args += ["--name", self.name]
-        for port in self.ports:
-            args += ["-p", port]
         if self.gpus:
             args += ["--gpus", "all"]
         return [*args, self.image, *self.command]
