@@ -137,12 +137,15 @@ def test_a_bad_gpu_kind_or_no_shard_is_one_line(tmp_path: Path) -> None:
             (["--gpu-kind", "A 100"], "gpu_tests",
              "error: --gpu-kind: 'A 100' is not a GPU kind name (lower-case letters, digits, "
              ". _ - (e.g. a100))"),
+            (["--suite", "nope"], "gpu_tests",
+             "error: argument --suite: invalid choice: 'nope' (choose from 'unit', 'e2e', "
+             "'benchmark') (see `nox -s gpu_tests -- --help`)"),
             (["--merge", str(tmp_path / "none")], "compare",
              f"error: {tmp_path / 'none'}: shard missing: no run.json (its `nox -s gpu_tests "
              "-- --env ...` job failed before writing records, or the folder is not a shard)")):
         command = [] if what == "gpu_tests" else ["compare"]
         res = subprocess.run([sys.executable, "-m", "torchship.matrix", *command, *argv],
                              cwd=ROOT, capture_output=True, text=True, check=False)
-        assert res.returncode == 1
+        assert res.returncode == (2 if argv[0] == "--suite" else 1)  # a usage error: 2
         assert res.stderr.splitlines() == [line]
     assert sorted((ROOT / "results" / "matrix").glob("merged-*")) == before  # nothing written

@@ -252,3 +252,9 @@ def test_ssh_with_a_missing_key_is_one_line(project: Project, tmp_path: Path) ->
     assert res.returncode == 1
     assert res.stderr.strip().splitlines() == [
         f"error: {private} is a private key (pass the .pub file beside it)"]
+    # The address goes into sshd's command line: an IP address, nothing else.
+    res = project.invoke("dev.ssh", "--key", f"{private}.pub", "--address", "127.0.0.1; id")
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "error: --address '127.0.0.1; id' is not an IP address (e.g. 127.0.0.1 (the default), "
+        "or 0.0.0.0 for every interface)"]

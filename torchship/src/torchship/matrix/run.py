@@ -10,7 +10,6 @@ An environment that fails to build or start is recorded as such; the others stil
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -373,7 +372,9 @@ def compare_only(opts: Options, run_dir: Path | None = None) -> Path:
 
 
 def parse(argv: Sequence[str], *, root: Path) -> tuple[Options, Path | None]:
-    p = argparse.ArgumentParser(prog="nox -s gpu_tests --", description=__doc__.split("\n")[0])
+    from torchship.cli import Parser  # usage errors as one line, as every expected failure
+
+    p = Parser(prog="nox -s gpu_tests --", description=__doc__.split("\n")[0])
     p.add_argument("--local", action="store_true", help="run on the host; no image is used")
     p.add_argument("--containers", action="store_true", help="require the container engine")
     p.add_argument("--env", action="append", default=[], help="only this environment")

@@ -111,10 +111,18 @@ def build_image(cfg: Config, env: str, devel: str, *, docker_exe: str) -> SshIma
 def ssh(root: Path, *, key: Path, env: str | None, port: int = 2222,
         address: str = "127.0.0.1", image: str | None = None, name: str | None = None) -> int:
     """`invoke dev.ssh --key KEY.pub`: sshd in the devel image on ADDRESS:PORT (foreground)."""
+    import ipaddress
+
     from torchship import config as configmod
     from torchship.adapters.docker import require_engine
     from torchship.workflow.devcontainer import run
 
+    try:
+        ipaddress.ip_address(address)  # it goes into sshd's command line: an address only
+    except ValueError:
+        raise TorchshipError(f"--address {address!r} is not an IP address",
+                             hint="e.g. 127.0.0.1 (the default), or 0.0.0.0 for every interface"
+                             ) from None
     key_text = read_key(key)
     cfg = configmod.load(root)
     chosen = pick_env(cfg, env)
