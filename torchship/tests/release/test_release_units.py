@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,23 @@ def test_version_str_roundtrip() -> None:
 ])
 def test_a_pushed_remote_is_shown_without_its_credentials(url: str, shown: str) -> None:
     assert shown_url(url) == shown
+
+
+def test_a_step_removes_again_the_folders_it_made_and_only_empty_ones(tmp_path: Path) -> None:
+    """The model card in a new folder, the baseline under a new results/releases/: the
+    rollback leaves no empty folder behind, and never one that something else came into."""
+    from torchship.release.steps import _missing_dirs, _remove_empty
+
+    card = tmp_path / "docs" / "cards" / "MODEL_CARD.md"
+    made = _missing_dirs(card)
+    assert made == [str(tmp_path / "docs" / "cards"), str(tmp_path / "docs")]
+    card.parent.mkdir(parents=True)
+    card.write_text("card\n")
+    card.unlink()
+    _remove_empty(made)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    (tmp_path / "docs" / "cards").mkdir(parents=True)
+    (tmp_path / "docs" / "notes.md").write_text("someone else's\n")
+    _remove_empty(made)
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["notes.md"]
+    assert _missing_dirs(tmp_path / "file") == []

@@ -310,7 +310,8 @@ class ModelCard(Step):
         assert ctx.plan.card_path is not None
         if ctx.plan.card_existed:
             return _saved(ctx.plan, [ctx.plan.card_path])
-        return {"files": {}, "created": ctx.plan.in_repo(ctx.plan.card_path)}
+        return {"files": {}, "created": ctx.plan.in_repo(ctx.plan.card_path),
+                "dirs": _missing_dirs(ctx.plan.root / ctx.plan.card_path)}
 
     def do(self, ctx: Context) -> dict[str, Any]:
         plan = ctx.plan
@@ -329,6 +330,7 @@ class ModelCard(Step):
         if created and (git.top / created).exists():
             (git.top / created).unlink()
             done.append(f"removed {created}")
+        _remove_empty(entry["undo"].get("dirs", []))
         return done
 
 
@@ -447,7 +449,8 @@ class Baseline(Step):
 
     def prepare(self, ctx: Context) -> dict[str, Any]:
         assert ctx.plan.baseline is not None
-        return {"folder": str(ctx.plan.root / ctx.plan.baseline)}
+        folder = ctx.plan.root / ctx.plan.baseline
+        return {"folder": str(folder), "dirs": _missing_dirs(folder)}
 
     def do(self, ctx: Context) -> dict[str, Any]:
         plan = ctx.plan
@@ -462,7 +465,26 @@ class Baseline(Step):
         if not folder.exists():
             return []
         shutil.rmtree(folder)  # made by this step: the plan refused a folder already there
+        _remove_empty(entry["undo"].get("dirs", []))
         return [f"removed {folder}"]
+
+
+def _missing_dirs(path: Path) -> list[str]:
+    """The folders above `path` that do not exist yet (a step that writes it makes them),
+    deepest first: what its undo removes again when they are empty."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(str(parent))
+    return missing
+
+
+def _remove_empty(dirs: list[str]) -> None:
+    """Remove the folders a step made (deepest first) where nothing else came into them."""
+    for folder in dirs:
+        with suppress(OSError):  # not empty (something else is there now), or gone
+            Path(folder).rmdir()
 
 
 class Images(Step):
