@@ -44,10 +44,13 @@ class Pushed:
 
 def push(config: Config, tags: Sequence[str] | None = None, *,
          docker: Docker | None = None,
-         on_pushed: Callable[[Pushed], None] | None = None) -> list[Pushed]:
+         on_pushed: Callable[[Pushed], None] | None = None,
+         on_landed: Callable[[Pushed], None] | None = None) -> list[Pushed]:
     """Push the images (default: the current version's) and confirm each by pulling its
-    digest back and comparing the image id. `on_pushed` hears of each one as soon as it is
-    in the registry, so a failure at the next one never hides what was published."""
+    digest back and comparing the image id. `on_landed` hears of each one the moment the
+    registry names its digest, before that check (an undo must find it even when the check
+    fails); `on_pushed` once it is confirmed, so a failure at the next one never hides what
+    was published."""
     docker = docker or require_engine()
     if tags is None:
         prov = provenance(config)
@@ -65,6 +68,8 @@ def push(config: Config, tags: Sequence[str] | None = None, *,
             raise ImageError(f"pushing {t} failed: {exc.render()}",
                              hint="is the registry up, and are you logged in?") from exc
         digest = resolve_digest(t)
+        if on_landed is not None:
+            on_landed(Pushed(t, digest))
         pinned = f"{Reference.parse(t).name}@{digest}"
         docker("pull", pinned)
         pulled_id = str(inspect(docker, pinned)["Id"])
@@ -109,9 +114,11 @@ class ReleaseImages:
         return build_release_images(self.config, version, commit)
 
     def push(self, tags: list[str],
-             on_pushed: Callable[[str, str], None] | None = None) -> None:
+             on_pushed: Callable[[str, str], None] | None = None,
+             on_landed: Callable[[str, str], None] | None = None) -> None:
         report = (lambda p: on_pushed(p.tag, p.digest)) if on_pushed else None
-        push(self.config, tags, on_pushed=report)
+        landed = (lambda p: on_landed(p.tag, p.digest)) if on_landed else None
+        push(self.config, tags, on_pushed=report, on_landed=landed)
 
     def remove(self, tags: list[str]) -> None:
         remove_images(tags)

@@ -61,9 +61,10 @@ class ImageStep(Protocol):
         ...
 
     def push(self, tags: list[str],
-             on_pushed: Callable[[str, str], None] | None = None) -> None:
-        """Push the built images (and confirm each by digest); call `on_pushed(tag, digest)`
-        as each one is in the registry."""
+             on_pushed: Callable[[str, str], None] | None = None,
+             on_landed: Callable[[str, str], None] | None = None) -> None:
+        """Push the built images (and confirm each by digest); call `on_landed(tag, digest)`
+        the moment the registry names each one, `on_pushed(tag, digest)` once confirmed."""
         ...
 
     def remove(self, tags: list[str]) -> None:

@@ -556,12 +556,14 @@ class PushImages(Step):
     def do(self, ctx: Context) -> dict[str, Any]:
         digests = ctx.journal.data.setdefault("digests", {})
 
-        def pushed(tag: str, digest: str) -> None:
+        def landed(tag: str, digest: str) -> None:
             digests[tag] = digest
             ctx.journal.save()  # in the registry now: the undo must find it after a crash
+
+        def pushed(tag: str, digest: str) -> None:
             ctx.out(f"• pushed image {tag} {digest} (pulled back, same image)")
 
-        image_step(ctx.cfg).push(list(ctx.built), pushed)
+        image_step(ctx.cfg).push(list(ctx.built), pushed, landed)
         return {"digests": dict(digests)}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
