@@ -149,3 +149,15 @@ def test_a_slower_median_with_an_unchanged_best_round_is_noise_not_a_regression(
     assert not row.regressed
     assert row.noisy
     assert cmp.ok
+
+
+def test_busy_is_judged_by_the_cores_of_the_machine_that_ran_each_record() -> None:
+    """Shards merged from several machines: a load of 6 is busy on 4 cores, not on 32."""
+    from dataclasses import replace
+
+    small = replace(record("cpu@laptop"), host_load=6.0, fingerprint={"cpu": {"count": 4}})
+    big = replace(record("cpu@server"), host_load=6.0, fingerprint={"cpu": {"count": 32}})
+    unknown = replace(record("cpu@old"), host_load=6.0)  # no fingerprint: the run's host
+    merged = replace(run(small, big, unknown), host={"cpu": {"count": 2}})
+    c = compare(merged, tolerances=Compare())
+    assert c.busy == ["cpu@laptop", "cpu@old"]

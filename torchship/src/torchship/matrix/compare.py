@@ -54,6 +54,9 @@ class EnvRow:
     reason: str
     wall_seconds: float
     host_load: float | None = None
+    # The cores of the machine that ran it (its own fingerprint; shards of a merge ran on
+    # several machines), else None: the run's host decides.
+    cores: int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,8 @@ class Comparison:
     @property
     def busy(self) -> list[str]:
         """Environments whose suites ended with the host's load above its core count."""
-        return [e.env for e in self.envs if self.cores and e.host_load is not None
-                and e.host_load > self.cores]
+        return [e.env for e in self.envs if (cores := e.cores or self.cores)
+                and e.host_load is not None and e.host_load > cores]
 
 
 def pick_reference(run: Run, wanted: str | None) -> str | None:
@@ -175,7 +178,8 @@ def compare(run: Run, *, tolerances: Compare, metrics: Metrics, baseline: Run | 
     reference = pick_reference(run, tolerances.reference)
     problems: list[Problem] = []
     envs = tuple(EnvRow(r.env, r.image, r.image_digest, r.status, r.reason, r.wall_seconds,
-                        r.host_load) for r in run.records)
+                        r.host_load, (r.fingerprint.get("cpu") or {}).get("count"))
+                 for r in run.records)
     for r in run.records:
         if r.status != "ok":
             problems.append(Problem("environment", r.env, r.status, r.reason or "no reason given"))
