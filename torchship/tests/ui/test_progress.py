@@ -126,3 +126,17 @@ def test_live_display_shows_builds_and_suites_in_80_columns(build_output: list[s
         above.replace("\n", "")
     # The build's whole output is in its log, line for line.
     assert (tmp_path / "cpu" / "cpu-devel.build.log").read_text().splitlines() == build_output
+
+
+def test_a_step_buildkit_cancels_is_not_left_running() -> None:
+    """When one step fails, BuildKit cancels the ones running beside it (`#N CANCELED`):
+    they end as failed, not shown as running for ever."""
+    reader = Reader()
+    for line in ["#5 [a 2/2] RUN sleep 30", "#6 [b 2/2] RUN false",
+                 "#6 ERROR: process \"/bin/sh -c false\" did not complete successfully: exit code: 1",
+                 "#5 CANCELED"]:
+        reader.feed(line)
+    assert [(s.name, s.state, s.error) for s in reader.steps] == [
+        ("[a 2/2] RUN sleep 30", "failed", "canceled"),
+        ("[b 2/2] RUN false", "failed",
+         'process "/bin/sh -c false" did not complete successfully: exit code: 1')]

@@ -84,13 +84,16 @@ class Reader:
             return None
         number, rest = int(m.group(1)), m.group(2)
         step = self._open.get(number)
-        if rest == "CACHED" or (done := _DONE.match(rest)) or rest.startswith("ERROR"):
+        if rest == "CACHED" or (done := _DONE.match(rest)) or rest.startswith(("ERROR",
+                                                                                "CANCELED")):
             if step is None:
                 return None
             if rest == "CACHED":
                 step.state = "cached"
             elif rest.startswith("ERROR"):
                 step.state, step.error = "failed", rest.partition(":")[2].strip()
+            elif rest.startswith("CANCELED"):  # another step failed: this one never finished
+                step.state, step.error = "failed", "canceled"
             else:
                 step.state, step.seconds = "done", float(done.group(1))  # type: ignore[union-attr]  # the elif above matched
             return step
