@@ -174,3 +174,19 @@ def test_the_probe_keys_follow_the_fingerprints_code(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(envinfo, "__file__", str(changed))
     assert probe.probe_key(spec, {}, "FROM x") != before[0]
     assert layer_key(spec, info) != before[1]
+
+
+def test_a_lookaside_store_is_a_folder_not_a_web_address(template_root: Path) -> None:
+    """skopeo writes signatures into the store: an http(s) URL (what the verifying machines
+    read) was taken for a folder named `https:`."""
+    from dataclasses import replace
+
+    from torchship import config as tsconfig
+    from torchship.images.sign import Store
+
+    cfg = tsconfig.load(template_root, use_local=False)
+    at = lambda where: replace(cfg, signatures=replace(cfg.signatures, lookaside=where))  # noqa: E731
+    assert Store.of(at("file:///srv/sigstore")).root == Path("/srv/sigstore")
+    assert Store.of(at("sigstore")).root == cfg.root / "sigstore"
+    with pytest.raises(ConfigError, match="signatures are written to and read from a folder"):
+        Store.of(at("https://sigs.example.com/store"))

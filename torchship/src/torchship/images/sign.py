@@ -29,7 +29,7 @@ from typing import Any
 from torchship.adapters import proc, skopeo
 from torchship.adapters.skopeo import SkopeoError
 from torchship.config import Config
-from torchship.errors import CommandFailed, TorchshipError
+from torchship.errors import CommandFailed, ConfigError, TorchshipError
 from torchship.images.reference import Reference
 
 
@@ -53,6 +53,12 @@ class Store:
     @classmethod
     def of(cls, cfg: Config) -> Store:
         where = cfg.signatures.lookaside.removeprefix("file://")
+        if "://" in where:
+            raise ConfigError("tool.torchship.signatures.lookaside",
+                              f"{cfg.signatures.lookaside!r}: signatures are written to and "
+                              "read from a folder on this machine",
+                              hint="a folder or file:// URL; publish that folder over HTTP(S) "
+                                   "for the machines that pull (docs/images.md)")
         if not where:
             return cls(_default_store())
         path = Path(where).expanduser()
