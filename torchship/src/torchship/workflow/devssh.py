@@ -16,10 +16,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchship.config import Config
 from torchship.errors import TorchshipError
 from torchship.workflow.devcontainer import Session, devel_image, gpus_available, pick_env
+
+if TYPE_CHECKING:
+    from torchship.adapters.docker import Docker
 
 USER = "dev"
 KEYS = "/etc/torchship-ssh/authorized_keys"
@@ -92,7 +96,7 @@ class SshImage:
     gid: int
 
 
-def build_image(cfg: Config, env: str, devel: str, *, docker_exe: str) -> SshImage:
+def build_image(cfg: Config, env: str, devel: str, *, docker: Docker) -> SshImage:
     """The thin sshd image on `devel` for the login user (cached by the engine)."""
     from torchship.adapters import proc
 
@@ -102,7 +106,8 @@ def build_image(cfg: Config, env: str, devel: str, *, docker_exe: str) -> SshIma
     with tempfile.TemporaryDirectory(prefix="torchship-ssh-") as tmp:
         (Path(tmp) / "Dockerfile").write_text(DOCKERFILE)
         (Path(tmp) / "sshd_config").write_text(SSHD_CONFIG)
-        proc.run([docker_exe, "build", "--network", "host", "--build-arg", f"DEVEL={devel}",
+        # The engine's BuildKit as every build starts it (buildx --load where that is the way).
+        proc.run([*docker.build_argv, "--network", "host", "--build-arg", f"DEVEL={devel}",
                   "--build-arg", f"UID={uid}", "--build-arg", f"GID={gid}", "-t", tag, tmp],
                  env={"DOCKER_BUILDKIT": "1"})
     return SshImage(tag, uid, gid)
@@ -127,7 +132,7 @@ def ssh(root: Path, *, key: Path, env: str | None, port: int = 2222,
     cfg = configmod.load(root)
     chosen = pick_env(cfg, env)
     docker = require_engine()
-    built = build_image(cfg, chosen, devel_image(cfg, chosen, image), docker_exe=docker.exe)
+    built = build_image(cfg, chosen, devel_image(cfg, chosen, image), docker=docker)
     start = ("mkdir -p /tmp/ssh && ssh-keygen -q -t ed25519 -N '' -f /tmp/ssh/host_ed25519 "
              f'&& exec /usr/sbin/sshd -D -e -f {CONFIG} -o "ListenAddress {address}" '
              f'-o "Port {port}" '
