@@ -8,6 +8,7 @@ kinds as a CI job would name them; the merge is `nox -s compare -- --merge DIR D
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,10 @@ def test_two_shards_merge_into_one_report_naming_both(shards: tuple[Path, Path],
     assert _merge(a, b, out=tmp_path / "merged") == 0
     run = records.load(tmp_path / "merged")
     assert [r.env for r in run.records] == ["cpu@a", "cpu-b@b"]
+    # Named by its time first, as every run: it sorts among the others (after the shards it
+    # was made from), not after every run to come.
+    assert re.fullmatch(r"\d{8}T\d{6}Z-merged-2-shards-[0-9a-f]{12}", run.run_id), run.run_id
+    assert records.load(a).run_id < run.run_id < "99999999T"
     assert all(r.status == "ok" and r.suite("e2e") is not None for r in run.records)
     md = (tmp_path / "merged" / "compare.md").read_text()
     assert "cpu@a" in md
@@ -132,7 +137,7 @@ def test_shards_that_do_not_belong_together_are_one_line(
 
 
 def test_a_bad_gpu_kind_or_no_shard_is_one_line(tmp_path: Path) -> None:
-    before = sorted((ROOT / "results" / "matrix").glob("merged-*"))
+    before = sorted((ROOT / "results" / "matrix").glob("*merged-*"))
     for argv, what, line in (
             (["--gpu-kind", "A 100"], "gpu_tests",
              "error: --gpu-kind: 'A 100' is not a GPU kind name (lower-case letters, digits, "
@@ -148,4 +153,4 @@ def test_a_bad_gpu_kind_or_no_shard_is_one_line(tmp_path: Path) -> None:
                              cwd=ROOT, capture_output=True, text=True, check=False)
         assert res.returncode == (2 if argv[0] == "--suite" else 1)  # a usage error: 2
         assert res.stderr.splitlines() == [line]
-    assert sorted((ROOT / "results" / "matrix").glob("merged-*")) == before  # nothing written
+    assert sorted((ROOT / "results" / "matrix").glob("*merged-*")) == before  # nothing written

@@ -123,7 +123,11 @@ def merge(shards: Sequence[tuple[Path, Shard, Run]]) -> Run:
     # The same commit, but not necessarily the same code: the report says so.
     notes += [f"{folder} was made from a dirty tree (uncommitted changes on "
               f"{(shard.commit or 'no commit')[:12]})" for folder, shard, _ in shards if shard.dirty]
-    return Run(run_id=f"merged-{len(shards)}-shards-{(first.commit or 'nocommit')[:12]}",
-               created=datetime.now(UTC).isoformat(timespec="seconds"),
+    now = datetime.now(UTC)
+    # Its time first, as every run id: results/matrix/ sorts by it, and a merged run named
+    # `merged-...` sorted after every other, the "latest" run for ever after.
+    return Run(run_id=f"{now:%Y%m%dT%H%M%SZ}-merged-{len(shards)}-shards-"
+                      f"{(first.commit or 'nocommit')[:12]}",
+               created=now.isoformat(timespec="seconds"),
                mode="containers" if all(r.mode == "containers" for r in runs) else "local",
                records=tuple(records), host=runs[0].host, note="; ".join(notes))
