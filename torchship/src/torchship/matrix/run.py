@@ -339,12 +339,18 @@ def gpu_tests(opts: Options, *, builder: Builder = default_builder) -> Path:
     return folder
 
 
+def saved_runs(root: Path) -> list[Path]:
+    """The runs saved in results/matrix/, newest first (run ids start with their UTC time)."""
+    return sorted((p for p in (root / RESULTS / MATRIX).glob("*") if (p / "run.json").is_file()),
+                  key=lambda p: p.name, reverse=True)
+
+
 def latest_run(root: Path) -> Path:
-    runs = sorted(p for p in (root / RESULTS / MATRIX).glob("*") if (p / "run.json").exists())
+    runs = saved_runs(root)
     if not runs:
         raise RecordError(root / RESULTS / MATRIX, "no matrix results here",
                           hint="run `nox -s gpu_tests` first")
-    return runs[-1]
+    return runs[0]
 
 
 def compare_only(opts: Options, run_dir: Path | None = None) -> Path:

@@ -64,22 +64,14 @@ class Evidence:
         return out
 
 
-def _runs(root: Path) -> list[Path]:
-    from torchship.matrix.run import MATRIX, RESULTS
-
-    found = [p for p in (root / RESULTS / MATRIX).glob("*") if (p / "run.json").is_file()]
-    # Run ids start with their UTC time: the newest sorts last.
-    return sorted(found, key=lambda p: p.name, reverse=True)
-
-
 def find(cfg: tsconfig.Config, head: str) -> Evidence:
     """The evidence for `head`, or a ReleaseError saying why there is none."""
     from torchship.matrix import records
     from torchship.matrix.compare import compare
-    from torchship.matrix.run import last_release_baseline
+    from torchship.matrix.run import last_release_baseline, saved_runs
 
     root = cfg.root
-    runs = _runs(root)
+    runs = saved_runs(root)
     if not runs:
         raise ReleaseError(f"no matrix record of {head[:12]} (nothing in results/matrix/): a "
                            "release needs the passing record of the commit it tags", hint=MAKE)
