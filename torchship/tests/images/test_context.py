@@ -146,3 +146,29 @@ def test_a_repository_git_refuses_is_an_error_not_the_whole_folder(
         files(root, [])
     with pytest.raises(ConfigError, match=r"'\.' is not a path inside the project"):
         check_extra(".")
+
+
+def test_a_killed_builds_staged_context_is_removed_by_the_next_build(tmp_path: Path) -> None:
+    """A build killed before its cleanup left .torchship/context-<pid>-*: the next build
+    removes it, never the context of a build still running."""
+    import os
+
+    from torchship.images.context import STAGING, staged
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("x\n")
+    _git(root, "init", "-q")
+    _git(root, "add", "pyproject.toml")
+    gone = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # a pid whose process has ended
+    orphan = root / STAGING / f"context-{gone}-abc"
+    running = root / STAGING / f"context-{os.getpid()}-def"
+    for folder in (orphan, running):
+        folder.mkdir(parents=True)
+        (folder / "pyproject.toml").write_text("x\n")
+    with staged(root) as where:
+        assert (where / "pyproject.toml").is_file()
+        assert not orphan.exists()
+        assert running.exists()
+    assert not where.exists()

@@ -112,6 +112,26 @@ def files(root: Path, extras: Sequence[str]) -> list[str] | None:
     return sorted(p for p in out if (root / p).is_file() or (root / p).is_symlink())
 
 
+def _remove_orphans(staging: Path) -> None:
+    """Remove the staged contexts of builds whose process is gone (killed before its
+    cleanup ran); another build of this clone may be using its own right now."""
+    for folder in staging.glob("context-*-*"):
+        pid = folder.name.split("-")[1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 @contextmanager
 def staged(root: Path, extras: Sequence[str] = ()) -> Iterator[Path]:
     """A folder holding the build context of the project at `root`; removed on exit."""
@@ -120,7 +140,8 @@ def staged(root: Path, extras: Sequence[str] = ()) -> Iterator[Path]:
         yield root
         return
     (root / STAGING).mkdir(exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="context-", dir=root / STAGING))
+    _remove_orphans(root / STAGING)
+    folder = Path(tempfile.mkdtemp(prefix=f"context-{os.getpid()}-", dir=root / STAGING))
     try:
         for rel in names:
             _place(root / rel, folder / rel)
