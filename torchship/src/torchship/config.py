@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from torchship.errors import ConfigError
 from torchship.images.reference import Reference
+from torchship.toolsource import INDEX, ToolSource
 
 VARIANTS: tuple[str, ...] = ("runtime", "devel")
 LOCAL_CONFIG = "torchship.local.toml"
@@ -241,6 +242,8 @@ class Config:
     devel_extras: tuple[str, ...] = ("test", "notebook")
     # Untracked paths an image build may see besides what git tracks (torchship.images.context).
     context_extras: tuple[str, ...] = ()
+    # Where the project installs torchship from ([tool.torchship.tool] source).
+    tool_source: ToolSource = INDEX
 
     @property
     def envs(self) -> list[str]:
@@ -249,7 +252,7 @@ class Config:
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
              "release", "compare", "hooks", "ci", "devel_extras", "context_extras",
-             "project", "metrics", "signatures",
+             "project", "metrics", "signatures", "tool",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
@@ -384,7 +387,17 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
         signatures=_dataclass_from(Signatures, _table(tool.get("signatures", {}),
                                                       "tool.torchship.signatures"),
                                    "tool.torchship.signatures"),
+        tool_source=_tool_source(tool),
     )
+
+
+def _tool_source(tool: Mapping[str, Any]) -> ToolSource:
+    """[tool.torchship.tool]: where the project installs torchship from (torchship.toolsource)."""
+    from torchship import toolsource
+
+    table = _table(tool.get("tool", {}), "tool.torchship.tool")
+    _unknown(table, {"source"}, "tool.torchship.tool")
+    return toolsource.parse(table["source"]) if "source" in table else INDEX
 
 
 def _context_extras(tool: Mapping[str, Any]) -> tuple[str, ...]:
