@@ -273,12 +273,13 @@ def test_jobs_install_the_projects_own_extras_which_bring_the_tool(pinned: Proje
     assert pinned.invoke("ci.generate").returncode == 0
     text = "\n".join((pinned.path / rel).read_text() for rel in SCHEMAS)
     extras = tomllib.loads((pinned.path / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    installed = set(re.findall(r"pip install -e '\.\[([\w,]+)\]'", text))
+    # The template's tool source is its checkout beside the project ([tool.torchship.tool]).
+    installed = set(re.findall(r"pip install -e \./torchship -e '\.\[([\w,]+)\]'", text))
     assert installed == {"dev", "test"}
     assert all(set(group.split(",")) <= set(extras) for group in installed)
     assert any(req.startswith("torchship~=") for req in extras["test"])
     report = load(pinned.path)[cigen.GITHUB_CI]["jobs"]["gpu-report"]["steps"]
-    assert {"name": "Install", "run": "pip install -e '.[test]'"} in report
+    assert {"name": "Install", "run": "pip install -e ./torchship -e '.[test]'"} in report
 
 
 def test_extras_that_do_not_bring_the_tool_are_one_clear_line(project: Project) -> None:
@@ -291,3 +292,71 @@ def test_extras_that_do_not_bring_the_tool_are_one_clear_line(project: Project) 
         "error: no extra the CI jobs install (dev) brings torchship (add torchship~=X.Y to the "
         "project's `test` extra (and `dev` = [\"<project>[torch,test]\", ...]))"]
     assert snapshot(project.path, env=project.env) == before
+
+
+def test_every_workflow_of_this_repository_is_valid_and_passes_zizmor(template_root: Path) -> None:
+    """The hand-written workflows (the tool's tests, publishing it) beside the generated ones:
+    each passes the schema, and zizmor finds nothing above informational in any of them."""
+    workflows = template_root / ".github" / "workflows"
+    names = sorted(p.name for p in workflows.glob("*.yml"))
+    assert {"torchship-tests.yml", "torchship-publish.yml", "ci.yml"} <= set(names)
+    for name in names:
+        res = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema",
+                              "vendor.github-workflows", str(workflows / name)],
+                             capture_output=True, text=True, check=False)
+        assert res.returncode == 0, f"{name}: {res.stdout}{res.stderr}"
+    assert [f"{f['ident']}: {f['determinations']['severity']}" for f in zizmor(workflows)
+            if f["determinations"]["severity"] not in ("Unknown", "Informational")] == []
+    publish = yaml.safe_load((workflows / "torchship-publish.yml").read_text())
+    assert publish["on"] == {"push": {"tags": ["torchship-v*"]}}
+    job = publish["jobs"]["publish"]
+    assert job["permissions"] == {"id-token": "write"}  # trusted publishing, nothing else
+    [step] = [s for s in job["steps"] if s["uses"].startswith("pypa/gh-action-pypi-publish@")]
+    assert re.fullmatch(r"pypa/gh-action-pypi-publish@[0-9a-f]{40}", step["uses"])
+    assert step["with"] == {"attestations": True}
+    tests = yaml.safe_load((workflows / "torchship-tests.yml").read_text())
+    run = "\n".join(s.get("run", "") for s in tests["jobs"]["tests"]["steps"])
+    for script in ("torchship/scripts/ci_services.sh", "torchship/scripts/release_test_deps.sh",
+                   "torchship/scripts/standin_bases.py"):
+        assert script in run  # the services, as .ci/run starts them
+    assert "cd torchship" in run
+    assert run.rstrip().endswith(" nox")
+
+
+SOURCES = {
+    "git": "git+https://github.com/torchship/torchship@torchship-v0.2.0#subdirectory=torchship",
+    "url": "https://pypi.example.com/simple",
+    "index": "index",
+}
+
+
+@pytest.mark.parametrize("kind", list(SOURCES))
+def test_every_job_installs_the_tool_from_the_recorded_source(pinned: Project, kind: str) -> None:
+    """[tool.torchship.tool] source reaches every install: the host jobs, the GPU shards'
+    venv, the jobs inside a devel base and GitLab's; the files stay valid and zizmor-clean."""
+    path = pinned.path / "pyproject.toml"
+    text = path.read_text()
+    assert 'source = "./torchship"' in text
+    path.write_text(text.replace('source = "./torchship"', f"source = {json.dumps(SOURCES[kind])}"))
+    res = pinned.invoke("ci.generate")
+    assert res.returncode == 0, res.stderr
+    validate(pinned.path)
+    assert [f for f in zizmor(pinned.path / ".github" / "workflows")
+            if f["determinations"]["severity"] not in ("Unknown", "Informational")] == []
+    args = {"git": f"'torchship @ {SOURCES['git']}' ", "url": f"--extra-index-url {SOURCES['url']} ",
+            "index": ""}[kind]
+    docs = load(pinned.path)
+    commands: list[str] = []
+    for rel in (cigen.GITHUB_CI, cigen.GITHUB_RELEASE, cigen.GITHUB_BASES):
+        for job in docs[rel]["jobs"].values():
+            commands += [s["run"] for s in job["steps"] if "pip install" in s.get("run", "")]
+    gitlab = docs[cigen.GITLAB_CI]
+    commands += [line for job in gitlab.values() if isinstance(job, dict)
+                 for key in ("before_script", "script") for line in job.get(key, [])
+                 if "pip install" in line]
+    assert len(commands) >= 10
+    for command in commands:
+        install = next(line for line in command.splitlines() if "pip install" in line)
+        assert re.search(rf"pip install {re.escape(args)}(-c /tmp/torch\.txt \"\$@\" )?-e '\.\[",
+                         install), install
+    assert "./torchship" not in json.dumps(docs)

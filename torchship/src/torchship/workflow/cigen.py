@@ -32,6 +32,7 @@ from typing import Any
 
 from torchship.config import Config
 from torchship.errors import ConfigError, TorchshipError
+from torchship.toolsource import INDEX, ToolSource
 
 GITHUB_CI = ".github/workflows/ci.yml"
 GITHUB_RELEASE = ".github/workflows/release.yml"
@@ -135,17 +136,19 @@ def installs(cfg: Config) -> Installs:
                      "[\"<project>[torch,test]\", ...])")
 
     def command(chosen: list[str]) -> str:
-        return f"pip install -e '.[{','.join(chosen)}]'"
+        # The tool from where [tool.torchship.tool] says, beside the project's extras.
+        return cfg.tool_source.install(f"-e '.[{','.join(chosen)}]'")
 
     return Installs(host=command(host), images=command(images), extras=",".join(images))
 
 
-def in_image_install(env: str, extras: str) -> str:
-    """Install the project into a devel base's Python, torch held to the base's own."""
+def in_image_install(env: str, extras: str, tool: ToolSource = INDEX) -> str:
+    """Install the project into a devel base's Python, torch held to the base's own, the
+    tool from `tool`."""
     lock = f"docker/locks/{env}-devel.txt"
     return ("python -c 'import torch; print(\"torch==\" + torch.__version__)' > /tmp/torch.txt\n"
             f"if [ -f {lock} ]; then set -- -r {lock}; fi\n"
-            f"python -m pip install -c /tmp/torch.txt \"$@\" -e '.[{extras}]'")
+            + tool.install(f"-c /tmp/torch.txt \"$@\" -e '.[{extras}]'", pip="python -m pip"))
 
 
 def _registry(image: str) -> str | None:
@@ -311,7 +314,8 @@ def github_ci(cfg: Config) -> dict[str, Any]:
             container={"image": str(cfg.bases[env].devel)},
             env={"TORCHSHIP_ENV": env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
             steps=[_checkout(),
-                   {"name": f"Install into {env}'s Python", "run": in_image_install(env, install.extras)},
+                   {"name": f"Install into {env}'s Python",
+                    "run": in_image_install(env, install.extras, cfg.tool_source)},
                    {"name": "Unit suite", "run": "nox --no-venv -s unit"},
                    {"name": "e2e training", "if": f"{_GH_MAIN} || {_GH_MODEL}",
                     "run": "nox --no-venv -s e2e"}])
@@ -442,7 +446,7 @@ def gitlab_ci(cfg: Config) -> dict[str, Any]:
             "stage": "test", "image": str(cfg.bases[env].devel),
             "rules": _gl_rules(*(_gl_branch(p) for p in patterns)),
             "variables": {"TORCHSHIP_ENV": env},
-            "script": [*in_image_install(env, install.extras).splitlines(),
+            "script": [*in_image_install(env, install.extras, cfg.tool_source).splitlines(),
                        "nox --no-venv -s unit", e2e_when],
         }
     shard_jobs: list[str] = []

@@ -201,7 +201,8 @@ def devcontainer(cfg: Config, env: str | None = None) -> dict[str, Any]:
         "hostRequirements": {"gpu": "optional"},
         # The devel image's extras (test and notebook tools), as images.build installs them.
         "postCreateCommand": in_image_install(
-            chosen, ",".join(cfg.devel_extras) or installs(cfg).extras).replace("\n", " && "),
+            chosen, ",".join(cfg.devel_extras) or installs(cfg).extras,
+            cfg.tool_source).replace("\n", " && "),
         "customizations": {"vscode": {"extensions": ["ms-python.python",
                                                      "ms-toolsai.jupyter"]}},
     }
