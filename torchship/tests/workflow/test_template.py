@@ -59,7 +59,8 @@ def zoo(tmp_path_factory: pytest.TempPathFactory, template: Path,
     and how long making it took."""
     dest = tmp_path_factory.mktemp("made") / "zoo"
     started = time.perf_counter()
-    res = new(template, dest, "zoo_vision", person)
+    # From an index (the tests' wheel folder stands in for it: test_the_new_project_passes_its_own_nox).
+    res = new(template, dest, "zoo_vision", person, "--tool-source", "index")
     seconds = time.perf_counter() - started
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.startswith(f"created {dest} (")
@@ -109,6 +110,49 @@ def test_the_example_package_is_renamed_not_the_prose(zoo: tuple[Path, float],
     assert [f["filename"] for f in tool["bumpversion"]["files"]] == [
         "pyproject.toml", "src/zoo_vision/__init__.py"]
     assert '__version__ = "0.1.0"' in (dest / "src/zoo_vision/__init__.py").read_text()
+    assert tool["torchship"]["tool"] == {"source": "index"}
+
+
+def test_the_ci_files_are_the_projects_own_and_install_the_tool_from_its_source(
+        zoo: tuple[Path, float], tmp_path: Path, template: Path, person: dict[str, str]) -> None:
+    """The template's CI installs its checkout of the tool (`-e ./torchship`); a project's is
+    generated again from its own configuration, so `ci.generate --check` passes there."""
+    dest, _ = zoo
+    ci = (dest / ".github/workflows/ci.yml").read_text()
+    assert "pip install -e '.[dev]'" in ci
+    assert "./torchship" not in ci
+    check = subprocess.run([str(BIN / "invoke"), "ci.generate", "--check"], cwd=dest, env=person,
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # The default: this repository at the tool's own release tag.
+    res = new(template, tmp_path / "p", "acme", person, "--no-hooks")
+    assert res.returncode == 0, res.stderr
+    url = (f"git+https://github.com/torchship/torchship@torchship-v{torchship.__version__}"
+           "#subdirectory=torchship")
+    assert f"from git ({url})" in res.stdout
+    pyproject = tomllib.loads((tmp_path / "p" / "pyproject.toml").read_text())
+    assert pyproject["tool"]["torchship"]["tool"] == {"source": url}
+    for rel in (".github/workflows/ci.yml", ".github/workflows/release.yml", ".gitlab-ci.yml"):
+        assert f"pip install 'torchship @ {url}'" in (tmp_path / "p" / rel).read_text()
+    # The template's own workflows (the tool's tests, publishing it) stay behind.
+    assert sorted(p.name for p in (tmp_path / "p" / ".github" / "workflows").iterdir()) == [
+        "bases.yml", "ci.yml", "release.yml"]
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("pypi", "error: --tool-source: 'pypi' is not a tool source"),
+    ("git+https://github.com/torchship/torchship#subdirectory=torchship",
+     "error: --tool-source: 'git+https://github.com/torchship/torchship#subdirectory=torchship' "
+     "names no tag (end the repository with @torchship-vX.Y.Z"),
+])
+def test_a_bad_tool_source_is_one_line_and_nothing_is_created(
+        tmp_path: Path, template: Path, person: dict[str, str], source: str, message: str) -> None:
+    res = new(template, tmp_path / "p", "acme", person, "--tool-source", source)
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(message)
+    assert not (tmp_path / "p").exists()
 
 
 def _preamble(text: str) -> str:
@@ -201,11 +245,15 @@ def test_a_name_before_torchship_works_through_the_console_script(
         tmp_path: Path, template: Path, person: dict[str, str]) -> None:
     dest = tmp_path / "acme"
     res = subprocess.run([str(BIN / "torchship"), "new", str(dest), "--name", "acme_vision",
-                          "--template", str(template)], cwd=tmp_path, env=person,
+                          "--template", str(template), "--tool-source",
+                          "https://pypi.example.com/simple"], cwd=tmp_path, env=person,
                          capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     assert (dest / "src" / "acme_vision" / "train.py").is_file()
     assert git(dest, person, "status", "--porcelain") == ""
+    # The team's index, added to the indexes pip has (never replacing them).
+    assert ("pip install --extra-index-url https://pypi.example.com/simple -e '.[dev]'"
+            in (dest / ".github/workflows/ci.yml").read_text())
     lint = subprocess.run([str(BIN / "ruff"), "check", "."], cwd=dest, env=person,
                           capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
@@ -14,15 +12,20 @@ from torchship.cli import edge
 
 @task(help={"dest": "a new or empty directory", "name": "the package name (e.g. my_model)",
             "template": "the template: a folder or a git URL (default: this checkout)",
-            "hooks": "install the git hooks and run them on the first commit (default on)"})
+            "hooks": "install the git hooks and run them on the first commit (default on)",
+            "tool_source": "where the project installs torchship from: index, a git URL at "
+                           "the tool's tag (the default), or the team's index URL"})
 @edge
-def new(c: Context, dest: str, name: str, template: str = ".", hooks: bool = True) -> None:
+def new(c: Context, dest: str, name: str, template: str = ".", hooks: bool = True,
+        tool_source: str | None = None) -> None:
     """Create a project at DEST from the template: package NAME, the tool pinned, first commit."""
     from torchship.workflow import template as templatemod
 
-    templatemod.validate_name(name)
-    with templatemod.fetched(template) as source:
-        print(templatemod.new(source, Path(dest), name=name, hooks=hooks).render())
+    args = [dest, "--name", name, "--template", template, *([] if hooks else ["--no-hooks"]),
+            *(["--tool-source", tool_source] if tool_source is not None else [])]
+    code = templatemod.main(args)
+    if code:
+        raise SystemExit(code)
 
 
 @task(help={"to": "the template version (its tag) or any ref (default: its default branch)",

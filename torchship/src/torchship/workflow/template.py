@@ -42,6 +42,7 @@ from torchship import config as configmod
 from torchship.adapters.proc import run
 from torchship.cli import Parser, guarded
 from torchship.errors import TorchshipError
+from torchship.toolsource import ToolSource
 from torchship.workflow import modelbranch
 
 # What a project made from the template is: these paths of the template (a folder ends in /).
@@ -49,7 +50,10 @@ from torchship.workflow import modelbranch
 PROJECT_PATHS: tuple[str, ...] = (
     "pyproject.toml", "noxfile.py", "tasks.py",             # configuration over the tool
     ".gitignore", ".dockerignore", ".gitmessage", ".pre-commit-config.yaml",
-    ".github/workflows/", ".gitlab-ci.yml",                 # CI (`invoke ci.generate`)
+    # CI (`invoke ci.generate`): the generated files only; the template's repository has
+    # workflows of its own besides (the tool's tests, publishing the tool).
+    ".github/workflows/ci.yml", ".github/workflows/release.yml", ".github/workflows/bases.yml",
+    ".gitlab-ci.yml",
     "docker/", "scripts/", "src/", "tests/",
 )
 README = "README.md"          # written for the project, not copied
@@ -351,8 +355,19 @@ def _walk(node: Any, visit: Callable[[Any, Any, str | None], None]) -> None:
                 _walk(value, visit)
 
 
-def rename_pyproject(text: str, *, template: Template, name: str, tool_version: str) -> str:
-    """The new project's pyproject.toml: renamed, version 0.1.0, the tool pinned."""
+def tool_source_for(tool_version: str, given: str | None) -> ToolSource:
+    """The source a new project records: `given` validated, else the tool's default (this
+    repository at the tool's release tag, until a team publishes it on an index)."""
+    from torchship import toolsource
+
+    return toolsource.parse(given, "--tool-source") if given is not None else (
+        toolsource.default_for(tool_version))
+
+
+def rename_pyproject(text: str, *, template: Template, name: str, tool_version: str,
+                     tool_source: ToolSource | None = None) -> str:
+    """The new project's pyproject.toml: renamed, version 0.1.0, the tool pinned and its
+    source recorded ([tool.torchship.tool])."""
     import tomlkit
 
     old, dist = template.package, template.dist
@@ -387,6 +402,15 @@ def rename_pyproject(text: str, *, template: Template, name: str, tool_version: 
                     extra.remove(req)
     if not placed:
         extras.setdefault("test", tomlkit.array()).append(pin)
+    source = tool_source or tool_source_for(tool_version, None)
+    settings = doc.setdefault("tool", tomlkit.table()).setdefault(TOOL, tomlkit.table())
+    table = settings.get("tool")
+    if table is None:
+        table = tomlkit.table()
+        table.add(tomlkit.comment("Where the project installs torchship from (`torchship new "
+                                  "--tool-source`; torchship's docs/tool-source.md)."))
+        settings["tool"] = table
+    table["source"] = source.text
     bump = doc.get("tool", {}).get("bumpversion")
     if bump is not None and "current_version" in bump:
         bump["current_version"] = FIRST_VERSION
@@ -460,6 +484,30 @@ class Plan:
     tool_version: str
     files: dict[PurePosixPath, bytes] = field(hash=False, compare=False)
     modes: dict[PurePosixPath, int] = field(hash=False, compare=False)
+    tool_source: ToolSource | None = None
+
+
+def regenerate_ci(files: dict[PurePosixPath, bytes], *, strict: bool = True) -> None:
+    """The CI files the template carries, generated again from the new project's own
+    configuration: they install the tool from the project's source, not the template's.
+    Not `strict` (an older template, for `torchship update`): a configuration this tool no
+    longer reads leaves the files as the template had them."""
+    from torchship.workflow import cigen
+
+    with tempfile.TemporaryDirectory(prefix="torchship-new-") as tmp:
+        root = Path(tmp)
+        for rel, data in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+        try:
+            rendered = cigen.render(configmod.load(root, use_local=False))
+        except TorchshipError:
+            if strict:
+                raise
+            return
+    for name, text in rendered.items():
+        if PurePosixPath(name) in files:
+            files[PurePosixPath(name)] = text.encode()
 
 
 def render_file(rel: PurePosixPath, data: bytes, *, old: str, new: str) -> bytes:
@@ -474,8 +522,11 @@ def render_file(rel: PurePosixPath, data: bytes, *, old: str, new: str) -> bytes
     return rename(text, old, new).encode("utf-8")
 
 
-def plan(template: Template, name: str, *, tool_version: str) -> Plan:
-    """The new project's files (path -> bytes), renamed; nothing is written."""
+def plan(template: Template, name: str, *, tool_version: str,
+         tool_source: ToolSource | None = None, strict: bool = True) -> Plan:
+    """The new project's files (path -> bytes), renamed, the tool from `tool_source` (default:
+    `tool_source_for`); nothing is written."""
+    tool_source = tool_source or tool_source_for(tool_version, None)
     old = template.package
     files: dict[PurePosixPath, bytes] = {}
     modes: dict[PurePosixPath, int] = {}
@@ -484,17 +535,19 @@ def plan(template: Template, name: str, *, tool_version: str) -> Plan:
         target = rename_path(rel, old, name)
         if rel == PurePosixPath("pyproject.toml"):
             files[target] = rename_pyproject(src.read_text(encoding="utf-8"), template=template,
-                                             name=name, tool_version=tool_version).encode()
+                                             name=name, tool_version=tool_version,
+                                             tool_source=tool_source).encode()
         else:
             files[target] = render_file(rel, src.read_bytes(), old=old, new=name)
         modes[target] = src.stat().st_mode & 0o777
     reset_version(files, template, name)
+    regenerate_ci(files, strict=strict)
     facts = modelbranch.contract_of(tomllib.loads(files[PurePosixPath("pyproject.toml")].decode()))
     files[PurePosixPath(README)] = readme(template, name=name, tool_version=tool_version,
                                           train=shlex.join(facts.train)).encode()
     files[PurePosixPath(CHANGELOG_FILE)] = CHANGELOG.encode()
     files[PurePosixPath(ANSWERS)] = answers(template, name=name, tool_version=tool_version).encode()
-    return Plan(template, name, tool_version, files, modes)
+    return Plan(template, name, tool_version, files, modes, tool_source)
 
 
 def check_line_length(new: Plan) -> None:
@@ -609,27 +662,31 @@ class Created:
     hooks: bool
     template: Template
     pin: str
+    tool_source: ToolSource | None = None
 
     def render(self) -> str:
+        source = f" from {self.tool_source.describe()}" if self.tool_source else ""
         return (f"created {self.dest} ({self.files} files, package {self.name}, version "
-                f"{FIRST_VERSION}, {self.pin}) from the template {self.template.label}; "
+                f"{FIRST_VERSION}, {self.pin}{source}) from the template {self.template.label}; "
                 f"first commit {self.commit[:12]}"
                 + ("; hooks installed" if self.hooks else "; hooks not installed (--no-hooks)"))
 
 
 def new(template: Template, dest: Path, *, name: str, hooks: bool = True,
-        tool_version: str | None = None) -> Created:
-    """Create a project at `dest` from `template`; on failure leave nothing behind."""
+        tool_version: str | None = None, tool_source: ToolSource | None = None) -> Created:
+    """Create a project at `dest` from `template`, the tool installed from `tool_source`
+    (default: `tool_source_for`); on failure leave nothing behind."""
     if tool_version is None:
         from torchship import __version__
 
         tool_version = __version__
+    tool_source = tool_source or tool_source_for(tool_version, None)
     validate_name(name, template)
     dest = dest.resolve()
     check_dest(dest)
     if dest == template.root or template.root in dest.parents:
         raise TemplateError(f"{dest} is inside the template", hint="create the project elsewhere")
-    made = plan(template, name, tool_version=tool_version)
+    made = plan(template, name, tool_version=tool_version, tool_source=tool_source)
     check_line_length(made)
     existed = dest.exists()
     try:
@@ -643,7 +700,8 @@ def new(template: Template, dest: Path, *, name: str, hooks: bool = True,
         else:
             shutil.rmtree(dest, ignore_errors=True)
         raise
-    return Created(dest, name, len(made.files), commit, hooks, template, _pin(tool_version))
+    return Created(dest, name, len(made.files), commit, hooks, template, _pin(tool_version),
+                   tool_source)
 
 
 # --- the command line: `torchship new` -------------------------------------------------
@@ -661,12 +719,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "the current directory)")
     parser.add_argument("--no-hooks", dest="hooks", action="store_false",
                         help="do not install the git hooks or run them on the first commit")
+    parser.add_argument("--tool-source", default=None, metavar="SOURCE",
+                        help="where the project installs torchship from, recorded in "
+                             "[tool.torchship.tool]: `index`, a git URL at the tool's tag "
+                             "(git+URL@torchship-vX.Y.Z#subdirectory=torchship, the default: "
+                             "this tool's own tag), or the team's index URL")
     args = parser.parse_args(argv)
 
     def body() -> int:
         validate_name(args.name)  # before a clone: the rest of the check needs the template
+        from torchship import __version__
+
+        source = tool_source_for(__version__, args.tool_source)
         with fetched(args.template) as template:
-            print(new(template, args.dest, name=args.name, hooks=args.hooks).render())
+            print(new(template, args.dest, name=args.name, hooks=args.hooks,
+                      tool_source=source).render())
         return 0
 
     return guarded(body)

@@ -457,8 +457,12 @@ def plan_update(root: Path, source: Source, git: Git, record: Record, target: Ta
         template_py = configmod.read_toml(new_t.root / "pyproject.toml")
         check_tool(configmod.read_toml(root / "pyproject.toml"), template_py, target.ref)
         old_py = configmod.read_toml(old_t.root / "pyproject.toml")
-        old = templatemod.plan(old_t, record.name, tool_version=render_version(old_py))
-        new = templatemod.plan(new_t, record.name, tool_version=render_version(template_py))
+        # Both rendered with the project's own tool source, so that its choice is no change.
+        mine = configmod.load(root, use_local=False).tool_source
+        old = templatemod.plan(old_t, record.name, tool_version=render_version(old_py),
+                               tool_source=mine, strict=False)
+        new = templatemod.plan(new_t, record.name, tool_version=render_version(template_py),
+                               tool_source=mine)
 
     def merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, int]:
         return merge_file(git, scratch, ours, base, theirs, labels=(
