@@ -8,15 +8,13 @@ needs only nox.
 from __future__ import annotations
 
 import os
+import runpy
 import tomllib
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).resolve().parent
-# The template's own repository carries the tool beside it: its sessions use that checkout.
-# A project made from the template has no such folder and installs the pinned release.
-TOOL = ROOT / "torchship"
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -35,13 +33,19 @@ def pytest_args(suite: str) -> list[str]:
     return [f"tests/{suite}", f"--junitxml={results_dir() / f'junit-{suite}.xml'}"]
 
 
+def tool_args() -> list[str]:
+    """pip arguments for torchship from its recorded source ([tool.torchship.tool]):
+    scripts/tool_source.py, which scripts/setup_dev.sh uses too."""
+    found: list[str] = runpy.run_path(str(ROOT / "scripts" / "tool_source.py"))["pip_args"](ROOT)
+    return found
+
+
 def install(session: nox.Session, *extras: str) -> None:
-    """Install the project with `extras` (and the in-repo tool, where there is one); a no-op
-    under --no-venv (an image has them)."""
+    """Install the project with `extras`, the tool from its source; a no-op under --no-venv
+    (an image has them)."""
     if session.venv_backend == "none":
         return
-    tool = ["-e", str(TOOL)] if (TOOL / "pyproject.toml").is_file() else []
-    session.install(*tool, "-e", f".[{','.join(extras)}]" if extras else ".")
+    session.install(*tool_args(), "-e", f".[{','.join(extras)}]" if extras else ".")
 
 
 @nox.session

@@ -34,11 +34,17 @@ step() { printf '\n== %s\n' "$*"; }
 step "virtualenv $venv"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 
-# In the template's own repository the tool sits beside the project (torchship/): use that
-# checkout. A project made from the template gets the pinned torchship from its index.
+# torchship from where pyproject.toml's [tool.torchship.tool] says (scripts/tool_source.py):
+# the index, a git URL at the tool's tag, the team's index (added to pip's own), or the
+# template's checkout beside the project.
+args=$("$python" scripts/tool_source.py) || exit 1
 tool=()
-[ -f torchship/pyproject.toml ] && tool=(-e ./torchship)
+while IFS= read -r arg; do
+    if [ -n "$arg" ]; then tool+=("$arg"); fi
+done <<< "$args"
 step "install -e .[dev] (torch is pinned exactly: a CPU or CUDA build as your index serves)"
+# A venv's bundled pip may predate what the tool source needs (23.x refuses git+file:// URLs).
+"$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet "${tool[@]}" -e '.[dev]'
 
 step "git hooks"

@@ -1,32 +1,46 @@
-"""Onboarding: scripts/setup_dev.sh takes a fresh clone to green tests."""
+"""Onboarding: scripts/setup_dev.sh takes a fresh clone to green tests, the tool from the
+project's recorded source."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from workflow_helpers import BIN, workflow_env
 
-from torchship.testing.template import find_links
+import torchship
 
 
 @pytest.mark.slow
 def test_setup_dev_from_a_fresh_clone_to_green_tests(tmp_path: Path, pre_commit_home: Path,
-                                                     template: Path, tool_wheels: Path) -> None:
-    """A real clone, a real venv, a real `pip install -e .[dev]` (about two minutes), the
-    tool from its wheel as a project made from the template gets it."""
+                                                     template: Path) -> None:
+    """A project made with `--tool-source git+file://<bare clone>@torchship-vX.Y.Z
+    #subdirectory=torchship` (the bare clone stands in for the template's public repository):
+    a real clone, a real venv, the project's own install command (about two minutes), with no
+    folder of wheels; the tool comes from the recorded source, at the tag."""
     env = workflow_env(tmp_path / "home", pre_commit_home)
-    env.update(find_links(tool_wheels, env))
     env.pop("VIRTUAL_ENV")  # a newcomer has no venv active
+    # pip's cache stays the machine's (speed only: the configuration is left as it is).
+    env["XDG_CACHE_HOME"] = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     (tmp_path / "home" / ".gitconfig").write_text("[user]\n\tname = New\n\temail = new@x.invalid\n")
+    public = tmp_path / "torchship.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(template), str(public)], env=env, check=True)
+    tag = f"torchship-v{torchship.__version__}"
+    subprocess.run(["git", "--git-dir", str(public), "tag", tag, "main"], env=env, check=True)
+    tagged = subprocess.run(["git", "--git-dir", str(public), "rev-parse", f"{tag}^{{commit}}"],
+                            env=env, capture_output=True, text=True, check=True).stdout.strip()
+    source = f"git+{public.as_uri()}@{tag}#subdirectory=torchship"
     made = subprocess.run([str(BIN / "invoke"), "template.new", str(tmp_path / "origin"),
-                           "--name", "acme", "--no-hooks"], cwd=template, env=env,
-                          capture_output=True, text=True, check=False)
+                           "--name", "acme", "--no-hooks", "--tool-source", source],
+                          cwd=template, env=env, capture_output=True, text=True, check=False)
     assert made.returncode == 0, made.stderr
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(tmp_path / "origin"), str(clone)], env=env,
                    check=True)
+    assert "torchship" not in env.get("PIP_FIND_LINKS", "")
 
     res = subprocess.run(["scripts/setup_dev.sh"], cwd=clone, env=env, capture_output=True,
                          text=True, timeout=1200, check=False)
@@ -37,6 +51,14 @@ def test_setup_dev_from_a_fresh_clone_to_green_tests(tmp_path: Path, pre_commit_
     template = subprocess.run(["git", "config", "commit.template"], cwd=clone, env=env,
                               capture_output=True, text=True, check=True).stdout.strip()
     assert template == ".gitmessage"
+    # Where pip says the tool came from (PEP 610): the recorded source, at the tag's commit.
+    origin = json.loads(subprocess.run(
+        [str(clone / ".venv" / "bin" / "python"), "-c", "from importlib import metadata; "
+         "print(metadata.distribution('torchship').read_text('direct_url.json'))"],
+        capture_output=True, text=True, check=True).stdout)
+    assert origin["url"] == public.as_uri()
+    assert origin["vcs_info"] == {"vcs": "git", "requested_revision": tag, "commit_id": tagged}
+    assert origin["subdirectory"] == "torchship"
 
     again = subprocess.run(["scripts/setup_dev.sh", "--no-tests"], cwd=clone, env=env,
                            capture_output=True, text=True, timeout=1200, check=False)
