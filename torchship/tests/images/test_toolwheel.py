@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
+from torchship import toolsource
 from torchship.images import toolwheel
 from torchship.images.spec import ImageError
+from torchship.testing.template import GIT_ENV
 
 TOOL = Path(__file__).resolve().parents[2]  # torchship/: its pyproject.toml and src/
 
@@ -70,9 +75,80 @@ def test_origins_as_pip_records_them(tmp_path: Path) -> None:
     assert toolwheel.origin(dist=in_tree) == toolwheel.Origin(
         "torchship", "0.2.0", "directory", tmp_path / "tree")
     vcs = dist_info(tmp_path / "e", {"url": "https://github.com/x/torchship.git",
-                                     "vcs_info": {"vcs": "git", "commit_id": "0" * 40}})
+                                     "vcs_info": {"vcs": "git", "commit_id": "0" * 40,
+                                                  "requested_revision": "torchship-v0.2.0"},
+                                     "subdirectory": "torchship"})
+    assert toolwheel.origin(dist=vcs) == toolwheel.Origin(
+        "torchship", "0.2.0", "git", url="https://github.com/x/torchship.git", commit="0" * 40,
+        subdirectory="torchship")
+    hg = dist_info(tmp_path / "f", {"url": "https://hg.example.com/torchship",
+                                    "vcs_info": {"vcs": "hg", "commit_id": "0" * 40}})
     with pytest.raises(ImageError, match="an image build cannot install"):
-        toolwheel.origin(dist=vcs)
+        toolwheel.origin(dist=hg)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          env={**os.environ, **GIT_ENV}).stdout.strip()
+
+
+def test_a_git_install_gives_the_wheel_of_the_commit_pip_recorded(tmp_path: Path,
+                                                                  cache: Path) -> None:
+    """A project whose tool source is a git URL at the tool's tag: the image gets a wheel of
+    that very commit, the same bytes as a wheel of the same source from a directory."""
+    repo = tmp_path / "repo"
+    source_copy(repo / "torchship")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the tool")
+    git(repo, "tag", "torchship-v0.2.0")
+    commit = git(repo, "rev-parse", "HEAD")
+    module = repo / "torchship" / "src" / "torchship" / "envmatch.py"
+    module.write_text(module.read_text() + "\n# after the tag\n")
+    git(repo, "commit", "-q", "-am", "after the tag")  # the branch moves on; the commit stays
+    org = toolwheel.origin(dist=dist_info(tmp_path / "info", {
+        "url": repo.as_uri(), "subdirectory": "torchship",
+        "vcs_info": {"vcs": "git", "commit_id": commit, "requested_revision": "torchship-v0.2.0"}}))
+    wheel = toolwheel.wheel_for(["torchship~=0.2"], org=org)
+    assert wheel is not None
+    assert wheel.name == "torchship-0.2.0-py3-none-any.whl"
+    assert cache in wheel.parents
+    with zipfile.ZipFile(wheel) as zf:
+        assert b"# after the tag" not in zf.read("torchship/envmatch.py")
+    direct = toolwheel.wheel_of(toolwheel.Origin("torchship", "0.2.0", "directory",
+                                                 source_copy(tmp_path / "plain")))
+    assert direct is not None
+    assert sha256(wheel) == sha256(direct)
+    assert toolwheel.wheel_for(["torchship~=0.2"], org=org) == wheel  # cached
+    gone = toolwheel.Origin("torchship", "0.2.0", "git", url=repo.as_uri(), commit="f" * 40)
+    with pytest.raises(ImageError, match="cannot get that commit again"):
+        toolwheel.wheel_of(gone)
+
+
+@pytest.mark.slow
+def test_a_team_index_source_gives_that_versions_wheel_from_there(
+        tmp_path: Path, cache: Path, tool_wheels: Path) -> None:
+    """The tool installed from the team's index ([tool.torchship.tool] source = its URL):
+    this machine's pip fetches that version from there for the build, whose own pip need
+    not reach the index (or hold its credentials)."""
+    [built] = tool_wheels.glob("torchship-*.whl")
+    version = built.name.split("-")[1]
+    index = tmp_path / "simple"
+    (index / "torchship").mkdir(parents=True)
+    shutil.copy2(built, index / "torchship" / built.name)
+    # A PEP 503 simple index as files (pip reads a file:// folder's index.html).
+    (index / "torchship" / "index.html").write_text(
+        f'<!DOCTYPE html><html><body><a href="{built.name}">{built.name}</a></body></html>\n')
+    org = toolwheel.Origin("torchship", version, "index")
+    assert toolwheel.wheel_for([f"torchship=={version}"], org=org) is None  # the public index
+    source = toolsource.parse(index.as_uri())
+    staged = toolwheel.stage(tmp_path / "context", [f"torchship=={version}"], org=org,
+                             source=source)
+    assert [p.name for p in staged] == [built.name]
+    assert sha256(staged[0]) == sha256(built)
+    missing = toolwheel.Origin("torchship", "9.9.9", "index")
+    with pytest.raises(ImageError, match=r"torchship 9\.9\.9 \(installed from index\): not on file://"):
+        toolwheel.wheel_of(missing, source)
 
 
 def test_this_checkout_is_seen_as_a_directory_install() -> None:

@@ -171,7 +171,7 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     # The devel image gets the very torchship that drives this build; the runtime image
     # never carries it (a development tool), and its target never mounts the folder.
     if spec.variant == "devel":
-        toolwheel.stage(config.root, lines)
+        toolwheel.stage(config.root, lines, source=config.tool_source)
     else:
         toolwheel.folder(config.root)
     for key, value in args.items():

@@ -106,7 +106,7 @@ def lock(config: Config, pyproject: Mapping[str, Any], *, docker: Any,
             continue
         for variant in VARIANTS:
             lines = wanted(config, pyproject, variant)
-            tool = toolwheel.wheel_for(lines) if variant == "devel" else None
+            tool = toolwheel.wheel_for(lines, source=config.tool_source) if variant == "devel" else None
             pinned = resolve(docker, base.ref(variant).pinned, lines,
                              wheels=[tool] if tool else [])
             path = lock_path(config, env, variant)

@@ -12,13 +12,18 @@ that builds the image, wherever that came from. `importlib.metadata` and the
 - a wheel file (a project that installed the tool from one): that file, checked against the
   hash pip recorded;
 - a local source archive: a wheel built from it, cached by its hash;
+- a git repository (a project whose [tool.torchship.tool] source is a git URL at the tool's
+  tag): the commit pip recorded, cloned on this machine (which reached it to install the
+  tool) and built as a directory, cached by URL, commit and subdirectory;
 - metadata left in a source tree (`src/torchship.egg-info`, first on the path when `src`
   is): that source tree, as a directory;
 - an index or a find-links folder (no direct_url.json): the wheel in a find-links folder of
   this machine (PIP_FIND_LINKS, UV_FIND_LINKS, pip's configuration) whose files are exactly
   the installed ones (their RECORD hashes agree), when there is one: a local folder is out
-  of the build's reach; else nothing to do, the build's pip reaches the same index (a
-  private one through the `pipconf` BuildKit secret, docs/images.md).
+  of the build's reach; else, for a project whose tool source is the team's index URL, the
+  wheel of that version fetched from it by this machine's pip (its credentials stay here);
+  else nothing to do, the build's pip reaches the same index (a private one through the
+  `pipconf` BuildKit secret, docs/images.md).
 
 The wheel goes into `WHEELS` inside the build context, which the Dockerfile's devel
 dependency step bind-mounts; install_deps.sh installs it as that very file. The folder is
@@ -39,7 +44,7 @@ import tempfile
 import tomllib
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -50,6 +55,7 @@ from torchship.errors import CommandFailed
 from torchship.images import cache_dir
 from torchship.images.requirements import requirement_name
 from torchship.images.spec import ImageError
+from torchship.toolsource import ToolSource
 
 DIST = "torchship"
 # Inside the build context; docker/Dockerfile's devel dependency step bind-mounts it.
@@ -61,7 +67,7 @@ _NOT_SOURCE = frozenset({".git", ".hg", ".svn", "build", "dist", "__pycache__", 
                          ".nox", ".tox", ".mypy_cache", ".ruff_cache", ".pytest_cache",
                          ".benchmarks", "node_modules", "results"})
 
-Kind = Literal["directory", "wheel", "archive", "index"]
+Kind = Literal["directory", "wheel", "archive", "index", "git"]
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,12 @@ class Origin:
     kind: Kind
     path: Path | None = None      # the directory, wheel or archive on this machine
     sha256: str | None = None     # what pip recorded for a wheel or archive
+    url: str | None = None        # a git repository: its URL,
+    commit: str | None = None     # the commit pip installed,
+    subdirectory: str = ""        # and the tool's folder in it
 
     def describe(self) -> str:
-        where = f" {self.path}" if self.path else ""
+        where = f" {self.path}" if self.path else (f" {self.url}@{self.commit}" if self.url else "")
         return f"{self.name} {self.version} (installed from {self.kind}{where})"
 
 
@@ -96,6 +105,10 @@ def origin(name: str = DIST, *, dist: metadata.Distribution | None = None) -> Or
         found = _in_find_links(dist)
         return Origin(name, version, "wheel", found) if found else Origin(name, version, "index")
     data = json.loads(text)
+    vcs = data.get("vcs_info") or {}
+    if vcs.get("vcs") == "git" and vcs.get("commit_id"):
+        return Origin(name, version, "git", url=str(data["url"]), commit=str(vcs["commit_id"]),
+                      subdirectory=str(data.get("subdirectory", "")))
     url = urllib.parse.urlparse(str(data.get("url", "")))
     if url.scheme != "file" or "vcs_info" in data:
         raise ImageError(f"{name} {version} was installed from {data.get('url')}, which an "
@@ -259,10 +272,64 @@ def _built(org: Origin) -> Path:
     return cached / wheel.name
 
 
-def wheel_of(org: Origin) -> Path | None:
-    """The wheel that is `org`'s distribution; None when an index serves it."""
+def _cached(key: str, make: Callable[[Path], Path]) -> Path:
+    """The wheel cached under `key`, else `make(tmp)`'s, cached (whole or not at all)."""
+    cached = cache_dir("tool-wheels") / hashlib.sha256(key.encode()).hexdigest()[:32]
+    found = sorted(cached.glob("*.whl"))
+    if found:
+        return found[0]
+    with tempfile.TemporaryDirectory(prefix="torchship-wheel-") as tmp:
+        wheel = make(Path(tmp))
+        cached.mkdir(parents=True, exist_ok=True)
+        partial = cached / (wheel.name + ".partial")
+        shutil.copyfile(wheel, partial)
+        os.replace(partial, cached / wheel.name)
+    return cached / wheel.name
+
+
+def _from_git(org: Origin) -> Path:
+    """The wheel of the commit pip installed from git: cloned here, built as a directory."""
+    url, commit = org.url or "", org.commit or ""  # a git origin always has both
+
+    def make(tmp: Path) -> Path:
+        clone = tmp / "clone"
+        try:
+            proc.run(["git", "clone", "--quiet", "--no-checkout", url, str(clone)])
+            proc.run(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", commit],
+                     cwd=clone)
+        except CommandFailed as exc:
+            raise ImageError(f"{org.describe()}: cannot get that commit again: {exc.render()}",
+                             hint=f"reinstall {org.name} from its source, or from an index") from exc
+        return build_wheel(clone / org.subdirectory, tmp / "out")
+
+    return _cached(f"git\0{url}\0{commit}\0{org.subdirectory}", make)
+
+
+def _from_index(org: Origin, source: ToolSource) -> Path:
+    """The wheel of `org`'s version from the team's index, fetched by this machine's pip
+    (its configuration and credentials, which never enter the build)."""
+    def make(tmp: Path) -> Path:
+        try:
+            proc.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                      "--wheel-dir", str(tmp), *source.pip_args(), f"{org.name}=={org.version}"],
+                     env={"SOURCE_DATE_EPOCH": EPOCH})
+        except CommandFailed as exc:
+            raise ImageError(f"{org.describe()}: not on {source.text}: {exc.render()}",
+                             hint="publish that version there, or install the tool from "
+                                  "where [tool.torchship.tool] says") from exc
+        [wheel] = tmp.glob("*.whl")
+        return wheel
+
+    return _cached(f"index\0{source.text}\0{org.name}=={org.version}", make)
+
+
+def wheel_of(org: Origin, source: ToolSource | None = None) -> Path | None:
+    """The wheel that is `org`'s distribution; None when the index the build's pip reaches
+    serves it (`source`: the project's tool source; the team's index is fetched from here)."""
+    if org.kind == "git":
+        return _from_git(org)
     if org.kind == "index":
-        return None
+        return _from_index(org, source) if source is not None and source.kind == "url" else None
     if org.kind in ("directory", "archive"):
         return _built(org)
     assert org.path is not None  # a wheel origin always has one
@@ -316,22 +383,24 @@ def folder(context: Path) -> Path:
     return where
 
 
-def wheel_for(lines: Sequence[str], *, org: Origin | None = None) -> Path | None:
+def wheel_for(lines: Sequence[str], *, org: Origin | None = None,
+              source: ToolSource | None = None) -> Path | None:
     """The tool's wheel (`org`: the installed torchship's) when `lines` (a dependency step's
     requirements) name the tool and an index cannot be assumed to serve it; None otherwise.
-    Refuses a tool they do not admit."""
+    Refuses a tool they do not admit. `source`: the project's [tool.torchship.tool]."""
     if not names_tool(lines, org.name if org else DIST):
         return None
     org = org or origin()
     check_pins(org, lines)
-    return wheel_of(org)
+    return wheel_of(org, source)
 
 
-def stage(context: Path, lines: Sequence[str], *, org: Origin | None = None) -> list[Path]:
+def stage(context: Path, lines: Sequence[str], *, org: Origin | None = None,
+          source: ToolSource | None = None) -> list[Path]:
     """Put `wheel_for(lines)` into `context`/WHEELS, alone; leave the folder empty when
     there is none. Returns the wheels now there."""
     where = folder(context)
-    wanted = wheel_for(lines, org=org)
+    wanted = wheel_for(lines, org=org, source=source)
     for old in where.iterdir():
         if wanted is None or old.name != wanted.name:
             if old.is_dir():
