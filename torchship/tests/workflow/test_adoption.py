@@ -107,7 +107,7 @@ def adopted(tmp_path_factory: pytest.TempPathFactory, template: Path, tool_wheel
     env.update(find_links(tool_wheels, env))  # the team's wheel folder serves torchship
     dest = base / NAME
     res = subprocess.run([str(BIN / "torchship"), "new", str(dest), "--name", NAME,
-                          "--template", str(template)], env=env, text=True,
+                          "--template", str(template), "--tool-source", "index"], env=env, text=True,
                          capture_output=True, timeout=600, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     assert not (dest / "torchship").exists()

@@ -186,6 +186,7 @@ def test_readme_changelog_and_the_template_record_are_the_projects(
     assert "src/zoo_vision/models/registry.toml" in readme
     assert "python -m zoo_vision.train --model NAME" in readme
     assert PIN in readme
+    assert "`[tool.torchship.tool] source` in pyproject.toml says\n(`index`)" in readme
     assert "https://" in readme.split("## torchship", 1)[1]
     for prose in ("spiral", "mlproject", "MLP"):
         assert prose not in readme

@@ -100,9 +100,10 @@ python3 -m pip install 'nox>=2025.2.9' && nox -s gpu_tests   # every suite in ev
 python3 -m pip install 'nox>=2025.2.9' && nox                 # the tests: lint, types, the suites, the contract
 ```
 
-torchship installs from your package index like any other dependency. Where a private index
-or a folder of wheels serves it, point pip (and uv) there: `PIP_INDEX_URL` or
-`PIP_FIND_LINKS` (`UV_INDEX_URL`, `UV_FIND_LINKS`).
+torchship installs from where `[tool.torchship.tool] source` in pyproject.toml says
+(`{source}`): the CI files, `scripts/setup_dev.sh`, the nox sessions and the devel image all
+read it. To change it (`index` once the tool is on your index, your team's index URL, or a
+git URL at the tool's release tag), edit it and run `invoke ci.generate`.
 
 To work on the code (a virtualenv in `.venv`, the git hooks, a health check, the unit suite):
 
@@ -470,9 +471,12 @@ def _docs_url() -> str:
     return "the docs/ folder beside torchship's source (no Documentation URL in its metadata)"
 
 
-def readme(template: Template, *, name: str, tool_version: str, train: str) -> str:
+def readme(template: Template, *, name: str, tool_version: str, train: str,
+           tool_source: ToolSource | None = None) -> str:
+    source = tool_source or tool_source_for(tool_version, None)
     return README_TEXT.format(name=name, package=name, template=template.label,
-                              docs=_docs_url(), pin=_pin(tool_version), train=train)
+                              docs=_docs_url(), pin=_pin(tool_version), train=train,
+                              source=source.text)
 
 
 # --- plan: every file of the new project, in memory ------------------------------------
@@ -544,7 +548,8 @@ def plan(template: Template, name: str, *, tool_version: str,
     regenerate_ci(files, strict=strict)
     facts = modelbranch.contract_of(tomllib.loads(files[PurePosixPath("pyproject.toml")].decode()))
     files[PurePosixPath(README)] = readme(template, name=name, tool_version=tool_version,
-                                          train=shlex.join(facts.train)).encode()
+                                          train=shlex.join(facts.train),
+                                          tool_source=tool_source).encode()
     files[PurePosixPath(CHANGELOG_FILE)] = CHANGELOG.encode()
     files[PurePosixPath(ANSWERS)] = answers(template, name=name, tool_version=tool_version).encode()
     return Plan(template, name, tool_version, files, modes, tool_source)
