@@ -62,6 +62,13 @@ class ToolSource:
         """The shell command installing `target` (e.g. `-e '.[dev]'`) with the tool from here."""
         return " ".join([f"{pip} install", *map(shlex.quote, self.pip_args()), target])
 
+    def tag_version(self) -> str | None:
+        """The tool's version a git source's release tag names (`@torchship-v0.2.0`)."""
+        if self.kind != "git":
+            return None
+        ref = urllib.parse.urlsplit(self.text).path.rpartition("@")[2]
+        return ref.removeprefix(TAG_PREFIX) if ref.startswith(TAG_PREFIX) else None
+
     def describe(self) -> str:
         return {"index": "the package index", "git": f"git ({self.text})",
                 "url": f"the index {self.text}", "path": f"the folder {self.text}"}[self.kind]

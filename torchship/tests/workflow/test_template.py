@@ -144,6 +144,9 @@ def test_the_ci_files_are_the_projects_own_and_install_the_tool_from_its_source(
     ("git+https://github.com/torchship/torchship#subdirectory=torchship",
      "error: --tool-source: 'git+https://github.com/torchship/torchship#subdirectory=torchship' "
      "names no tag (end the repository with @torchship-vX.Y.Z"),
+    ("git+https://github.com/torchship/torchship@torchship-v9.0.0#subdirectory=torchship",
+     f"error: the tool source's tag names torchship 9.0.0, which the project's pin {PIN} "
+     "does not admit"),
 ])
 def test_a_bad_tool_source_is_one_line_and_nothing_is_created(
         tmp_path: Path, template: Path, person: dict[str, str], source: str, message: str) -> None:

@@ -365,6 +365,27 @@ def tool_source_for(tool_version: str, given: str | None) -> ToolSource:
         toolsource.default_for(tool_version))
 
 
+def check_tag(source: ToolSource, tool_version: str) -> None:
+    """Refuse a git source whose release tag the project's pin does not admit (pip would
+    refuse it at the first install, far from here)."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    tagged = source.tag_version()
+    if tagged is None:
+        return
+    pin = _pin(tool_version)
+    try:
+        admitted = SpecifierSet(pin.removeprefix(TOOL)).contains(Version(tagged), prereleases=True)
+    except InvalidVersion:
+        admitted = False
+    if not admitted:
+        raise TemplateError(f"the tool source's tag names torchship {tagged}, which the "
+                            f"project's pin {pin} does not admit",
+                            hint="use the tag of a release that pin takes, or make the project "
+                                 "with that torchship")
+
+
 def rename_pyproject(text: str, *, template: Template, name: str, tool_version: str,
                      tool_source: ToolSource | None = None) -> str:
     """The new project's pyproject.toml: renamed, version 0.1.0, the tool pinned and its
@@ -686,6 +707,7 @@ def new(template: Template, dest: Path, *, name: str, hooks: bool = True,
 
         tool_version = __version__
     tool_source = tool_source or tool_source_for(tool_version, None)
+    check_tag(tool_source, tool_version)
     validate_name(name, template)
     dest = dest.resolve()
     check_dest(dest)
