@@ -90,6 +90,8 @@ def test_devcontainer_json_is_the_pinned_devel_base_and_checked(project: Project
                                      "type=bind")
     assert doc["containerEnv"]["TORCHSHIP_ENV"] == "cu121"
     assert "-c /tmp/torch.txt" in doc["postCreateCommand"]
+    # The tool from the project's recorded source (the template's: its checkout).
+    assert "python -m pip install -e ./torchship -c /tmp/torch.txt" in doc["postCreateCommand"]
     assert project.invoke("dev.devcontainer", "--check").returncode == 0
     res = project.invoke("dev.devcontainer", "--env", "cu124", "--check")
     assert res.returncode == 1
