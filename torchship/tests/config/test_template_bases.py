@@ -27,8 +27,10 @@ def test_the_template_pins_official_runtime_and_devel_bases_by_digest(shipped: c
     for env, base in shipped.bases.items():
         for variant, ref in (("runtime", base.runtime), ("devel", base.devel)):
             assert ref.name == "pytorch/pytorch", f"{env}.{variant} is not an official image"
-            assert ref.digest is not None and HEX64.match(ref.digest), f"{env}.{variant}: {ref}"
-            assert ref.tag is not None and ref.tag.endswith(f"-{variant}"), f"{env}.{variant}: {ref}"
+            assert ref.digest is not None
+            assert HEX64.match(ref.digest), f"{env}.{variant}: {ref}"
+            assert ref.tag is not None
+            assert ref.tag.endswith(f"-{variant}"), f"{env}.{variant}: {ref}"
             assert ref.tag.startswith(f"{base.torch}-cuda{base.cuda}-"), \
                 f"{env}.{variant}: the tag {ref.tag} disagrees with torch {base.torch}, cuda {base.cuda}"
 
