@@ -7,6 +7,7 @@ import subprocess
 
 from torchship.testing.gitrepo import Project, remote_refs
 from torchship.testing.keys import SshKey, configure_ssh
+from torchship.testing.template import drop_bases
 
 
 def _version_files(p: Project) -> tuple[str, str]:
@@ -37,6 +38,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(project: Project) -> None:
 
 
 def test_dry_run_plans_no_images_without_pinned_bases(project: Project) -> None:
+    drop_bases(project.path)  # the template pins cu128
+    project.git("commit", "-q", "-am", "no pinned environment")
     res = project.invoke("release", "--part", "patch", "--dry-run", "--push")
     assert res.returncode == 0, res.stderr
     # torchship.images.build.release_step plans nothing for a project with no pinned environment.

@@ -8,6 +8,7 @@ import sys
 from workflow_helpers import DIGEST, LOCAL_BASES, Project, bases_toml
 
 from torchship.testing.gitrepo import snapshot
+from torchship.testing.template import drop_bases
 
 
 def test_install_sets_the_template_and_both_hooks(hooked: Project) -> None:
@@ -151,6 +152,8 @@ def test_two_env_trailers_are_refused(hooked: Project) -> None:
 
 
 def test_no_environments_configured_adds_nothing_and_says_so(hooked: Project) -> None:
+    drop_bases(hooked.path)  # the template pins cu128: a project that pins none
+    hooked.git("commit", "-qam", "Pin no environment")
     res = hooked.commit("Start the model")
     assert res.returncode == 0, res.stdout + res.stderr
     assert hooked.trailer() == ""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torchship.testing.gitrepo import Snapshot, git, isolated_env
+from torchship.testing.template import drop_bases
 
 BIN = Path(sys.executable).parent
 VENV = BIN.parent
@@ -72,7 +73,10 @@ class Project:
         (self.path / "torchship.local.toml").write_text(head + bases_toml(bases))
 
     def set_pyproject_tool(self, text: str) -> None:
-        """Append `text` (tables under [tool.torchship]) to pyproject.toml."""
+        """Append `text` (tables under [tool.torchship]) to pyproject.toml; bases in it
+        replace the template's."""
+        if "[tool.torchship.bases." in text:
+            drop_bases(self.path)
         path = self.path / "pyproject.toml"
         path.write_text(path.read_text() + text)
 

@@ -28,6 +28,7 @@ class RegistryError(TorchshipError):
     def __init__(self, ref: str, problem: str, *, hint: str | None = None) -> None:
         super().__init__(f"{ref}: {problem}", hint=hint)
         self.ref = ref
+        self.problem = problem
 
 
 def _http_digest(ref: Reference, original: str) -> str:
@@ -65,7 +66,9 @@ def resolve_digest(ref: str, *, via_engine: bool | None = None) -> str:
     except NotFound as exc:
         raise RegistryError(ref, "not found in the registry") from exc
     except APIError as exc:
-        raise RegistryError(ref, f"registry refused: {exc.explanation}",
+        # One line: the engine's explanation can carry a whole Go error chain.
+        explanation = " ".join(str(exc.explanation or exc).split())
+        raise RegistryError(ref, f"the engine could not fetch it: {explanation}",
                             hint="log in with `docker login`, or check the name") from exc
     finally:
         client.close()

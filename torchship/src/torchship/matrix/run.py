@@ -159,6 +159,34 @@ def plan_envs(cfg: configmod.Config, opts: Options, mode: str) -> list[str]:
     return list(opts.envs or cfg.bases)
 
 
+class BaseUnavailable(TorchshipError):
+    """A pinned base the run must build on is neither on the engine nor pullable."""
+
+
+def check_bases(cfg: configmod.Config, opts: Options, envs: Sequence[str]) -> None:
+    """Before any build: every base the run builds on is on the engine, or its registry
+    serves it. Otherwise one line naming the base and the two ways on, rather than a build
+    per environment failing deep inside BuildKit."""
+    from torchship.adapters.docker import require_engine
+    from torchship.images.registry import RegistryError, resolve_digest
+
+    docker = require_engine()
+    for env in envs:
+        variants = ([] if env in opts.images else ["devel"]) + (["runtime"] if opts.smoke else [])
+        for variant in variants:
+            ref = str(getattr(cfg.bases[env], variant))
+            if docker.image_exists(ref):
+                continue
+            try:
+                resolve_digest(ref)
+            except RegistryError as exc:
+                raise BaseUnavailable(
+                    f"cannot pull the {env} {variant} base {ref} ({exc.problem})",
+                    hint="where its registry is out of reach, build stand-in bases into "
+                         "torchship.local.toml (`python -m torchship.testing.standins`), or "
+                         "run the suites on this host with --local") from exc
+
+
 def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], rid: str,
                    folder: Path, builder: Builder, display: Display) -> list[Record]:
     """Each environment in its images; a failure to build or start is recorded, not raised."""
@@ -272,6 +300,8 @@ def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, 
     if baseline_check is not None and not baseline_check.exists():
         load_baseline(opts)  # fail before an hour of suites, not after
     envs = plan_envs(cfg, opts, mode)
+    if mode == "containers" and opts.build:
+        check_bases(cfg, opts, envs)
     rid = run_id(opts.root)
     folder = opts.out or opts.root / RESULTS / MATRIX / rid
     folder.mkdir(parents=True, exist_ok=True)

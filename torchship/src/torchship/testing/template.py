@@ -52,6 +52,19 @@ def copy_template(root: Path, dest: Path) -> Path:
     return dest
 
 
+def drop_bases(root: Path) -> None:
+    """Remove the pinned environments ([tool.torchship.bases]) from `root`'s pyproject.toml,
+    comments and layout kept: a project that pins none (the template ships one)."""
+    import tomlkit
+
+    path = root / "pyproject.toml"
+    doc = tomlkit.parse(path.read_text())
+    tool = doc.get("tool", {}).get("torchship")
+    if tool is not None and "bases" in tool:
+        del tool["bases"]
+        path.write_text(tomlkit.dumps(doc))
+
+
 def build_tool_wheel(tool: Path, wheels: Path) -> Path:
     """Build the tool's wheel from its source folder `tool` into `wheels`; the wheel's path.
 
