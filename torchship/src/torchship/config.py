@@ -21,10 +21,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from torchship.errors import ConfigError
 from torchship.images.reference import Reference
+
+if TYPE_CHECKING:
+    from torchship.gpubench.peaks import Peak
 
 VARIANTS: tuple[str, ...] = ("runtime", "devel")
 LOCAL_CONFIG = "torchship.local.toml"
@@ -241,6 +244,10 @@ class Config:
     devel_extras: tuple[str, ...] = ("test", "notebook")
     # Untracked paths an image build may see besides what git tracks (torchship.images.context).
     context_extras: tuple[str, ...] = ()
+    # Peak figures of the project's own GPUs ([tool.torchship.gpus], torchship.gpubench.peaks).
+    gpus: tuple[Peak, ...] = ()
+    # The whole pyproject.toml, read once by load(): the facts other subsystems need.
+    pyproject: Pyproject = field(default_factory=lambda: Pyproject({}), compare=False, repr=False)
 
     @property
     def envs(self) -> list[str]:
@@ -249,8 +256,7 @@ class Config:
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
              "release", "compare", "hooks", "ci", "devel_extras", "context_extras",
-             "project", "metrics", "signatures",
-             "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
+             "project", "metrics", "signatures", "gpus"}
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
 
@@ -323,6 +329,8 @@ def _bases(table: Mapping[str, Any], key: str, *, require_digest: bool) -> dict[
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file, parsed (ConfigError when it is missing or not TOML). The one place the
+    tool reads TOML, with parse_toml: every other module asks this one."""
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -330,6 +338,68 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+
+
+def parse_toml(text: str, *, where: str) -> dict[str, Any]:
+    """TOML text (a file as it is at another commit), parsed; ConfigError naming `where`."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(where, f"not valid TOML: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Pyproject:
+    """The facts of a pyproject.toml the subsystems need, from one parsed document."""
+
+    data: Mapping[str, Any]
+
+    @classmethod
+    def read(cls, root: Path | str) -> Pyproject:
+        """`root`/pyproject.toml (any project's: the template's, a clone's)."""
+        return cls(read_toml(Path(root) / "pyproject.toml"))
+
+    @classmethod
+    def parse(cls, text: str, *, where: str = "pyproject.toml") -> Pyproject:
+        return cls(parse_toml(text, where=where))
+
+    @property
+    def project(self) -> Mapping[str, Any]:
+        """The [project] table."""
+        table = self.data.get("project", {})
+        return table if isinstance(table, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.project.get("name", ""))
+
+    @property
+    def version(self) -> str:
+        return str(self.project.get("version", ""))
+
+    @property
+    def extras(self) -> Mapping[str, list[str]]:
+        """[project.optional-dependencies]: each extra's requirement strings."""
+        table = self.project.get("optional-dependencies", {})
+        return table if isinstance(table, dict) else {}
+
+    @property
+    def urls(self) -> Mapping[str, str]:
+        table = self.project.get("urls", {})
+        return table if isinstance(table, dict) else {}
+
+    @property
+    def build_requires(self) -> list[str]:
+        return [str(r) for r in self.data.get("build-system", {}).get("requires", [])]
+
+    def tool(self, name: str) -> Mapping[str, Any]:
+        """[tool.NAME] ({} when absent): bumpversion, ruff, torchship..."""
+        table = self.data.get("tool", {}).get(name, {})
+        return table if isinstance(table, dict) else {}
+
+    @property
+    def bumpversion(self) -> Mapping[str, Any]:
+        return self.tool("bumpversion")
 
 
 def local_config_path(root: Path) -> Path:
@@ -341,6 +411,12 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
     root = Path(root).resolve()
     pyproject = root / "pyproject.toml"
     data = read_toml(pyproject)
+    return from_data(root, data, use_local=use_local)
+
+
+def from_data(root: Path, data: Mapping[str, Any], *, use_local: bool = True) -> Config:
+    """load() of an already parsed pyproject.toml at `root`."""
+    pyproject = root / "pyproject.toml"
     tool = _table(data.get("tool", {}).get("torchship", {}), "tool.torchship")
     _unknown(tool, _TOP_KEYS, "tool.torchship")
     source = pyproject
@@ -384,7 +460,15 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
         signatures=_dataclass_from(Signatures, _table(tool.get("signatures", {}),
                                                       "tool.torchship.signatures"),
                                    "tool.torchship.signatures"),
+        gpus=_gpus(tool),
+        pyproject=Pyproject(data),
     )
+
+
+def _gpus(tool: Mapping[str, Any]) -> tuple[Peak, ...]:
+    from torchship.gpubench import peaks
+
+    return tuple(peaks.parse(peaks.gpus_table(tool)))
 
 
 def _context_extras(tool: Mapping[str, Any]) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from torchship.adapters import proc
 from torchship.adapters.docker import Docker, require_engine
-from torchship.config import Config, read_toml
+from torchship.config import Config
 from torchship.errors import CommandFailed, ConfigError, TorchshipError
 from torchship.images import context, toolwheel
 from torchship.images.context import staged
@@ -298,7 +298,7 @@ def build(config: Config, *, envs: Sequence[str] | None = None,
     """
     docker = docker or require_engine()
     prov = prov or provenance(config)
-    pyproject = read_toml(config.root / "pyproject.toml")
+    pyproject = config.pyproject.data
     specs = plan(config, prov, envs=envs, variants=variants)
     results = results if results is not None else config.root / "results" / "images"
     logs = logs if logs is not None else results

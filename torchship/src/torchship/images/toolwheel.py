@@ -36,7 +36,6 @@ import re
 import shutil
 import sys
 import tempfile
-import tomllib
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
@@ -120,8 +119,9 @@ def _source_tree(dist: metadata.Distribution, name: str) -> Path | None:
     for root in (entry, entry.parent):
         pyproject = root / "pyproject.toml"
         if pyproject.is_file():
-            with pyproject.open("rb") as fh:
-                declared = tomllib.load(fh).get("project", {}).get("name", "")
+            from torchship.config import Pyproject
+
+            declared = Pyproject.read(root).name
             if requirement_name(declared) == requirement_name(name):
                 return root
     return None

@@ -12,10 +12,9 @@ bytes.
 
 from __future__ import annotations
 
-import tomllib
-
 from torchship import config as tsconfig
 from torchship.adapters.git import Git
+from torchship.config import parse_toml
 from torchship.release import changelog, version
 from torchship.release.plan import ReleaseError, image_step, prefix_of
 
@@ -43,10 +42,7 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
         checked.append(f"{tag} signature verifies ({git.signing_format()})")
     ver = tag[len(cfg.release.tag_prefix):] if tag.startswith(cfg.release.tag_prefix) else tag
     pyproject = in_repo("pyproject.toml")
-    try:
-        data = tomllib.loads(git.show(tag, pyproject).decode("utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ReleaseError(f"{pyproject} at {tag} is not valid TOML: {exc}") from exc
+    data = parse_toml(git.show(tag, pyproject).decode("utf-8"), where=f"{pyproject} at {tag}")
     found = version.at_rev(data)
     if found != ver:
         raise ReleaseError(f"{tag}: [tool.bumpversion] current_version is {found!r}, not {ver}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,11 +84,9 @@ def _in(root: Path) -> Iterator[None]:
 
 
 def _settings(root: Path) -> dict[str, Any]:
-    try:
-        with (root / "pyproject.toml").open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise VersionError(f"cannot read pyproject.toml: {exc}") from exc
+    from torchship.config import Pyproject
+
+    data = dict(Pyproject.read(root).data)
     bv = data.get("tool", {}).get("bumpversion")
     if not isinstance(bv, dict) or "current_version" not in bv:
         raise VersionError("pyproject.toml has no [tool.bumpversion] current_version",

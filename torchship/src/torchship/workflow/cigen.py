@@ -122,9 +122,7 @@ def installs(cfg: Config) -> Installs:
     """The install commands, from the extras the project has: `dev` (else torch and test) on
     the host, `test` for the image jobs. Refused when none of them brings torchship: every
     job runs `invoke` or `nox` sessions that need it."""
-    from torchship import config as configmod
-
-    extras = _extras(configmod.read_toml(cfg.root / "pyproject.toml"))
+    extras = _extras(cfg.pyproject.data)
     host: list[str] = ["dev"] if "dev" in extras else [e for e in ("torch", "test") if e in extras]
     images: list[str] = ["test"] if "test" in extras else host
     for chosen in (host, images):

@@ -22,7 +22,6 @@ import re
 import shlex
 import sys
 import textwrap
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,14 +150,14 @@ def plan(root: Path, name: str) -> tuple[Skeleton, str]:
     pyproject = _show(root, base, "pyproject.toml")
     if pyproject is None:
         raise ModelError(f"{base} has no pyproject.toml")
-    contract = contract_of(tomllib.loads(pyproject))
+    contract = contract_of(configmod.parse_toml(pyproject, where=f"pyproject.toml on {base}"))
     where = registry_path(contract.package)
     registry_text = _show(root, base, where)
     if registry_text is None:
         raise ModelError(f"{where} is missing on {base}",
                          hint="models are registered there (a factory and its kwargs per name); "
                               "restore it from the template")
-    registry = tomllib.loads(registry_text)
+    registry = configmod.parse_toml(registry_text, where=f"{where} on {base}")
     entries = [(k, v) for k, v in registry.items()
                if isinstance(v, dict) and isinstance(v.get("factory"), str) and ":" in v["factory"]]
     if not entries:

@@ -31,7 +31,6 @@ import shutil
 import sys
 import tempfile
 import tokenize
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -152,7 +151,7 @@ def _git(root: Path, *args: str) -> str:
 
 def package_of(root: Path) -> str:
     """The project's package, as the model skeleton reads it (modelbranch.contract_of)."""
-    data = configmod.read_toml(root / "pyproject.toml")
+    data = configmod.Pyproject.read(root).data
     if not data.get("project", {}).get("name"):
         raise TemplateError(f"{root / 'pyproject.toml'} has no [project].name",
                             hint="is this a torchship template?")
@@ -173,7 +172,7 @@ def load_template(root: Path, *, source: str | None = None) -> Template:
     if not (root / "src" / package / "__init__.py").is_file():
         raise TemplateError(f"the template at {root} has no package src/{package}",
                             hint="is this a torchship template?")
-    project = configmod.read_toml(root / "pyproject.toml").get("project", {})
+    project = configmod.Pyproject.read(root).project
     dirty = bool(_git(root, "status", "--porcelain", "--", *PROJECT_PATHS))
     return Template(root=root, package=package, dist=str(project.get("name", package)),
                     version=str(project.get("version", "0")), commit=_git(root, "rev-parse", "HEAD"),
@@ -247,7 +246,7 @@ def validate_name(name: str, template: Template | None = None) -> None:
            else "a standard-library module" if name in sys.stdlib_module_names
            else "a name the template's layout or tool uses" if name in _LAYOUT else None)
     if why is None and template is not None:
-        data = configmod.read_toml(template.root / "pyproject.toml")
+        data = configmod.Pyproject.read(template.root).data
         own = {_canonical(template.dist), _canonical(template.package)}
         if _canonical(name) in dependency_names(data) - own:
             why = "a dependency of the template"
@@ -395,7 +394,7 @@ def rename_pyproject(text: str, *, template: Template, name: str, tool_version: 
 
 def reset_version(files: dict[PurePosixPath, bytes], template: Template, name: str) -> None:
     """Every file [tool.bumpversion] names: the template's version -> 0.1.0 (pyproject aside)."""
-    data = configmod.read_toml(template.root / "pyproject.toml").get("tool", {}).get("bumpversion", {})
+    data = configmod.Pyproject.read(template.root).bumpversion
     old = str(data.get("current_version", template.version))
     for entry in data.get("files", []):
         rel = rename_path(PurePosixPath(str(entry.get("filename", ""))), template.package, name)
@@ -489,7 +488,8 @@ def plan(template: Template, name: str, *, tool_version: str) -> Plan:
             files[target] = render_file(rel, src.read_bytes(), old=old, new=name)
         modes[target] = src.stat().st_mode & 0o777
     reset_version(files, template, name)
-    facts = modelbranch.contract_of(tomllib.loads(files[PurePosixPath("pyproject.toml")].decode()))
+    facts = modelbranch.contract_of(configmod.parse_toml(files[PurePosixPath("pyproject.toml")].decode(),
+                                                         where="pyproject.toml"))
     files[PurePosixPath(README)] = readme(template, name=name, tool_version=tool_version,
                                           train=shlex.join(facts.train)).encode()
     files[PurePosixPath(CHANGELOG_FILE)] = CHANGELOG.encode()
@@ -502,7 +502,7 @@ def check_line_length(new: Plan) -> None:
 
     The first commit runs ruff through the hooks: better one line now than a failed commit.
     """
-    ruff = configmod.read_toml(new.template.root / "pyproject.toml").get("tool", {}).get("ruff", {})
+    ruff = configmod.Pyproject.read(new.template.root).tool("ruff")
     limit = int(ruff.get("line-length", 88))
     old, name = new.template.package, new.name
     grow = len(name) - len(old)
