@@ -67,6 +67,13 @@ def _toml_reads(tree: ast.Module) -> list[int]:
     return found
 
 
+def test_git_runs_only_through_its_adapter() -> None:
+    bypasses = [f"{rel}:{line}" for rel, tree in _modules()
+                if rel not in GIT_DOOR and not rel.startswith(GIT_WORLD)
+                for line in _git_calls(tree)]
+    assert bypasses == [], "git started outside torchship.adapters.git"
+
+
 def test_toml_is_read_only_by_config() -> None:
     reads = [f"{rel}:{line}" for rel, tree in _modules() if rel not in TOML_DOOR
              for line in sorted(set(_toml_reads(tree)))]

@@ -76,3 +76,39 @@ def test_a_refused_push_quotes_the_remote_not_git_s_summary(repo: Path, tmp_path
         g.push_atomic("origin", ["refs/tags/v2"])
     assert err.value.message == ("git push to origin failed: [remote rejected] (pre-receive "
                                  "hook declined); policy: releases need review")
+
+
+def test_init_clone_and_ls_files_go_through_the_adapter(repo: Path, tmp_path: Path) -> None:
+    """What the bypasses needed (workflow.template, .update, .modelbranch, images.context)."""
+    with Git.clone(str(repo), tmp_path / "clone", "--no-checkout") as clone:
+        assert clone.head() == Git.discover(repo).head()
+        assert not (tmp_path / "clone" / "a.txt").exists()
+    (repo / "new.txt").write_text("untracked\n")
+    (repo / ".gitignore").write_text("ignored.txt\n")
+    (repo / "ignored.txt").write_text("x\n")
+    with Git.discover(repo) as g:
+        assert g.ls_files("--cached") == ["a.txt"]
+        assert g.ls_files("--cached", "--others", "--exclude-standard") == [".gitignore", "a.txt",
+                                                                            "new.txt"]
+    with Git.init(tmp_path / "fresh" / "deep", branch="trunk") as fresh:
+        assert fresh.top == (tmp_path / "fresh" / "deep").resolve()
+        assert fresh.head() is None
+        assert fresh.out("symbolic-ref", "HEAD") == "refs/heads/trunk"
+
+
+def test_a_failed_clone_is_git_s_reason_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(GitError) as info:
+        Git.clone(str(tmp_path / "nowhere"), tmp_path / "clone")
+    line = info.value.render()
+    assert "nowhere" in line
+    assert "\n" not in line
+    assert line.startswith("fatal:")
+
+
+def test_a_command_gets_extra_environment_on_top_of_the_adapter_s(repo: Path) -> None:
+    """A commit's hooks need the tool on PATH (workflow.template.with_tool_on_path)."""
+    git(repo, "config", "alias.showenv", "!env", env=dict(os.environ))
+    with Git.discover(repo) as g:
+        out = g.run("showenv", env={"TORCHSHIP_PROBE": "yes"}).stdout
+    seen = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert (seen["TORCHSHIP_PROBE"], seen["LC_ALL"]) == ("yes", "C")

@@ -84,15 +84,12 @@ def read_record(root: Path) -> Record:
 
 def tool_pin(pyproject: Mapping[str, Any]) -> str | None:
     """The torchship requirement's specifier in a pyproject's extras (e.g. `~=0.2`), if any."""
-    from packaging.requirements import InvalidRequirement, Requirement
+    from torchship.images.requirements import normalize, requirement
 
     for extra in pyproject.get("project", {}).get("optional-dependencies", {}).values():
         for text in extra:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if templatemod._canonical(req.name) == templatemod.TOOL:
+            req = requirement(text)
+            if req is not None and normalize(req.name) == templatemod.TOOL:
                 return str(req.specifier)
     return None
 
@@ -187,15 +184,12 @@ def cloned(where: str) -> Iterator[Source]:
         clone = Path(tmp) / "template"
         local = Path(where).expanduser()
         url = str(local.resolve()) if local.is_dir() else where
-        from torchship.adapters.proc import run
-
-        proc = run(["git", "clone", "--quiet", "--no-checkout", url, str(clone)], check=False,
-                   env={"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
-        if proc.returncode != 0:
-            last = (proc.stdout.strip().splitlines() or [""])[-1]
-            raise UpdateError(f"cannot get the template {where!r}: {last}",
-                              hint="pass --template DIR|URL where it is now")
-        with Git.discover(clone) as git:
+        try:
+            git = Git.clone(url, clone, "--no-checkout")
+        except GitError as exc:
+            raise UpdateError(f"cannot get the template {where!r}: {exc.message}",
+                              hint="pass --template DIR|URL where it is now") from exc
+        with git:
             yield Source(git, url, Path(tmp))  # a folder recorded by its absolute path
 
 
