@@ -23,6 +23,8 @@ import logging
 import re
 import shlex
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -407,6 +409,15 @@ class Git:
                 i += 1
             changes.append(Change(code, path))
         return changes
+
+    @contextmanager
+    def worktree(self, rev: str, path: Path) -> Iterator[Path]:
+        """A detached work tree of `rev` at `path` for the duration (removed after)."""
+        self.run("worktree", "add", "--quiet", "--detach", str(path), rev)
+        try:
+            yield path
+        finally:
+            self.run("worktree", "remove", "--force", str(path), check=False)
 
     def ls_files(self, *options: str) -> list[str]:
         """`git ls-files -z OPTIONS` (e.g. --cached, --others --exclude-standard), as paths

@@ -170,11 +170,8 @@ class Source:
         """The template at `commit`, as `torchship new` reads one."""
         self._checkouts += 1
         path = self.scratch / f"render-{self._checkouts}-{commit[:12]}"
-        self.git.run("worktree", "add", "--quiet", "--detach", str(path), commit)
-        try:
+        with self.git.worktree(commit, path):
             yield templatemod.load_template(path, source=self.where)
-        finally:
-            self.git.run("worktree", "remove", "--force", str(path), check=False)
 
 
 @contextmanager
