@@ -20,6 +20,17 @@ collect_ignore = ["adoption"]
 
 TOOL = Path(__file__).resolve().parents[1]  # the tool's source folder (its pyproject.toml)
 
+# The fixtures that need the Docker engine (torchship.testing.engine): a test that asks for
+# one, itself or through another fixture, is an engine test, so `-m "not docker"` is the
+# fast session (no engine) and `-m docker` the engine's.
+ENGINE_FIXTURES = frozenset({"engine", "registry", "standin_bases"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)
+
 
 @pytest.fixture(scope="session")
 def template_root() -> Path:
