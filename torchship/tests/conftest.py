@@ -39,6 +39,15 @@ def template_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def package(template_root: Path) -> str:
+    """The template's package (its import name, [tool.torchship.project]), read from the
+    template: no test names it, so a template with another example still passes."""
+    from torchship.workflow.template import package_of
+
+    return package_of(template_root)
+
+
+@pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory, template_root: Path) -> Path:
     """A throwaway copy of the template (its tracked and unignored files) committed in a fresh
     repository, once per session: a test that changes files copies it again."""

@@ -126,11 +126,11 @@ def test_the_contract_defaults_fit_the_template(tmp_path: Path, monkeypatch: pyt
         ("loss", 0.05, 0.0, "lower"), ("accuracy", 0.0, 0.05, "higher")]
 
 
-def test_the_template_states_the_defaults_and_they_are_what_it_gets() -> None:
+def test_the_template_states_the_defaults_and_they_are_what_it_gets(package: str) -> None:
     cfg = config.load(ROOT, use_local=False)
-    assert cfg.project.package == "mlproject"
-    assert cfg.project.smoke == ("python", "-m", "mlproject.smoke")
-    assert cfg.project.train == ("python", "-m", "mlproject.train")
+    assert cfg.project.package == package == cfg.pyproject.name.replace("-", "_")
+    assert cfg.project.smoke == ("python", "-m", f"{package}.smoke")
+    assert cfg.project.train == ("python", "-m", f"{package}.train")
     assert cfg.metrics == config.Metrics()  # the pre-contract behaviour, now written down
 
 
