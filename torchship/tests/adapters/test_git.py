@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from torchship.adapters.git import Git, GitError
+from torchship.adapters.git import Git, GitError, ls_files
 from torchship.testing.gitrepo import add_bare_remote, git, isolated_env
 
 
@@ -86,10 +86,12 @@ def test_init_clone_and_ls_files_go_through_the_adapter(repo: Path, tmp_path: Pa
     (repo / "new.txt").write_text("untracked\n")
     (repo / ".gitignore").write_text("ignored.txt\n")
     (repo / "ignored.txt").write_text("x\n")
-    with Git.discover(repo) as g:
-        assert g.ls_files("--cached") == ["a.txt"]
-        assert g.ls_files("--cached", "--others", "--exclude-standard") == [".gitignore", "a.txt",
-                                                                            "new.txt"]
+    (repo / "sub").mkdir()
+    (repo / "sub" / "b.txt").write_text("b\n")
+    assert ls_files(repo, "--cached") == ["a.txt"]
+    assert ls_files(repo, "--cached", "--others", "--exclude-standard") == [
+        ".gitignore", "a.txt", "new.txt", "sub/b.txt"]
+    assert ls_files(repo / "sub", "--others") == ["b.txt"]  # relative to the folder asked
     with Git.init(tmp_path / "fresh" / "deep", branch="trunk") as fresh:
         assert fresh.top == (tmp_path / "fresh" / "deep").resolve()
         assert fresh.head() is None

@@ -176,6 +176,13 @@ def run_in(folder: Path, *args: str, check: bool = True, env: dict[str, str] | N
     return _call(cmd, args, input=None, check=check, env=env)
 
 
+def ls_files(folder: Path, *options: str) -> list[str]:
+    """`git ls-files -z OPTIONS` in `folder` (e.g. --cached, --others --exclude-standard): the
+    paths under it, relative to it, sorted and without duplicates. GitError when git fails."""
+    out = run_in(folder, "ls-files", "-z", *options).stdout
+    return sorted({p for p in out.split("\0") if p})
+
+
 def _text(value: str | bytes) -> str:
     return value.decode("ascii") if isinstance(value, bytes) else value
 
@@ -418,12 +425,6 @@ class Git:
             yield path
         finally:
             self.run("worktree", "remove", "--force", str(path), check=False)
-
-    def ls_files(self, *options: str) -> list[str]:
-        """`git ls-files -z OPTIONS` (e.g. --cached, --others --exclude-standard), as paths
-        relative to the top, sorted and without duplicates."""
-        out = self.run("ls-files", "-z", *options).stdout
-        return sorted({p for p in out.split("\0") if p})
 
     def is_dirty(self) -> bool:
         """Tracked files differ from HEAD (in the index or the work tree); also True when git

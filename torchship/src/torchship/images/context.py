@@ -49,16 +49,14 @@ def tracked(root: Path) -> list[str] | None:
 def left_out(root: Path, extras: Sequence[str] = ()) -> list[str]:
     """The files under `root` that a build leaves out and a person may expect in it: neither
     tracked nor ignored by git, nor under a named extra (a new module not yet `git add`ed)."""
-    from torchship.adapters.git import GitError, run_in
+    from torchship.adapters.git import GitError, ls_files
 
     try:
-        res = run_in(root, "ls-files", "-z", "--others", "--exclude-standard", check=False)
-    except GitError:  # no git here: nothing to say about what it would leave out
-        return []
-    if not res.ok:
+        others = ls_files(root, "--others", "--exclude-standard")
+    except GitError:  # no git, or no repository: nothing to say about what a build leaves out
         return []
     inside = [PurePosixPath(check_extra(e)) for e in extras]
-    return sorted(p for p in res.stdout.split("\0") if p and not any(
+    return sorted(p for p in others if not any(
         PurePosixPath(p) == e or e in PurePosixPath(p).parents for e in inside))
 
 

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from torchship import config as configmod
-from torchship.adapters.git import Git, GitError
+from torchship.adapters.git import Git, GitError, ls_files, run_in
 from torchship.cli import Parser, guarded
 from torchship.errors import TorchshipError
 from torchship.images.requirements import normalize
@@ -171,8 +171,8 @@ def load_template(root: Path, *, source: str | None = None) -> Template:
         raise TemplateError(f"the template at {root} has no package src/{package}",
                             hint="is this a torchship template?")
     project = configmod.Pyproject.read(root).project
-    with git:
-        dirty = bool(git.out("status", "--porcelain", "--", *PROJECT_PATHS))
+    git.close()
+    dirty = bool(run_in(root, "status", "--porcelain", "--", *PROJECT_PATHS).stdout.strip())
     return Template(root=root, package=package, dist=str(project.get("name", package)),
                     version=str(project.get("version", "0")), commit=commit,
                     dirty=dirty, source=source or str(root))
@@ -205,8 +205,7 @@ def belongs(rel: PurePosixPath | str) -> bool:
 def template_files(root: Path) -> list[PurePosixPath]:
     """The project files of the template at `root` that git knows: tracked, or untracked and
     not ignored (no venv, no results, no torchship.local.toml)."""
-    with Git.discover(root) as git:
-        listed = git.ls_files("--cached", "--others", "--exclude-standard")
+    listed = ls_files(root, "--cached", "--others", "--exclude-standard")
     return sorted({PurePosixPath(p) for p in listed if belongs(p) and (root / p).is_file()})
 
 
