@@ -256,7 +256,8 @@ class Config:
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
              "release", "compare", "hooks", "ci", "devel_extras", "context_extras",
-             "project", "metrics", "signatures", "gpus"}
+             "project", "metrics", "signatures",
+             "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
 
