@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from torchship.adapters.git import Git, GitError, ls_files
+from torchship.adapters.git import CommitInfo, Git, GitError, TagInfo, ls_files
 from torchship.testing.gitrepo import add_bare_remote, git, isolated_env
 
 
@@ -114,3 +114,20 @@ def test_a_command_gets_extra_environment_on_top_of_the_adapter_s(repo: Path) ->
         out = g.run("showenv", env={"TORCHSHIP_PROBE": "yes"}).stdout
     seen = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     assert (seen["TORCHSHIP_PROBE"], seen["LC_ALL"]) == ("yes", "C")
+
+
+def test_commit_and_tag_objects_are_read_by_gitpython(repo: Path) -> None:
+    env = dict(os.environ)
+    (repo / "b.txt").write_text("b\n")
+    git(repo, "add", "b.txt", env=env)
+    git(repo, "commit", "-q", "-m", "second\n\nwith a body", env=env)
+    with Git.discover(repo) as g:
+        first = g.commit_of("v1")
+        head = g.head()
+        assert g.commit_info("HEAD") == CommitInfo([first], "second")  # type: ignore[list-item]
+        assert g.commit_info("v1") == CommitInfo([], "first")  # a tag is peeled
+        assert g.commit_info("no-such-rev") is None
+        assert g.tag_info("v1") == TagInfo(first, "one")  # type: ignore[arg-type]
+        git(repo, "tag", "light", env=env)
+        assert g.tag_info("light") is None  # lightweight: no tag object
+        assert head is not None

@@ -77,17 +77,6 @@ class TagInfo:
     subject: str    # the first line of its message
 
 
-def _headers_and_subject(raw: bytes) -> tuple[dict[str, list[str]], str]:
-    text = raw.decode("utf-8", "replace")
-    head, _, message = text.partition("\n\n")
-    headers: dict[str, list[str]] = {}
-    for line in head.splitlines():
-        if line and not line.startswith(" "):  # continuation lines (a gpgsig) start with one
-            key, _, value = line.partition(" ")
-            headers.setdefault(key, []).append(value)
-    return headers, (message.splitlines() or [""])[0]
-
-
 @dataclass(frozen=True)
 class Result:
     """A finished git command: its status and its output, decoded."""
@@ -181,6 +170,11 @@ def ls_files(folder: Path, *options: str) -> list[str]:
     paths under it, relative to it, sorted and without duplicates. GitError when git fails."""
     out = run_in(folder, "ls-files", "-z", *options).stdout
     return sorted({p for p in out.split("\0") if p})
+
+
+def _first_line(message: str | bytes) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return (text.splitlines() or [""])[0]
 
 
 def _text(value: str | bytes) -> str:
@@ -356,16 +350,16 @@ class Git:
         found = self._object(f"{rev}^{{commit}}")
         if found is None:
             return None
-        headers, subject = _headers_and_subject(found[2])
-        return CommitInfo(headers.get("parent", []), subject)
+        commit = _gitpython().Commit(self._repo, bytes.fromhex(found[0]))  # GitPython parses it
+        return CommitInfo([p.hexsha for p in commit.parents], _first_line(commit.message))
 
     def tag_info(self, name: str) -> TagInfo | None:
         """What annotated tag `name` points at and its subject; None for a lightweight tag."""
         found = self._object(f"refs/tags/{name}")
         if found is None or found[1] != "tag":
             return None
-        headers, subject = _headers_and_subject(found[2])
-        return TagInfo((headers.get("object") or [""])[0], subject)
+        tag = _gitpython().TagObject(self._repo, bytes.fromhex(found[0]))  # GitPython parses it
+        return TagInfo(tag.object.hexsha, _first_line(tag.message))
 
     def tag_body(self, name: str) -> str:
         """The raw tag object of annotated tag `name` (headers, message, signature)."""
