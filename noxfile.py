@@ -93,7 +93,13 @@ def typecheck(session: nox.Session) -> None:
 
 
 def matrix_envs() -> list[str]:
-    """The pinned environments ([tool.torchship.bases], or the local override's), and local."""
+    """The pinned environments ([tool.torchship.bases], or the local override's), and local.
+
+    The override rule is torchship.config's (local_config_path, load), written out again:
+    nox imports this file from its own environment, where torchship need not be installed,
+    and `nox -l` must not pay for the tool. The tool's tests hold the two to one answer
+    (tests/config/test_config.py).
+    """
     tables = [nox.project.load_toml(ROOT / "pyproject.toml").get("tool", {}).get("torchship", {})]
     local = Path(os.environ.get("TORCHSHIP_LOCAL_CONFIG") or ROOT / "torchship.local.toml")
     if local.is_file():

@@ -13,17 +13,35 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """The tool's tests, against throwaway projects made from the template: real git, keys,
-    engine and registry."""
+def install_tests(session: nox.Session) -> None:
     if session.venv_backend != "none":
         # The template beside the tool (this repository's root), installed too: the tests
         # run its suites on the host (`--local`) and its training command with this
         # interpreter, as a project's own venv would.
         template = TEMPLATE if (TEMPLATE / "pyproject.toml").is_file() else None
         session.install("-e", ".[test]", *(["-e", str(template)] if template else []))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The tool's tests, against throwaway projects made from the template: real git, keys,
+    engine and registry."""
+    install_tests(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def fast(session: nox.Session) -> None:
+    """The tests that need no Docker engine (-m "not docker"; tests/conftest.py marks them)."""
+    install_tests(session)
+    session.run("pytest", "-m", "not docker", *session.posargs)
+
+
+@nox.session
+def engine(session: nox.Session) -> None:
+    """The tests that need the Docker engine and a registry (-m docker)."""
+    install_tests(session)
+    session.run("pytest", "-m", "docker", *session.posargs)
 
 
 @nox.session

@@ -20,11 +20,31 @@ collect_ignore = ["adoption"]
 
 TOOL = Path(__file__).resolve().parents[1]  # the tool's source folder (its pyproject.toml)
 
+# The fixtures that need the Docker engine (torchship.testing.engine): a test that asks for
+# one, itself or through another fixture, is an engine test, so `-m "not docker"` is the
+# fast session (no engine) and `-m docker` the engine's.
+ENGINE_FIXTURES = frozenset({"engine", "registry", "standin_bases"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)
+
 
 @pytest.fixture(scope="session")
 def template_root() -> Path:
     """The template: the repository root beside the tool, or $TORCHSHIP_TEMPLATE. Read only."""
     return template_source(Path(__file__).resolve().parents[2])
+
+
+@pytest.fixture(scope="session")
+def package(template_root: Path) -> str:
+    """The template's package (its import name, [tool.torchship.project]), read from the
+    template: no test names it, so a template with another example still passes."""
+    from torchship.workflow.template import package_of
+
+    return package_of(template_root)
 
 
 @pytest.fixture(scope="session")

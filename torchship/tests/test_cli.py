@@ -73,3 +73,18 @@ def test_the_words_after_dashes_keep_their_quoting(monkeypatch: pytest.MonkeyPat
     assert after_dashes("") == []
     with pytest.raises(TorchshipError, match="the command after `--`: No closing"):
         after_dashes("sh -c 'unbalanced")
+
+
+@pytest.mark.parametrize("command", ["matrix", "compare"])
+def test_each_command_s_help_names_its_own_usage(command: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`torchship compare --help` printed `usage: nox -s gpu_tests -- ...`."""
+    from torchship.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: torchship {command} ")
+    with pytest.raises(SystemExit):
+        main([command, "--bogus"])
+    assert f"(see `torchship {command} --help`)" in capsys.readouterr().err

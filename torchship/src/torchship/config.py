@@ -21,11 +21,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from torchship.errors import ConfigError
 from torchship.images.reference import Reference
 from torchship.toolsource import INDEX, ToolSource
+
+if TYPE_CHECKING:
+    from torchship.gpubench.peaks import Peak
 
 VARIANTS: tuple[str, ...] = ("runtime", "devel")
 LOCAL_CONFIG = "torchship.local.toml"
@@ -244,6 +247,10 @@ class Config:
     context_extras: tuple[str, ...] = ()
     # Where the project installs torchship from ([tool.torchship.tool] source).
     tool_source: ToolSource = INDEX
+    # Peak figures of the project's own GPUs ([tool.torchship.gpus], torchship.gpubench.peaks).
+    gpus: tuple[Peak, ...] = ()
+    # The whole pyproject.toml, read once by load(): the facts other subsystems need.
+    pyproject: Pyproject = field(default_factory=lambda: Pyproject({}), compare=False, repr=False)
 
     @property
     def envs(self) -> list[str]:
@@ -326,6 +333,8 @@ def _bases(table: Mapping[str, Any], key: str, *, require_digest: bool) -> dict[
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file, parsed (ConfigError when it is missing or not TOML). The one place the
+    tool reads TOML, with parse_toml: every other module asks this one."""
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -333,6 +342,68 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+
+
+def parse_toml(text: str, *, where: str) -> dict[str, Any]:
+    """TOML text (a file as it is at another commit), parsed; ConfigError naming `where`."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(where, f"not valid TOML: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Pyproject:
+    """The facts of a pyproject.toml the subsystems need, from one parsed document."""
+
+    data: Mapping[str, Any]
+
+    @classmethod
+    def read(cls, root: Path | str) -> Pyproject:
+        """`root`/pyproject.toml (any project's: the template's, a clone's)."""
+        return cls(read_toml(Path(root) / "pyproject.toml"))
+
+    @classmethod
+    def parse(cls, text: str, *, where: str = "pyproject.toml") -> Pyproject:
+        return cls(parse_toml(text, where=where))
+
+    @property
+    def project(self) -> Mapping[str, Any]:
+        """The [project] table."""
+        table = self.data.get("project", {})
+        return table if isinstance(table, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.project.get("name", ""))
+
+    @property
+    def version(self) -> str:
+        return str(self.project.get("version", ""))
+
+    @property
+    def extras(self) -> Mapping[str, list[str]]:
+        """[project.optional-dependencies]: each extra's requirement strings."""
+        table = self.project.get("optional-dependencies", {})
+        return table if isinstance(table, dict) else {}
+
+    @property
+    def urls(self) -> Mapping[str, str]:
+        table = self.project.get("urls", {})
+        return table if isinstance(table, dict) else {}
+
+    @property
+    def build_requires(self) -> list[str]:
+        return [str(r) for r in self.data.get("build-system", {}).get("requires", [])]
+
+    def tool(self, name: str) -> Mapping[str, Any]:
+        """[tool.NAME] ({} when absent): bumpversion, ruff, torchship..."""
+        table = self.data.get("tool", {}).get(name, {})
+        return table if isinstance(table, dict) else {}
+
+    @property
+    def bumpversion(self) -> Mapping[str, Any]:
+        return self.tool("bumpversion")
 
 
 def local_config_path(root: Path) -> Path:
@@ -344,6 +415,12 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
     root = Path(root).resolve()
     pyproject = root / "pyproject.toml"
     data = read_toml(pyproject)
+    return from_data(root, data, use_local=use_local)
+
+
+def from_data(root: Path, data: Mapping[str, Any], *, use_local: bool = True) -> Config:
+    """load() of an already parsed pyproject.toml at `root`."""
+    pyproject = root / "pyproject.toml"
     tool = _table(data.get("tool", {}).get("torchship", {}), "tool.torchship")
     _unknown(tool, _TOP_KEYS, "tool.torchship")
     source = pyproject
@@ -388,6 +465,8 @@ def load(root: Path | str = ".", *, use_local: bool = True) -> Config:
                                                       "tool.torchship.signatures"),
                                    "tool.torchship.signatures"),
         tool_source=_tool_source(tool),
+        gpus=_gpus(tool),
+        pyproject=Pyproject(data),
     )
 
 
@@ -398,6 +477,12 @@ def _tool_source(tool: Mapping[str, Any]) -> ToolSource:
     table = _table(tool.get("tool", {}), "tool.torchship.tool")
     _unknown(table, {"source"}, "tool.torchship.tool")
     return toolsource.parse(table["source"]) if "source" in table else INDEX
+
+
+def _gpus(tool: Mapping[str, Any]) -> tuple[Peak, ...]:
+    from torchship.gpubench import peaks
+
+    return tuple(peaks.parse(peaks.gpus_table(tool)))
 
 
 def _context_extras(tool: Mapping[str, Any]) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from torchship.adapters.git import Git, GitError
+from torchship.adapters.git import CommitInfo, Git, GitError, TagInfo, ls_files
 from torchship.testing.gitrepo import add_bare_remote, git, isolated_env
 
 
@@ -76,3 +76,58 @@ def test_a_refused_push_quotes_the_remote_not_git_s_summary(repo: Path, tmp_path
         g.push_atomic("origin", ["refs/tags/v2"])
     assert err.value.message == ("git push to origin failed: [remote rejected] (pre-receive "
                                  "hook declined); policy: releases need review")
+
+
+def test_init_clone_and_ls_files_go_through_the_adapter(repo: Path, tmp_path: Path) -> None:
+    """What the bypasses needed (workflow.template, .update, .modelbranch, images.context)."""
+    with Git.clone(str(repo), tmp_path / "clone", "--no-checkout") as clone:
+        assert clone.head() == Git.discover(repo).head()
+        assert not (tmp_path / "clone" / "a.txt").exists()
+    (repo / "new.txt").write_text("untracked\n")
+    (repo / ".gitignore").write_text("ignored.txt\n")
+    (repo / "ignored.txt").write_text("x\n")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "b.txt").write_text("b\n")
+    assert ls_files(repo, "--cached") == ["a.txt"]
+    assert ls_files(repo, "--cached", "--others", "--exclude-standard") == [
+        ".gitignore", "a.txt", "new.txt", "sub/b.txt"]
+    assert ls_files(repo / "sub", "--others") == ["b.txt"]  # relative to the folder asked
+    with Git.init(tmp_path / "fresh" / "deep", branch="trunk") as fresh:
+        assert fresh.top == (tmp_path / "fresh" / "deep").resolve()
+        assert fresh.head() is None
+        assert fresh.out("symbolic-ref", "HEAD") == "refs/heads/trunk"
+
+
+def test_a_failed_clone_is_git_s_reason_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(GitError) as info:
+        Git.clone(str(tmp_path / "nowhere"), tmp_path / "clone")
+    line = info.value.render()
+    assert "nowhere" in line
+    assert "\n" not in line
+    assert line.startswith("fatal:")
+
+
+def test_a_command_gets_extra_environment_on_top_of_the_adapter_s(repo: Path) -> None:
+    """A commit's hooks need the tool on PATH (workflow.template.with_tool_on_path)."""
+    git(repo, "config", "alias.showenv", "!env", env=dict(os.environ))
+    with Git.discover(repo) as g:
+        out = g.run("showenv", env={"TORCHSHIP_PROBE": "yes"}).stdout
+    seen = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert (seen["TORCHSHIP_PROBE"], seen["LC_ALL"]) == ("yes", "C")
+
+
+def test_commit_and_tag_objects_are_read_by_gitpython(repo: Path) -> None:
+    env = dict(os.environ)
+    (repo / "b.txt").write_text("b\n")
+    git(repo, "add", "b.txt", env=env)
+    git(repo, "commit", "-q", "-m", "second\n\nwith a body", env=env)
+    with Git.discover(repo) as g:
+        first = g.commit_of("v1")
+        head = g.head()
+        assert g.commit_info("HEAD") == CommitInfo([first], "second")  # type: ignore[list-item]
+        assert g.commit_info("v1") == CommitInfo([], "first")  # a tag is peeled
+        assert g.commit_info("no-such-rev") is None
+        assert g.tag_info("v1") == TagInfo(first, "one")  # type: ignore[arg-type]
+        git(repo, "tag", "light", env=env)
+        assert g.tag_info("light") is None  # lightweight: no tag object
+        assert head is not None

@@ -126,11 +126,11 @@ def test_the_contract_defaults_fit_the_template(tmp_path: Path, monkeypatch: pyt
         ("loss", 0.05, 0.0, "lower"), ("accuracy", 0.0, 0.05, "higher")]
 
 
-def test_the_template_states_the_defaults_and_they_are_what_it_gets() -> None:
+def test_the_template_states_the_defaults_and_they_are_what_it_gets(package: str) -> None:
     cfg = config.load(ROOT, use_local=False)
-    assert cfg.project.package == "mlproject"
-    assert cfg.project.smoke == ("python", "-m", "mlproject.smoke")
-    assert cfg.project.train == ("python", "-m", "mlproject.train")
+    assert cfg.project.package == package == cfg.pyproject.name.replace("-", "_")
+    assert cfg.project.smoke == ("python", "-m", f"{package}.smoke")
+    assert cfg.project.train == ("python", "-m", f"{package}.train")
     assert cfg.metrics == config.Metrics()  # the pre-contract behaviour, now written down
 
 
@@ -220,3 +220,84 @@ def test_each_contract_mistake_is_one_line_naming_the_key(tmp_path: Path, monkey
     rendered = _error(_project(tmp_path, tool, monkeypatch))
     assert rendered.startswith(message)
     assert "\n" not in rendered
+
+
+@pytest.mark.parametrize(("gpus", "message"), [
+    ('[tool.torchship.gpus.x]\nbf16 = 1.0\n', "tool.torchship.gpus.x.match: missing"),
+    ('[tool.torchship.gpus.x]\nmatch = "X"\nbf17 = 1.0\n', "tool.torchship.gpus.x.bf17: unknown key"),
+    ('[tool.torchship]\ngpus = 3\n', "tool.torchship.gpus: must be a table of tables"),
+])
+def test_the_gpus_table_is_validated_by_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             gpus: str, message: str) -> None:
+    """[tool.torchship.gpus] fails the load like every other table, not only gpubench."""
+    assert message in _error(_project(tmp_path, gpus, monkeypatch))
+
+
+def test_load_carries_the_gpus_and_the_pyproject_facts(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path, '[tool.torchship.gpus.ada]\nmatch = "Ada"\nbf16 = 364.2\n'
+                    '[tool.bumpversion]\ncurrent_version = "0.1.0"\n', monkeypatch)
+    cfg = config.load(root)
+    assert [(p.key, p.limit("bf16")) for p in cfg.gpus] == [("ada", 364.2)]
+    meta = cfg.pyproject
+    assert (meta.name, meta.version) == ("demo", "0.1.0")
+    assert dict(meta.extras) == {"test": ["pytest"]}
+    assert meta.bumpversion["current_version"] == "0.1.0"
+    assert meta.tool("ruff") == {}
+
+
+def test_a_project_is_its_config_and_one_git_handle(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchship import project as projectmod
+    from torchship.adapters.git import GitError
+    from torchship.testing.gitrepo import git, isolated_env
+
+    root = _project(tmp_path, "", monkeypatch)
+    with projectmod.load(root) as proj:
+        assert proj.root == root.resolve()
+        assert proj.pyproject.name == "demo"
+        with pytest.raises(GitError, match="not inside a git repository"):
+            proj.git  # noqa: B018  # the property opens the repository: the access is the test
+    git(root, "init", "-q", env=isolated_env(tmp_path / "home"))
+    with projectmod.load(root) as proj:
+        assert proj.git is proj.git  # one handle per command
+        assert proj.git.top == root.resolve()
+
+
+def test_text_at_another_commit_parses_through_config() -> None:
+    assert config.Pyproject.parse('[project]\nname = "x"\n').name == "x"
+    with pytest.raises(ConfigError, match=r"pyproject\.toml at v1: not valid TOML"):
+        config.parse_toml("[project\n", where="pyproject.toml at v1")
+
+
+def _noxfile_envs(root: Path, template_root: Path) -> list[str]:
+    """matrix_envs() of the template's noxfile, as if the noxfile lay in `root` (its imports
+    and that function only: importing it whole would register its sessions with nox)."""
+    import ast
+    import os
+    import tomllib
+
+    import nox
+
+    tree = ast.parse((template_root / "noxfile.py").read_text())
+    body = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)
+            or (isinstance(n, ast.FunctionDef) and n.name == "matrix_envs")]
+    scope = {"ROOT": root, "os": os, "tomllib": tomllib, "nox": nox, "Path": Path}
+    exec(compile(ast.Module(body=body, type_ignores=[]), "noxfile.py", "exec"), scope)
+    envs: list[str] = scope["matrix_envs"]()  # type: ignore[operator]  # defined by the exec
+    return envs
+
+
+def test_the_noxfile_and_the_tool_agree_on_the_local_override(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template_root: Path) -> None:
+    """The template's noxfile keeps its own copy of the override rule (nox imports it from
+    nox's environment, where torchship need not be installed): it must give the tool's envs."""
+    root = _project(tmp_path, BASES, monkeypatch)
+    assert _noxfile_envs(root, template_root) == [*config.load(root).envs, "local"]
+    other = BASES.replace("cu121", "cpu")
+    (root / config.LOCAL_CONFIG).write_text(other.replace("tool.torchship.", ""))
+    assert _noxfile_envs(root, template_root) == [*config.load(root).envs, "local"] == ["cpu", "local"]
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text(BASES.replace("cu121", "gpu").replace("tool.torchship.", ""))
+    monkeypatch.setenv("TORCHSHIP_LOCAL_CONFIG", str(elsewhere))
+    assert _noxfile_envs(root, template_root) == [*config.load(root).envs, "local"] == ["gpu", "local"]

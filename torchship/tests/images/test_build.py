@@ -72,18 +72,19 @@ def test_both_variants_build_with_tags_labels_and_manifest(
         assert manifest["fingerprint"]["container"]["variant"] == variant
 
 
-def test_runtime_is_non_root_slim_and_healthy(built: dict[str, Built], engine: Docker) -> None:
+def test_runtime_is_non_root_slim_and_healthy(built: dict[str, Built], engine: Docker,
+                                              package: str) -> None:
     image = built["runtime"].tag
     assert sh(engine, image, "id -u").stdout.strip() not in ("", "0")
     for tool in ("gcc", "cc", "g++", "c++", "make", "pytest", "jupyter", "nox"):
         assert sh(engine, image, f"command -v {tool}").returncode != 0, f"{tool} in runtime"
     assert sh(engine, image, "python -c 'import pytest'").returncode != 0
     assert sh(engine, image, "echo $CUBLAS_WORKSPACE_CONFIG").stdout.strip() == ":4096:8"
-    assert sh(engine, image, "python -c 'import mlproject'").returncode == 0
+    assert sh(engine, image, f"python -c 'import {package}'").returncode == 0
     # Installed with its metadata (unpacked from the wheel, not by pip): version, files.
     meta = ("from importlib.metadata import version, files; "
-            "print(version('mlproject'), any(str(f).endswith('mlproject/train.py') "
-            "for f in files('mlproject')))")
+            f"print(version('{package}'), any(str(f).endswith('{package}/train.py') "
+            f"for f in files('{package}')))")
     assert sh(engine, image, f'python -c "{meta}"').stdout.split() == ["0.1.0", "True"]
     # torchship is a development tool: the devel image has it, production does not.
     assert sh(engine, image, "python -c 'import torchship'").returncode != 0
@@ -93,13 +94,14 @@ def test_runtime_is_non_root_slim_and_healthy(built: dict[str, Built], engine: D
     assert health.returncode == 0, health.stdout
 
 
-def test_devel_has_the_tools_and_the_source(built: dict[str, Built], engine: Docker) -> None:
+def test_devel_has_the_tools_and_the_source(built: dict[str, Built], engine: Docker,
+                                            package: str) -> None:
     image = built["devel"].tag
     for tool in ("gcc", "pytest", "nox", "jupyter-lab"):
         assert sh(engine, image, f"command -v {tool}").returncode == 0, f"{tool} not in devel"
-    assert sh(engine, image, "test -f /workspace/src/mlproject/train.py").returncode == 0
+    assert sh(engine, image, f"test -f /workspace/src/{package}/train.py").returncode == 0
     assert sh(engine, image, "test -e /workspace/.git").returncode != 0  # .dockerignore
-    probe = "import torch, pytest_benchmark, jupyterlab, mlproject; print(torch.__version__)"
+    probe = f"import torch, pytest_benchmark, jupyterlab, {package}; print(torch.__version__)"
     assert sh(engine, image, f"python -c '{probe}'").stdout.strip().endswith("2.13.0+cpu")
     # The torchship that built the image, as the suites and the matrix use it there.
     assert sh(engine, image, "test -e /workspace/torchship").returncode != 0  # .dockerignore
@@ -160,13 +162,13 @@ def test_ca_secret_is_in_no_layer_and_no_history(
 
 
 def test_a_source_only_change_rebuilds_only_the_source_layers(
-    project: Path, engine: Docker
+    project: Path, engine: Docker, package: str
 ) -> None:
     first = build(tsconfig.load(project), quiet=True, docker=engine)
     before = {b.spec.variant: layers(engine, b.image_id) for b in first}
     old_ids = {b.spec.variant: b.image_id for b in first}
     old_found = {b.spec.variant: b.found for b in first}
-    module = project / "src" / "mlproject" / "__init__.py"
+    module = project / "src" / package / "__init__.py"
     # Never built before, anywhere: BuildKit's cache is the engine's, shared by all runs.
     module.write_text(module.read_text() + f"\n# a source-only change {uuid.uuid4().hex}\n")
     after = {b.spec.variant: b for b in build(tsconfig.load(project), quiet=True,

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 # Where a careless developer leaves them: untracked, in subfolders, named so that a
 # .dockerignore matching only at the context's root would let them in.
-SECRETS = ("config/pip.conf", "secrets/corp.pem", "src/mlproject/.netrc", "notes/todo.txt")
+SECRETS = ("config/pip.conf", "secrets/corp.pem", "src/{package}/.netrc", "notes/todo.txt")
 
 
 def layer_names(engine: Docker, ref: str, tmp_path: Path) -> tuple[set[str], bytes]:
@@ -44,14 +44,15 @@ def layer_names(engine: Docker, ref: str, tmp_path: Path) -> tuple[set[str], byt
 
 
 def test_untracked_secrets_in_subfolders_reach_no_layer(
-    project: Path, engine: Docker, tmp_path: Path
+    project: Path, engine: Docker, tmp_path: Path, package: str
 ) -> None:
     marker = f"ts13-secret-{uuid.uuid4().hex}"
-    for rel in SECRETS:
+    secrets = [rel.format(package=package) for rel in SECRETS]
+    for rel in secrets:
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         (project / rel).write_text(f"{marker}\n")
     # A tracked file is built as the working tree holds it (an uncommitted edit included).
-    module = project / "src" / "mlproject" / "__init__.py"
+    module = project / "src" / package / "__init__.py"
     module.write_text(module.read_text() + f"\n# uncommitted {marker[-8:]}\n")
     status = subprocess.run(["git", "status", "--porcelain"], cwd=project, check=True,
                             capture_output=True, text=True).stdout
@@ -61,7 +62,7 @@ def test_untracked_secrets_in_subfolders_reach_no_layer(
     assert {b.spec.variant for b in built} == {"runtime", "devel"}
     for b in built:
         names, blob = layer_names(engine, b.tag, tmp_path)
-        for rel in SECRETS:
+        for rel in secrets:
             leaf = rel.rsplit("/", 1)[1]
             assert not [n for n in names if n.endswith(rel) or (n.endswith(f"/{leaf}")
                         and "workspace" in n)], (b.spec.variant, rel)
@@ -70,9 +71,9 @@ def test_untracked_secrets_in_subfolders_reach_no_layer(
     listing = engine("run", "--rm", "--network", "none", "--entrypoint", "sh", devel.tag, "-c",
                      "cd /workspace && find . -type f | sort").stdout.split()
     assert "./pyproject.toml" in listing
-    assert "./src/mlproject/__init__.py" in listing
+    assert f"./src/{package}/__init__.py" in listing
     shown = engine("run", "--rm", "--network", "none", "--entrypoint", "cat", devel.tag,
-                   "/workspace/src/mlproject/__init__.py").stdout
+                   f"/workspace/src/{package}/__init__.py").stdout
     assert f"# uncommitted {marker[-8:]}" in shown
     # The devel image still got the tool's wheel, an extra the build names.
     assert any(p.startswith("torchship==") for p in devel.found.packages)

@@ -8,7 +8,7 @@ import pytest
 
 from torchship.config import Base
 from torchship.errors import ConfigError
-from torchship.images.build import count_steps
+from torchship.images import buildkit
 from torchship.images.probe import (
     Found,
     disagreements,
@@ -57,7 +57,7 @@ def test_versions_found_in_the_image_are_checked_against_the_declared_ones() -> 
     assert disagreements(Base("x", ref, ref, cuda="12.1"), Found("3.11", "2", "12.10", None))
 
 
-def test_count_steps_reads_buildkit_plain_progress() -> None:
+def test_a_build_s_steps_are_read_by_the_one_buildkit_reader() -> None:
     out = "\n".join([
         "#1 [internal] load build definition from Dockerfile", "#1 DONE 0.0s",
         "#4 [deps 1/2] FROM r/b@sha256:00", "#4 CACHED",
@@ -65,8 +65,9 @@ def test_count_steps_reads_buildkit_plain_progress() -> None:
         "#6 [runtime 1/2] COPY src/ src/", "#6 DONE 0.1s",
         "#7 [runtime 2/2] RUN pip install .", "#7 DONE 1.0s",
     ])
-    assert count_steps(out) == (3, 1, ("[runtime 1/2] COPY src/ src/",
-                                       "[runtime 2/2] RUN pip install ."))
+    reader = buildkit.read(out)
+    assert reader.counts() == (3, 1)
+    assert reader.ran() == ("[runtime 1/2] COPY src/ src/", "[runtime 2/2] RUN pip install .")
 
 
 def test_a_ca_bundle_named_by_the_environment_becomes_a_secret(tmp_path: Path) -> None:
@@ -190,3 +191,16 @@ def test_a_lookaside_store_is_a_folder_not_a_web_address(template_root: Path) ->
     assert Store.of(at("sigstore")).root == cfg.root / "sigstore"
     with pytest.raises(ConfigError, match="signatures are written to and read from a folder"):
         Store.of(at("https://sigs.example.com/store"))
+
+
+@pytest.mark.parametrize(("line", "name"), [
+    ("Foo__Bar.baz>=1 ; python_version >= '3.11'", "foo-bar-baz"),
+    ("numpy==2.1.0  # pinned by the lock", "numpy"),
+    ("demo[test, torch]", "demo"),
+    ("torchship @ git+file:///srv/t.git@v1#subdirectory=torchship", "torchship"),
+    ("# a comment", None), ("-e .", None), ("", None), ("numpy=1.0", None),
+])
+def test_requirement_lines_are_read_by_packaging(line: str, name: str | None) -> None:
+    from torchship.images.requirements import requirement_name
+
+    assert requirement_name(line) == name

@@ -22,7 +22,7 @@ def exists(engine: Docker, image_id: str) -> bool:
 
 
 def test_a_build_keeps_another_clones_image_of_the_same_commit(
-    project: Path, engine: Docker, tmp_path: Path
+    project: Path, engine: Docker, tmp_path: Path, package: str
 ) -> None:
     other = tmp_path / "other-clone"
     subprocess.run(["git", "clone", "-q", str(project), str(other)], check=True)
@@ -40,7 +40,7 @@ def test_a_build_keeps_another_clones_image_of_the_same_commit(
         # ...and leaves the first clone's image alone (nameless now, still there).
         assert exists(engine, a.image_id)
         # A rebuild of its own after a change replaces (and removes) its own image only.
-        module = other / "src" / "mlproject" / "__init__.py"
+        module = other / "src" / package / "__init__.py"
         module.write_text(module.read_text() + f"\n# change {uuid.uuid4().hex}\n")
         [b2] = build(tsconfig.load(other), variants=["runtime"], quiet=True, docker=engine)
         made.append(b2.image_id)

@@ -70,7 +70,7 @@ def change(project: Project, what: str) -> None:
 
 
 def test_release_records_signs_and_verifies_its_images_and_names_each_tampering(
-    released: Project, engine: Docker, tmp_path: Path, keys: tuple[GpgKey, GpgKey]
+    released: Project, engine: Docker, tmp_path: Path, keys: tuple[GpgKey, GpgKey], package: str
 ) -> None:
     team, stranger = keys
     store = tmp_path / "sigstore"
@@ -188,7 +188,7 @@ def test_release_records_signs_and_verifies_its_images_and_names_each_tampering(
     line = one_error(released.invoke("images.run", "v0.1.3", "--", "true"))
     assert "v0.1.3 does not verify:" in line
     assert "--insecure" in line
-    code = 'import mlproject; print("running", mlproject.__version__)'
+    code = f'import {package}; print("running", {package}.__version__)'
     res = released.invoke("images.run", "v0.1.2", "--", "python", "-c", code)
     assert res.returncode == 0, res.stderr
     assert f"docker run --rm {runtime.pinned} python -c" in res.stdout

@@ -144,7 +144,7 @@ def test_a_bad_gpu_kind_or_no_shard_is_one_line(tmp_path: Path) -> None:
              ". _ - (e.g. a100))"),
             (["--suite", "nope"], "gpu_tests",
              "error: argument --suite: invalid choice: 'nope' (choose from 'unit', 'e2e', "
-             "'benchmark') (see `nox -s gpu_tests -- --help`)"),
+             "'benchmark') (see `torchship matrix --help`)"),
             (["--merge", str(tmp_path / "none")], "compare",
              f"error: {tmp_path / 'none'}: shard missing: no run.json (its `nox -s gpu_tests "
              "-- --env ...` job failed before writing records, or the folder is not a shard)")):

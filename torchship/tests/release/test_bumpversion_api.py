@@ -41,6 +41,12 @@ def test_the_internals_exist_with_the_parameters_the_release_passes() -> None:
     assert _params(do_bump)[:5] == ["version_part", "new_version", "config", "config_file",
                                     "dry_run"]
     assert issubclass(BumpVersionError, Exception)
+    # How a version parses and is written: the project's parse and serialize, asked of it.
+    from bumpversion.versioning.models import VersionSpec
+    from bumpversion.versioning.serialization import parse_version
+
+    assert _params(parse_version)[:2] == ["version_string", "parse_pattern"]
+    assert _params(VersionSpec.create_version)[:2] == ["self", "values"]
 
 
 def test_the_installed_version_is_inside_the_pin() -> None:

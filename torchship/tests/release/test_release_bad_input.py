@@ -20,9 +20,9 @@ def _changelog(p: Project) -> str:
     return (p.path / "CHANGELOG.md").read_text()
 
 
-def test_dirty_tree(project: Project) -> None:
-    (project.path / "src/mlproject/__init__.py").write_text('__version__ = "0.1.0"\n# edit\n')
-    project.refused(*RELEASE, says="uncommitted changes: src/mlproject/__init__.py")
+def test_dirty_tree(project: Project, package: str) -> None:
+    (project.path / f"src/{package}/__init__.py").write_text('__version__ = "0.1.0"\n# edit\n')
+    project.refused(*RELEASE, says=f"uncommitted changes: src/{package}/__init__.py")
 
 
 def test_staged_change(project: Project) -> None:
@@ -89,8 +89,8 @@ def test_malformed_changelog(project: Project) -> None:
     project.refused(*RELEASE, says="is neither `## [Unreleased]` nor `## [X.Y.Z] - YYYY-MM-DD`")
 
 
-def test_versions_disagree(project: Project) -> None:
-    project.commit("src/mlproject/__init__.py", '__version__ = "0.0.9"\n')
+def test_versions_disagree(project: Project, package: str) -> None:
+    project.commit(f"src/{package}/__init__.py", '__version__ = "0.0.9"\n')
     project.refused(*RELEASE, says="versions disagree")
 
 

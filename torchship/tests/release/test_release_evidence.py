@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from torchship.adapters.docker import Docker
+from torchship.config import Pyproject
 from torchship.matrix import records
 from torchship.testing.engine import remove_images_of
 from torchship.testing.gitrepo import Project
@@ -171,7 +172,8 @@ def test_a_release_with_matrix_evidence(project: Project, standin_bases: PinnedB
     second = (project.path / "MODEL_CARD.md").read_text()
     assert mine in second                      # the author's section, kept
     assert "license: mit" in second            # and the author's metadata
-    assert "# mlproject 0.1.2" in second       # the generated ones, rewritten
+    dist = Pyproject.read(project.path).name
+    assert f"# {dist} 0.1.2" in second         # the generated ones, rewritten
     assert good.name in second
     assert ModelCard(second).data.license == "mit"
     assert (project.path / "results" / "releases" / "v0.1.2" / "run.json").exists()

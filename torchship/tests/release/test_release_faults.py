@@ -69,10 +69,10 @@ def _chattr(immutable: list[str], path: str) -> None:
     immutable.append(path)
 
 
-def test_bump_fails_when_a_version_file_cannot_be_written(project: Project,
+def test_bump_fails_when_a_version_file_cannot_be_written(project: Project, package: str,
                                                           immutable: list[str]) -> None:
-    _chattr(immutable, str(project.path / "src/mlproject/__init__.py"))
-    _rolled_back(project, *RELEASE, says="bump failed: cannot write src/mlproject/__init__.py: "
+    _chattr(immutable, str(project.path / f"src/{package}/__init__.py"))
+    _rolled_back(project, *RELEASE, says=f"bump failed: cannot write src/{package}/__init__.py: "
                                           "Operation not permitted")
 
 
@@ -194,7 +194,7 @@ def test_interrupted_while_signing_the_tag(project: Project, sig: signal.Signals
     assert project.snapshot().diff(before) == []
 
 
-def test_killed_mid_release_then_resume_rolls_it_back(project: Project) -> None:
+def test_killed_mid_release_then_resume_rolls_it_back(project: Project, package: str) -> None:
     # SIGKILL: no handler runs, nothing is undone in the process. The journal it wrote
     # before each step is all that is left, and --resume rolls the release back from it.
     with _hung_tag_signature(project) as (proc, before):
@@ -214,7 +214,7 @@ def test_killed_mid_release_then_resume_rolls_it_back(project: Project) -> None:
     assert resumed.stdout.splitlines() == [
         "rolling back the release of v0.1.1, which stopped at: tag",
         "  ↺ restored the index", "  ↺ removed the release commit from main",
-        "  ↺ restored CHANGELOG.md", "  ↺ restored src/mlproject/__init__.py",
+        "  ↺ restored CHANGELOG.md", f"  ↺ restored src/{package}/__init__.py",
         "  ↺ restored pyproject.toml",
         "rolled back: the repository is as it was before the release"]
     assert project.snapshot().diff(before) == []
@@ -266,12 +266,12 @@ def test_remote_vanishes_mid_push_then_resume(project: Project) -> None:
     assert "origin already has main and v0.1.1" in resumed.stdout
 
 
-def test_an_incomplete_rollback_is_finished_by_resume(project: Project,
+def test_an_incomplete_rollback_is_finished_by_resume(project: Project, package: str,
                                                       immutable: list[str]) -> None:
     # The commit makes a version file immutable behind the release's back (a hook), then
     # the tag's signature fails: the rollback cannot restore that file, says so, and keeps
     # its journal; once the file can be written again, --resume finishes the rollback.
-    target = project.path / "src/mlproject/__init__.py"
+    target = project.path / f"src/{package}/__init__.py"
     probe = project.tmp / "probe"
     probe.write_text("")
     _chattr(immutable, str(probe))  # skips where this file system has no chattr +i
@@ -284,14 +284,14 @@ def test_an_incomplete_rollback_is_finished_by_resume(project: Project,
     assert res.returncode == 1, res.stdout
     line = res.stderr.strip()
     assert line.startswith("error: tag failed: git could not sign tag v0.1.1"), line
-    assert ("rollback incomplete: undo bump: cannot write src/mlproject/__init__.py: "
+    assert (f"rollback incomplete: undo bump: cannot write src/{package}/__init__.py: "
             "Operation not permitted") in line
     assert "`invoke release --resume` finishes the rollback" in line
     subprocess.run(["chattr", "-i", str(target)], check=True)
     assert "stopped before it finished" in project.invoke(*RELEASE).stderr
     resumed = project.invoke("release", "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert "  ↺ restored src/mlproject/__init__.py" in resumed.stdout
+    assert f"  ↺ restored src/{package}/__init__.py" in resumed.stdout
     assert project.snapshot().diff(before) == []
 
 

@@ -8,11 +8,12 @@ import subprocess
 from torchship.testing.gitrepo import Project, remote_refs
 from torchship.testing.keys import SshKey, configure_ssh
 from torchship.testing.template import drop_bases
+from torchship.workflow.template import package_of
 
 
 def _version_files(p: Project) -> tuple[str, str]:
     pyproject = (p.path / "pyproject.toml").read_text()
-    init = (p.path / "src/mlproject/__init__.py").read_text()
+    init = (p.path / "src" / package_of(p.path) / "__init__.py").read_text()
     return (re.search(r'^version = "(.*)"', pyproject, re.M).group(1),  # type: ignore[union-attr]
             re.search(r'__version__ = "(.*)"', init).group(1))  # type: ignore[union-attr]
 

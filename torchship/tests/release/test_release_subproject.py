@@ -31,11 +31,11 @@ def _next_patch(tool: Path) -> str:
                                     labels=labels))
 
 
-def test_the_tool_releases_itself_from_its_folder(project: Project) -> None:
+def test_the_tool_releases_itself_from_its_folder(project: Project, package: str) -> None:
     tool = project.path / "torchship"
     new = _next_patch(tool)
     top_before = {name: (project.path / name).read_bytes()
-                  for name in ("pyproject.toml", "CHANGELOG.md", "src/mlproject/__init__.py")}
+                  for name in ("pyproject.toml", "CHANGELOG.md", f"src/{package}/__init__.py")}
 
     dry = _invoke(project, tool, "release", "--part", "patch", "--no-images", "--dry-run")
     assert dry.returncode == 0, dry.stderr

@@ -139,3 +139,16 @@ def test_a_step_removes_again_the_folders_it_made_and_only_empty_ones(tmp_path: 
     _remove_empty(made)
     assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["notes.md"]
     assert _missing_dirs(tmp_path / "file") == []
+
+
+@pytest.mark.parametrize(("item", "expected"), [
+    ("127.0.0.1:5000/app@sha256:" + "a" * 64, "127.0.0.1:5000/app@sha256:" + "a" * 64),
+    ("127.0.0.1:5000/app:1.0-cpu-runtime@sha256:" + "b" * 64, "127.0.0.1:5000/app@sha256:" + "b" * 64),
+    ("ghcr.io/t/app:1.0-cpu-runtime", "ghcr.io/t/app:1.0-cpu-runtime"),
+])
+def test_a_recorded_image_is_pinned_by_the_one_reference_parser(item: str, expected: str) -> None:
+    """A registry port is not a tag (images.reference): 127.0.0.1:5000/app@sha256:... once
+    became 127.0.0.1@sha256:..."""
+    from torchship.release.lastgood import pinned
+
+    assert pinned(item) == expected

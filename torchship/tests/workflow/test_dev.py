@@ -22,6 +22,7 @@ from torchship.testing.gitrepo import snapshot
 from torchship.testing.standins import PinnedBases
 from torchship.testing.template import drop_bases
 from torchship.workflow import devcontainer
+from torchship.workflow.template import package_of
 
 
 def _pin_standins(project: Project, bases: PinnedBases, image: str | None = None) -> None:
@@ -152,7 +153,7 @@ def test_a_notebook_in_the_devel_image_is_watermarked_with_the_image_and_environ
     # IPython run non-interactively, as a notebook's cells would. No `-g`: the stand-in base
     # has no git (real PyTorch devel images do); %torchship reads the commit from .git itself.
     cells = ["load_ext watermark", "watermark -v -m -p torch,numpy,watermark",
-             "load_ext mlproject.notebook", "torchship"]
+             f"load_ext {package_of(project.path)}.notebook", "torchship"]
     code = "; ".join(f"get_ipython().run_line_magic(*{cell.partition(' ')[::2]!r})" for cell in cells)
     try:
         res = project.run(str(BIN / "invoke"), "dev.shell", "--", "ipython", "--quick",

@@ -68,14 +68,14 @@ def zoo(tmp_path_factory: pytest.TempPathFactory, template: Path,
 
 
 def test_the_project_holds_the_projects_files_only(zoo: tuple[Path, float], template: Path,
-                                                   person: dict[str, str]) -> None:
+                                                   person: dict[str, str], package: str) -> None:
     dest, seconds = zoo
     files = set(git(dest, person, "ls-files").splitlines())
     assert not (dest / "torchship").exists()
     assert not (dest / ".ci").exists()
     assert not any(f.startswith(("torchship/", "src/torchship/")) for f in files)
     # Every project file of the template, renamed, plus the three written for the project.
-    expected = {str(templatemod.rename_path(PurePosixPath(f), "mlproject", "zoo_vision"))
+    expected = {str(templatemod.rename_path(PurePosixPath(f), package, "zoo_vision"))
                 for f in template_files(template) if templatemod.belongs(f)}
     assert files == expected | {"README.md", "CHANGELOG.md", templatemod.ANSWERS}
     tool = len(git(template, person, "ls-files", "torchship").splitlines())
@@ -85,11 +85,11 @@ def test_the_project_holds_the_projects_files_only(zoo: tuple[Path, float], temp
 
 
 def test_the_example_package_is_renamed_not_the_prose(zoo: tuple[Path, float],
-                                                      person: dict[str, str]) -> None:
+                                                      person: dict[str, str], package: str) -> None:
     dest, _ = zoo
     assert (dest / "src" / "zoo_vision" / "models" / "registry.toml").is_file()
-    assert not (dest / "src" / "mlproject").exists()
-    leftovers = subprocess.run(["git", "grep", "-l", "-w", "mlproject"], cwd=dest, env=person,
+    assert not (dest / "src" / package).exists()
+    leftovers = subprocess.run(["git", "grep", "-l", "-w", package], cwd=dest, env=person,
                                capture_output=True, text=True, check=False).stdout.split()
     assert leftovers == [templatemod.ANSWERS]  # where the template's own name is recorded
     assert "from zoo_vision.data import make_dataset" in (dest / "tests/unit/test_model_data.py").read_text()
@@ -179,7 +179,7 @@ def test_every_changelog_tells_one_versioning_story(template_root: Path) -> None
 
 def test_readme_changelog_and_the_template_record_are_the_projects(
         zoo: tuple[Path, float], template: Path, template_root: Path,
-        person: dict[str, str]) -> None:
+        person: dict[str, str], package: str) -> None:
     dest, _ = zoo
     readme = (dest / "README.md").read_text()
     assert readme.startswith("# zoo_vision\n")
@@ -191,7 +191,7 @@ def test_readme_changelog_and_the_template_record_are_the_projects(
     assert PIN in readme
     assert "`[tool.torchship.tool] source` in pyproject.toml says\n(`index`)" in readme
     assert "https://" in readme.split("## torchship", 1)[1]
-    for prose in ("spiral", "mlproject", "MLP"):
+    for prose in ("spiral", package, "MLP"):
         assert prose not in readme
 
     log = changelog.parse((dest / "CHANGELOG.md").read_text())
@@ -201,7 +201,7 @@ def test_readme_changelog_and_the_template_record_are_the_projects(
     record = tomllib.loads((dest / templatemod.ANSWERS).read_text())
     assert record["template"]["version"] == "0.1.0"
     assert record["template"]["commit"] == git(template, person, "rev-parse", "HEAD")
-    assert record["template"]["package"] == "mlproject"
+    assert record["template"]["package"] == package
     assert record["answers"] == {"name": "zoo_vision"}
 
 

@@ -58,7 +58,7 @@ def _release(template: Path, env: dict[str, str], version: str) -> str:
     if current != version:
         _edit(pyproject, f'version = "{current}"', f'version = "{version}"')
         _edit(pyproject, f'current_version = "{current}"', f'current_version = "{version}"')
-        _edit(template / "src/mlproject/__init__.py", current, version)
+        _edit(template / "src" / templatemod.package_of(template) / "__init__.py", current, version)
     _git(template, env, "add", "-A")
     _git(template, env, "commit", "-q", "--allow-empty", "-m", f"Template {version}")
     _git(template, env, "tag", "-a", f"v{version}", "-m", f"Template {version}")
@@ -94,9 +94,10 @@ def released(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Releas
     _edit(tpl / "scripts/setup_dev.sh", "venv=.venv\n", "venv=.venv-template\n")
     (tpl / "tests/benchmarks/test_ops.py").write_text(
         (tpl / "tests/benchmarks/test_ops.py").read_text() + "# the template's change\n")
-    (tpl / "src/mlproject/extra.py").write_text(
-        '"""More of the mlproject example (see `python -m mlproject.train`)."""\n\n'
-        "from mlproject.data import make_dataset\n\n__all__ = [\"make_dataset\"]\n")
+    package = templatemod.package_of(tpl)
+    (tpl / "src" / package / "extra.py").write_text(
+        f'"""More of the {package} example (see `python -m {package}.train`)."""\n\n'
+        f"from {package}.data import make_dataset\n\n__all__ = [\"make_dataset\"]\n")
     _git(tpl, env, "rm", "-q", "tests/unit/test_repro.py")
     commits["0.2.0"] = _release(tpl, env, "0.2.0")
 
@@ -166,7 +167,7 @@ def project(released: Released, tmp_path: Path) -> Project:
     return p
 
 
-def test_the_three_way_merge(project: Project, released: Released) -> None:
+def test_the_three_way_merge(project: Project, released: Released, package: str) -> None:
     started = time.perf_counter()
     res = project.update()
     seconds = time.perf_counter() - started
@@ -203,8 +204,8 @@ def test_the_three_way_merge(project: Project, released: Released) -> None:
     extra = (project.path / f"src/{NAME}/extra.py").read_text()
     assert "from zoo_vision.data import make_dataset" in extra
     assert "`python -m zoo_vision.train`" in extra
-    assert "More of the mlproject example" in extra  # prose: the word stays
-    assert not (project.path / "src/mlproject").exists()
+    assert f"More of the {package} example" in extra  # prose: the word stays
+    assert not (project.path / "src" / package).exists()
     # The project's own files are the project's: README, CHANGELOG, its version.
     assert (project.path / "README.md").read_text().startswith(f"# {NAME}\n")
     pyproject = tomllib.loads((project.path / "pyproject.toml").read_text())

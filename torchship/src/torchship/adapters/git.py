@@ -23,6 +23,8 @@ import logging
 import re
 import shlex
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,17 +75,6 @@ class CommitInfo:
 class TagInfo:
     target: str     # the object the tag points at (a commit, for a release)
     subject: str    # the first line of its message
-
-
-def _headers_and_subject(raw: bytes) -> tuple[dict[str, list[str]], str]:
-    text = raw.decode("utf-8", "replace")
-    head, _, message = text.partition("\n\n")
-    headers: dict[str, list[str]] = {}
-    for line in head.splitlines():
-        if line and not line.startswith(" "):  # continuation lines (a gpgsig) start with one
-            key, _, value = line.partition(" ")
-            headers.setdefault(key, []).append(value)
-    return headers, (message.splitlines() or [""])[0]
 
 
 @dataclass(frozen=True)
@@ -138,6 +129,54 @@ def _gitpython() -> Any:
     return git
 
 
+def _call(cmd: Any, args: tuple[str, ...], *, input: str | None, check: bool,
+          env: dict[str, str] | None) -> Result:
+    """`git ARGS` through a GitPython command wrapper (a repository's, or one for a folder).
+
+    A failure raises GitError quoting git's reason unless `check` is false. Ctrl-C (or any
+    other exception) kills the child: nothing is left running behind the caller.
+    """
+    name, *rest = args
+    log.debug("$ git %s", shlex.join(args))
+    wrapper = getattr(cmd, name.replace("-", "_"))
+    try:
+        handle = wrapper(*rest, as_process=True, env=env,
+                         istream=subprocess.PIPE if input is not None else None)
+    except _gitpython().exc.GitCommandNotFound as exc:
+        raise GitError("`git` was not found", hint="install git or put it on PATH") from exc
+    child: subprocess.Popen[bytes] = handle.proc
+    try:
+        out, err = child.communicate(input.encode("utf-8") if input is not None else None)
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+    res = Result(tuple(args), child.returncode, out.decode("utf-8", "replace"),
+                 err.decode("utf-8", "replace"))
+    if check and not res.ok:
+        raise GitError(f"git {name} failed: {reason(res)}")
+    return res
+
+
+def run_in(folder: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> Result:
+    """`git ARGS` in `folder`, which need not be a repository (clone, init), with ENV."""
+    cmd = _gitpython().Git(str(folder))
+    cmd.update_environment(**ENV)
+    return _call(cmd, args, input=None, check=check, env=env)
+
+
+def ls_files(folder: Path, *options: str) -> list[str]:
+    """`git ls-files -z OPTIONS` in `folder` (e.g. --cached, --others --exclude-standard): the
+    paths under it, relative to it, sorted and without duplicates. GitError when git fails."""
+    out = run_in(folder, "ls-files", "-z", *options).stdout
+    return sorted({p for p in out.split("\0") if p})
+
+
+def _first_line(message: str | bytes) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return (text.splitlines() or [""])[0]
+
+
 def _text(value: str | bytes) -> str:
     return value.decode("ascii") if isinstance(value, bytes) else value
 
@@ -175,6 +214,22 @@ class Git:
         return cls(repo)
 
     @classmethod
+    def init(cls, path: Path, *, branch: str = "main") -> Git:
+        """A new repository at `path` (created if needed) whose first branch is `branch`."""
+        path.mkdir(parents=True, exist_ok=True)
+        run_in(path, "init", "-q", "-b", branch)
+        return cls.discover(path)
+
+    @classmethod
+    def clone(cls, url: str, dest: Path, *options: str) -> Git:
+        """`git clone OPTIONS URL DEST` (e.g. --depth 1, --no-checkout); GitError quoting git's
+        reason when it fails (no such repository, no access)."""
+        res = run_in(dest.parent, "clone", "--quiet", *options, url, str(dest), check=False)
+        if not res.ok:
+            raise GitError(reason(res))
+        return cls.discover(dest)
+
+    @classmethod
     def find(cls, path: Path | str = ".") -> Git | None:
         """Like discover, but None where there is no repository, no git or no GitPython:
         for facts that are recorded when known (provenance, run ids), never required."""
@@ -196,39 +251,18 @@ class Git:
 
     # -- the command wrapper ------------------------------------------------------------
 
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> Result:
-        """Run `git ARGS` in the top-level folder through GitPython's wrapper (and ENV).
+    def run(self, *args: str, input: str | None = None, check: bool = True,
+            env: dict[str, str] | None = None) -> Result:
+        """Run `git ARGS` in the top-level folder through GitPython's wrapper (ENV, and `env`
+        on top: e.g. the PATH a commit's hooks need).
 
         A failure raises GitError quoting git's reason unless `check` is false. Ctrl-C (or
         any other exception) kills the child: nothing is left running behind the caller.
         """
-        name, *rest = args
-        log.debug("$ git %s", shlex.join(args))
-        wrapper = getattr(self._repo.git, name.replace("-", "_"))
-        try:
-            handle = wrapper(*rest, as_process=True,
-                             istream=subprocess.PIPE if input is not None else None)
-        except self._gp.exc.GitCommandNotFound as exc:
-            raise GitError("`git` was not found", hint="install git or put it on PATH") from exc
-        child: subprocess.Popen[bytes] = handle.proc
-        try:
-            out, err = child.communicate(input.encode("utf-8") if input is not None else None)
-        except BaseException:
-            child.kill()
-            child.wait()
-            raise
-        res = Result(tuple(args), child.returncode, out.decode("utf-8", "replace"),
-                     err.decode("utf-8", "replace"))
-        if check and not res.ok:
-            raise GitError(f"git {name} failed: {reason(res)}")
-        return res
+        return _call(self._repo.git, args, input=input, check=check, env=env)
 
     def out(self, *args: str) -> str:
         return self.run(*args).stdout.strip()
-
-    @property
-    def _gp(self) -> Any:
-        return _gitpython()
 
     # -- config -------------------------------------------------------------------------
 
@@ -316,16 +350,16 @@ class Git:
         found = self._object(f"{rev}^{{commit}}")
         if found is None:
             return None
-        headers, subject = _headers_and_subject(found[2])
-        return CommitInfo(headers.get("parent", []), subject)
+        commit = _gitpython().Commit(self._repo, bytes.fromhex(found[0]))  # GitPython parses it
+        return CommitInfo([p.hexsha for p in commit.parents], _first_line(commit.message))
 
     def tag_info(self, name: str) -> TagInfo | None:
         """What annotated tag `name` points at and its subject; None for a lightweight tag."""
         found = self._object(f"refs/tags/{name}")
         if found is None or found[1] != "tag":
             return None
-        headers, subject = _headers_and_subject(found[2])
-        return TagInfo((headers.get("object") or [""])[0], subject)
+        tag = _gitpython().TagObject(self._repo, bytes.fromhex(found[0]))  # GitPython parses it
+        return TagInfo(tag.object.hexsha, _first_line(tag.message))
 
     def tag_body(self, name: str) -> str:
         """The raw tag object of annotated tag `name` (headers, message, signature)."""
@@ -376,6 +410,15 @@ class Git:
                 i += 1
             changes.append(Change(code, path))
         return changes
+
+    @contextmanager
+    def worktree(self, rev: str, path: Path) -> Iterator[Path]:
+        """A detached work tree of `rev` at `path` for the duration (removed after)."""
+        self.run("worktree", "add", "--quiet", "--detach", str(path), rev)
+        try:
+            yield path
+        finally:
+            self.run("worktree", "remove", "--force", str(path), check=False)
 
     def is_dirty(self) -> bool:
         """Tracked files differ from HEAD (in the index or the work tree); also True when git

@@ -80,6 +80,17 @@ def _kill_group(child: subprocess.Popen[str]) -> None:
         pass  # already gone
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (someone else's counts: it is alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def which(name: str) -> Path | None:
     """The absolute path of an executable on PATH, or None."""
     from shutil import which as _which

@@ -145,14 +145,18 @@ def table(root: Path | None = None) -> list[Peak]:
     own: list[Peak] = []
     pyproject = (root or Path.cwd()) / "pyproject.toml"
     if pyproject.is_file():
-        from torchship.config import read_toml
+        from torchship.config import Pyproject
 
-        tool = read_toml(pyproject).get("tool", {}).get("torchship", {})
-        gpus = tool.get("gpus", {})
-        if not isinstance(gpus, dict):
-            raise ConfigError("tool.torchship.gpus", "must be a table of tables")
-        own = parse(gpus)
+        own = parse(gpus_table(Pyproject.read(pyproject.parent).tool("torchship")))
     return [*own, *BUILTIN]
+
+
+def gpus_table(tool: Mapping[str, Any]) -> Mapping[str, Any]:
+    """[tool.torchship.gpus] of the [tool.torchship] table `tool` ({} when absent)."""
+    gpus = tool.get("gpus", {})
+    if not isinstance(gpus, dict):
+        raise ConfigError("tool.torchship.gpus", "must be a table of tables")
+    return gpus
 
 
 def lookup(device_name: str, peaks: Iterable[Peak] = BUILTIN) -> Peak | None:

@@ -22,9 +22,9 @@ from typing import Any
 
 from torchship.adapters import proc
 from torchship.adapters.docker import Docker, require_engine
-from torchship.config import Config, read_toml
+from torchship.config import Config
 from torchship.errors import CommandFailed, ConfigError, TorchshipError
-from torchship.images import context, toolwheel
+from torchship.images import buildkit, context, toolwheel
 from torchship.images.context import staged
 from torchship.images.locks import requirements_for, wanted
 from torchship.images.owner import BUILDER, builder_id, owned
@@ -88,25 +88,6 @@ def build_args(config: Config, spec: ImageSpec, pyproject: Mapping[str, Any]) ->
         **{var: os.environ[var] for var in PROXY_VARS if os.environ.get(var)},
         **spec.base.build_args,
     }
-
-
-_STEP = re.compile(r"^#(\d+) \[(?!internal\])([^\]]+)\] (\w+)")
-_CACHED = re.compile(r"^#(\d+) CACHED")
-
-
-def count_steps(output: str) -> tuple[int, int, tuple[str, ...]]:
-    """(steps, cached, the steps that ran) among the Dockerfile's steps, FROM aside, in
-    BuildKit's plain progress."""
-    steps: dict[str, str] = {}
-    cached: set[str] = set()
-    for line in output.splitlines():
-        if m := _STEP.match(line):
-            if m.group(3) != "FROM":
-                steps.setdefault(m.group(1), line.split(" ", 1)[1])
-        elif m := _CACHED.match(line):
-            cached.add(m.group(1))
-    ran = tuple(text for n, text in steps.items() if n not in cached)
-    return len(steps), len(set(steps) & cached), ran
 
 
 def human_size(n: float) -> str:
@@ -239,7 +220,9 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     # --force, rmi refuses an image another tag or a container still uses: those stay.
     for old in owned(docker, (previous | {first_id}) - {info["Id"]}, config.root):
         docker("rmi", old, check=False)
-    steps, cached, ran = count_steps(output)
+    reader = buildkit.read(output)
+    steps, cached = reader.counts()
+    ran = reader.ran()
     built = Built(spec, str(info["Id"]), int(info["Size"]), seconds, steps, cached, found,
                   ran=ran, locked=locked, labels=dict(info["Config"].get("Labels") or {}))
     if results is not None:
@@ -298,7 +281,7 @@ def build(config: Config, *, envs: Sequence[str] | None = None,
     """
     docker = docker or require_engine()
     prov = prov or provenance(config)
-    pyproject = read_toml(config.root / "pyproject.toml")
+    pyproject = config.pyproject.data
     specs = plan(config, prov, envs=envs, variants=variants)
     results = results if results is not None else config.root / "results" / "images"
     logs = logs if logs is not None else results

@@ -114,8 +114,24 @@ class Reader:
         seen = running or self.steps
         return seen[-1] if seen else None
 
+    def _latest(self) -> list[Step]:
+        """The Dockerfile's steps in the latest build, FROM aside."""
+        return [s for s in self.steps if s.dockerfile and s.instruction != "FROM"
+                and s.build == self.builds - 1]
+
     def counts(self) -> tuple[int, int]:
         """(Dockerfile steps seen, of which cached) in the latest build, FROM aside."""
-        steps = [s for s in self.steps if s.dockerfile and s.instruction != "FROM"
-                 and s.build == self.builds - 1]
+        steps = self._latest()
         return len(steps), sum(1 for s in steps if s.state == "cached")
+
+    def ran(self) -> tuple[str, ...]:
+        """The names of the latest build's steps that were not taken from the cache."""
+        return tuple(s.name for s in self._latest() if s.state != "cached")
+
+
+def read(output: str) -> Reader:
+    """A Reader fed a whole build's output."""
+    reader = Reader()
+    for line in output.splitlines():
+        reader.feed(line)
+    return reader

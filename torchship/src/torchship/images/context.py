@@ -22,8 +22,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from torchship.adapters import proc
-from torchship.errors import CommandFailed, ConfigError
+from torchship.adapters.proc import alive
+from torchship.errors import ConfigError
 
 STAGING = ".torchship"
 
@@ -34,31 +34,29 @@ def tracked(root: Path) -> list[str] | None:
     Only "not a git repository" means that: any other failure of git (a repository git
     refuses as of "dubious ownership", a broken index) is an error, never a reason to send
     the whole folder."""
-    try:
-        out = proc.run(["git", "ls-files", "-z", "--cached", "--recurse-submodules"],
-                       cwd=root, capture=True)
-    except CommandFailed as exc:
-        if "not a git repository" in exc.output:
-            return None
-        from torchship.adapters.git import Result, reason
+    from torchship.adapters.git import reason, run_in
 
-        why = reason(Result(("ls-files",), exc.returncode, "", exc.output))
-        raise ConfigError("build context", f"git cannot list the files of {root}: {why}",
+    res = run_in(root, "ls-files", "-z", "--cached", "--recurse-submodules", check=False)
+    if not res.ok:
+        if "not a git repository" in res.stderr:
+            return None
+        raise ConfigError("build context", f"git cannot list the files of {root}: {reason(res)}",
                           hint="an image is built from what git tracks; fix what git says "
-                               "(e.g. git config --global --add safe.directory DIR)") from exc
-    return sorted({p for p in out.stdout.split("\0") if p})
+                               "(e.g. git config --global --add safe.directory DIR)")
+    return sorted({p for p in res.stdout.split("\0") if p})
 
 
 def left_out(root: Path, extras: Sequence[str] = ()) -> list[str]:
     """The files under `root` that a build leaves out and a person may expect in it: neither
     tracked nor ignored by git, nor under a named extra (a new module not yet `git add`ed)."""
+    from torchship.adapters.git import GitError, ls_files
+
     try:
-        out = proc.run(["git", "ls-files", "-z", "--others", "--exclude-standard"],
-                       cwd=root, capture=True)
-    except CommandFailed:
+        others = ls_files(root, "--others", "--exclude-standard")
+    except GitError:  # no git, or no repository: nothing to say about what a build leaves out
         return []
     inside = [PurePosixPath(check_extra(e)) for e in extras]
-    return sorted(p for p in out.stdout.split("\0") if p and not any(
+    return sorted(p for p in others if not any(
         PurePosixPath(p) == e or e in PurePosixPath(p).parents for e in inside))
 
 
@@ -117,19 +115,9 @@ def _remove_orphans(staging: Path) -> None:
     cleanup ran); another build of this clone may be using its own right now."""
     for folder in staging.glob("context-*-*"):
         pid = folder.name.split("-")[1]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or alive(int(pid)):
             continue
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torchship.adapters.docker import Docker, require_engine
-from torchship.config import Config, read_toml
+from torchship.config import Config
 from torchship.errors import CommandFailed
 from torchship.images import toolwheel
 from torchship.images.build import build, build_args, check_base, inspect, remove_images
@@ -99,7 +99,7 @@ class ReleaseImages:
         if not self.config.bases:
             return
         docker = require_engine()
-        pyproject = read_toml(self.config.root / "pyproject.toml")
+        pyproject = self.config.pyproject.data
         prov = Provenance("0", "0", None, None, "")
         for spec in plan(self.config, prov):
             check_base(docker, spec.base_ref, what=spec.name)

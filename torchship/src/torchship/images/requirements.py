@@ -12,28 +12,48 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchship.errors import ConfigError
 from torchship.images.spec import ImageError
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 TORCH_NAMES = frozenset({"torch"})  # comes from the base image, never reinstalled
 # Where a CA bundle named by the user's environment is taken from, in this order.
 CA_VARS = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 PIP_CONF_VAR = "TORCHSHIP_PIP_CONF"
 
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
+_COMMENT = re.compile(r"(^|\s)#.*$")  # pip's rule: a `#` at the start or after a space
 
 
 def normalize(name: str) -> str:
-    """A distribution name as PEP 503 compares them."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """A distribution name as PEP 503 compares them (packaging's canonicalize_name): the one
+    package-name normaliser of the tool."""
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
+
+
+def requirement(line: str) -> Requirement | None:
+    """A requirement line (pyproject's or a lock's) parsed by packaging; None for a blank
+    line, a comment, a pip option (`-e`, `--hash`) or what is not a requirement."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    text = _COMMENT.sub("", line).strip()
+    if not text or text.startswith("-"):
+        return None
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
 
 
 def requirement_name(line: str) -> str | None:
-    """The normalized distribution name a requirement line names (None for a comment)."""
-    m = _REQ_NAME.match(line)
-    return normalize(m.group(1)) if m else None
+    """The normalized distribution name a requirement line names (None: see requirement)."""
+    req = requirement(line)
+    return normalize(req.name) if req else None
 
 
 def requirements(pyproject: Mapping[str, Any], *, extras: Iterable[str] = ()) -> list[str]:
@@ -47,10 +67,10 @@ def requirements(pyproject: Mapping[str, Any], *, extras: Iterable[str] = ()) ->
 
     def add(lines: Iterable[str]) -> None:
         for line in lines:
-            m = _REQ_NAME.match(line)
-            name = normalize(m.group(1)) if m else ""
-            if name == me and m:
-                expand([e.strip() for e in (m.group(2) or "").split(",") if e.strip()])
+            req = requirement(line)
+            name = normalize(req.name) if req else ""
+            if name == me and req:
+                expand(sorted(req.extras))
             elif name not in TORCH_NAMES and line not in out:
                 out.append(line)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from torchship.config import VARIANTS, Base, Config, read_toml
+from torchship.config import VARIANTS, Base, Config
 from torchship.errors import ConfigError, TorchshipError
 
 LABEL_NS = "io.torchship"
@@ -128,13 +128,11 @@ def _git_facts(root: Path, tag: str) -> tuple[str | None, bool, str | None]:
 def provenance(config: Config, *, version: str | None = None, revision: str | None = None,
                release: bool = False) -> Provenance:
     """Version and git state of the project at `config.root` (or as given, for a release)."""
-    pyproject = read_toml(config.root / "pyproject.toml")
-    version = version or str(pyproject.get("project", {}).get("version", "0.0.0"))
+    version = version or config.pyproject.version or "0.0.0"
     head, head_at_tag, origin = _git_facts(config.root, f"{config.release.tag_prefix}{version}")
     revision = revision or head
     at_tag = release or (revision is not None and head_at_tag)
-    urls = pyproject.get("project", {}).get("urls", {})
-    source = origin or urls.get("Source")
+    source = origin or config.pyproject.urls.get("Source")
     return Provenance(
         version=version,
         tag_version=tag_version(version, revision=revision, at_release=at_tag),

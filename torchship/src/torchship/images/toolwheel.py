@@ -41,7 +41,6 @@ import re
 import shutil
 import sys
 import tempfile
-import tomllib
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -133,8 +132,9 @@ def _source_tree(dist: metadata.Distribution, name: str) -> Path | None:
     for root in (entry, entry.parent):
         pyproject = root / "pyproject.toml"
         if pyproject.is_file():
-            with pyproject.open("rb") as fh:
-                declared = tomllib.load(fh).get("project", {}).get("name", "")
+            from torchship.config import Pyproject
+
+            declared = Pyproject.read(root).name
             if requirement_name(declared) == requirement_name(name):
                 return root
     return None
@@ -293,11 +293,11 @@ def _from_git(org: Origin) -> Path:
 
     def make(tmp: Path) -> Path:
         clone = tmp / "clone"
+        from torchship.adapters.git import Git, GitError
+
         try:
-            proc.run(["git", "clone", "--quiet", "--no-checkout", url, str(clone)])
-            proc.run(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", commit],
-                     cwd=clone)
-        except CommandFailed as exc:
+            Git.clone(url, clone, "--no-checkout").run("checkout", "--quiet", commit)
+        except GitError as exc:
             raise ImageError(f"{org.describe()}: cannot get that commit again: {exc.render()}",
                              hint=f"reinstall {org.name} from its source, or from an index") from exc
         return build_wheel(clone / org.subdirectory, tmp / "out")

@@ -407,10 +407,13 @@ def compare_only(opts: Options, run_dir: Path | None = None) -> Path:
 # ---------------------------------------------------------------- command line (nox posargs)
 
 
-def parse(argv: Sequence[str], *, root: Path) -> tuple[Options, Path | None]:
+def parse(argv: Sequence[str], *, root: Path, prog: str = "torchship matrix",
+          ) -> tuple[Options, Path | None]:
     from torchship.cli import Parser  # usage errors as one line, as every expected failure
 
-    p = Parser(prog="nox -s gpu_tests --", description=__doc__.split("\n")[0])
+    # `prog`: the command that was run (its help names its own usage; the nox sessions are
+    # aliases of it).
+    p = Parser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--local", action="store_true", help="run on the host; no image is used")
     p.add_argument("--containers", action="store_true", help="require the container engine")
     p.add_argument("--env", action="append", default=[], help="only this environment")
@@ -459,7 +462,8 @@ def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare
     from torchship.cli import guarded
 
     def body() -> int:
-        opts, run_dir = parse(argv, root=root)
+        opts, run_dir = parse(argv, root=root,
+                              prog="torchship compare" if what == "compare" else "torchship matrix")
         # SIGTERM and SIGHUP (a CI job cancelled, a terminal closed) clean up as Ctrl-C does:
         # every container of the run removed, the suite's process group killed.
         with signals(raise_interrupt):

@@ -333,16 +333,6 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process, alive
-    return True
-
-
 def remove_orphans(c: DockerClient) -> list[str]:
     """Remove the containers of matrix runs on this host whose process is gone (killed, so
     it could not clean up): their names."""
@@ -352,7 +342,7 @@ def remove_orphans(c: DockerClient) -> list[str]:
     gone = []
     for box in c.containers.list(all=True, filters={"label": OWNER}):
         who, _, pid = str(box.labels.get(OWNER, "")).rpartition(":")
-        if who == host and pid.isdigit() and not _alive(int(pid)):
+        if who == host and pid.isdigit() and not proc.alive(int(pid)):
             with contextlib.suppress(Exception):  # removed meanwhile is fine
                 box.remove(force=True)
                 gone.append(str(box.name))

@@ -44,9 +44,10 @@ def pick(listed: Sequence[str], tag: str, *, variant: str, env: str) -> str:
 
 
 def pinned(item: str) -> str:
-    """`name@sha256:...` for a recorded `name:tag@sha256:...` (the tag alone when none)."""
-    ref, _, digest = item.partition("@")
-    return f"{ref.rsplit(':', 1)[0]}@{digest}" if digest else ref
+    """`name@sha256:...` for a recorded `name:tag@sha256:...` (as recorded when no digest)."""
+    from torchship.images.reference import Reference
+
+    return Reference.parse(item, key="a tag's Images: entry").pinned
 
 
 def run_command(docker: str, image: str, cmd: Sequence[str], *, gpus: bool) -> list[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,7 +261,4 @@ def render(c: CardInput, previous: str | None, *, path: str) -> str:
 
 def project_name(cfg: tsconfig.Config) -> str:
     """The distribution's name from pyproject.toml (the card's title and model-index name)."""
-    import tomllib
-
-    data: Mapping[str, Any] = tomllib.loads((cfg.root / "pyproject.toml").read_text())
-    return str((data.get("project") or {}).get("name") or cfg.root.name)
+    return cfg.pyproject.name or cfg.root.name

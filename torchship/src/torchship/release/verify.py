@@ -12,10 +12,12 @@ bytes.
 
 from __future__ import annotations
 
-import tomllib
+import tempfile
+from pathlib import Path
 
 from torchship import config as tsconfig
 from torchship.adapters.git import Git
+from torchship.config import parse_toml
 from torchship.release import changelog, version
 from torchship.release.plan import ReleaseError, image_step, prefix_of
 
@@ -43,16 +45,15 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
         checked.append(f"{tag} signature verifies ({git.signing_format()})")
     ver = tag[len(cfg.release.tag_prefix):] if tag.startswith(cfg.release.tag_prefix) else tag
     pyproject = in_repo("pyproject.toml")
-    try:
-        data = tomllib.loads(git.show(tag, pyproject).decode("utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ReleaseError(f"{pyproject} at {tag} is not valid TOML: {exc}") from exc
+    data = parse_toml(git.show(tag, pyproject).decode("utf-8"), where=f"{pyproject} at {tag}")
     found = version.at_rev(data)
     if found != ver:
         raise ReleaseError(f"{tag}: [tool.bumpversion] current_version is {found!r}, not {ver}")
-    for rel, pattern in version.file_patterns(data, ver):
-        if not pattern.search(git.show(tag, in_repo(rel)).decode("utf-8")):
-            raise ReleaseError(f"{tag}: {in_repo(rel)} does not hold version {ver}")
+    with tempfile.TemporaryDirectory(prefix="torchship-verify-") as tmp, \
+            git.worktree(tag, Path(tmp) / "tree") as tree:
+        missing = version.not_holding(tree / prefix, ver)
+    if missing:
+        raise ReleaseError(f"{tag}: {in_repo(missing[0])} does not hold version {ver}")
     checked.append(f"version {ver} in {pyproject} and every [tool.bumpversion] file")
     log_path = in_repo(cfg.release.changelog)
     log = changelog.parse(git.show(tag, log_path).decode("utf-8"), path=f"{log_path} at {tag}")

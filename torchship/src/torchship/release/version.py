@@ -4,8 +4,11 @@ bump-my-version has no stable Python API, so this uses exactly what its own `bum
 uses (`find_config_file`, `get_configuration`, `do_bump`), in-process: a release costs one
 import of it, not several CLI start-ups. It does not roll back; release.py does.
 
-Versions: `X.Y.Z` or `X.Y.Z<label><n>` (pre-release), with the labels listed in
-[tool.bumpversion.parts.pre_l].values; the last of them (`final`) means "no pre-release".
+Versions are parsed with the project's own [tool.bumpversion] `parse` (major, minor and
+patch, and optionally pre_l and pre_n: a pre-release label from
+[tool.bumpversion.parts.pre_l].values, `final` meaning "no pre-release", and its number),
+written with its `serialize`, and found in the files bump-my-version resolves (globs
+included): bump-my-version owns all three, this module asks it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tomllib
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,10 +44,21 @@ class Version:
     patch: int
     pre_label: str | None = None
     pre_number: int | None = None
+    # The version as written (bump-my-version's serialize); None: X.Y.Z<label><n>.
+    text: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
+        if self.text is not None:
+            return self.text
         pre = f"{self.pre_label}{self.pre_number}" if self.pre_label else ""
         return f"{self.major}.{self.minor}.{self.patch}{pre}"
+
+    def values(self) -> dict[str, str]:
+        """The parts, as bump-my-version's parse names them."""
+        out = {"major": str(self.major), "minor": str(self.minor), "patch": str(self.patch)}
+        if self.pre_label is not None:
+            out.update(pre_l=self.pre_label, pre_n=str(self.pre_number or 0))
+        return out
 
     @property
     def is_pre(self) -> bool:
@@ -85,11 +98,9 @@ def _in(root: Path) -> Iterator[None]:
 
 
 def _settings(root: Path) -> dict[str, Any]:
-    try:
-        with (root / "pyproject.toml").open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise VersionError(f"cannot read pyproject.toml: {exc}") from exc
+    from torchship.config import Pyproject
+
+    data = dict(Pyproject.read(root).data)
     bv = data.get("tool", {}).get("bumpversion")
     if not isinstance(bv, dict) or "current_version" not in bv:
         raise VersionError("pyproject.toml has no [tool.bumpversion] current_version",
@@ -106,16 +117,32 @@ def pre_labels(data: dict[str, Any]) -> tuple[list[str], str | None]:
 
 
 _PEP440_PRE = {"a", "b", "rc", "alpha", "beta", "c", "pre", "preview"}
-_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:([a-z]+)(\d+))?$")
+# When [tool.bumpversion] has no `parse`: X.Y.Z or X.Y.Z<label><n>.
+DEFAULT_PARSE = r"^(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?:(?P<pre_l>[a-z]+)(?P<pre_n>\d+))?$"
 
 
-def parse(text: str) -> Version:
-    m = _VERSION.match(text)
-    if not m:
-        raise VersionError(f"version {text!r} is not X.Y.Z or X.Y.Z<label><n>",
-                           hint="fix [tool.bumpversion] current_version")
-    major, minor, patch, label, num = m.groups()
-    return Version(int(major), int(minor), int(patch), label, int(num) if num else None)
+def parse(text: str, pattern: str | None = None, *, final: str | None = None) -> Version:
+    """`text` split by bump-my-version's parse with `pattern` (the project's [tool.bumpversion]
+    parse; DEFAULT_PARSE when it has none). A pre_l of `final` (its optional value) is none."""
+    from bumpversion.exceptions import BumpVersionError
+    from bumpversion.versioning.serialization import parse_version
+
+    try:
+        parts = parse_version(text, pattern or DEFAULT_PARSE)
+    except BumpVersionError as exc:
+        raise VersionError(f"[tool.bumpversion] parse: {exc}") from exc
+    if not parts or any(not str(parts.get(p, "")).isdigit() for p in PARTS):
+        raise VersionError(f"version {text!r} does not match [tool.bumpversion] parse"
+                           if pattern else f"version {text!r} is not X.Y.Z or X.Y.Z<label><n>",
+                           hint="fix [tool.bumpversion] current_version (parse must name "
+                                "major, minor and patch)")
+    label = parts.get("pre_l") or None
+    if label is not None and label == final:
+        label = None
+    number = parts.get("pre_n")
+    return Version(int(parts["major"]), int(parts["minor"]), int(parts["patch"]), label,
+                   int(number) if label is not None and str(number or "").isdigit() else None,
+                   text=text)
 
 
 def next_version(current: Version, *, part: str | None, pre: str | None, final: bool,
@@ -183,9 +210,10 @@ def plan(root: Path, *, part: str | None, pre: str | None, final: bool) -> Bump:
     from bumpversion.files import resolve_file_config
 
     data = _settings(root)
-    current_text = str(data["tool"]["bumpversion"]["current_version"])
-    current = parse(current_text)
-    labels, _final = pre_labels(data)
+    bv = data["tool"]["bumpversion"]
+    current_text = str(bv["current_version"])
+    labels, final_label = pre_labels(data)
+    current = parse(current_text, bv.get("parse"), final=final_label)
     new = next_version(current, part=part, pre=pre, final=final, labels=labels)
     project_version = data.get("project", {}).get("version")
     if project_version is not None and project_version != current_text:
@@ -195,11 +223,14 @@ def plan(root: Path, *, part: str | None, pre: str | None, final: bool) -> Bump:
     with _in(root):
         try:
             config, config_file = _config(root)
-            cur = config.version_config.parse(current_text)
-            nxt = config.version_config.parse(str(new))
-            if config.version_config.serialize(nxt, get_context(config)) != str(new):
+            vc = config.version_config
+            cur = vc.parse(current_text)
+            nxt = vc.version_spec.create_version(new.values())
+            written = vc.serialize(nxt, get_context(config))
+            if parse(written, bv.get("parse"), final=final_label) != new:
                 raise VersionError(f"[tool.bumpversion] cannot write {new}",
                                    hint="check parse/serialize and the pre_l values")
+            new = replace(new, text=written)
             ctx = get_context(config, cur, nxt)
             pending: dict[str, str] = {}
             for cf in resolve_file_config(config.files_to_modify, config.version_config):
@@ -257,15 +288,28 @@ def at_rev(data: dict[str, Any]) -> str:
     return str(data.get("tool", {}).get("bumpversion", {}).get("current_version", ""))
 
 
-def file_patterns(data: dict[str, Any], version: str) -> list[tuple[str, re.Pattern[str]]]:
-    """(file, pattern) pairs that must match in each configured file for `version`."""
-    out: list[tuple[str, re.Pattern[str]]] = []
-    for entry in data.get("tool", {}).get("bumpversion", {}).get("files", []):
-        search = str(entry.get("search", "{current_version}"))
-        if entry.get("regex"):
-            pattern = search.replace("{current_version}", re.escape(version))
-        else:
-            pattern = re.escape(search).replace(re.escape("{current_version}"),
-                                                re.escape(version))
-        out.append((str(entry["filename"]), re.compile(pattern, re.MULTILINE)))
-    return out
+def not_holding(root: Path, version: str) -> list[str]:
+    """The files [tool.bumpversion] configures in the project at `root` (e.g. a checkout of
+    a tag) that do not hold `version`, relative to `root`: bump-my-version resolves them
+    (globs included) and searches them with its own patterns."""
+    from bumpversion.context import get_context
+    from bumpversion.exceptions import BumpVersionError
+    from bumpversion.files import resolve_file_config
+
+    missing: list[str] = []
+    with _in(root):
+        config, _ = _config(root)
+        vc = config.version_config
+        cur = vc.parse(version)
+        if cur is None:
+            raise VersionError(f"version {version!r} does not match [tool.bumpversion] parse")
+        try:
+            files = resolve_file_config(config.files_to_modify, vc)
+        except FileNotFoundError as exc:  # a glob that matches nothing
+            return [str(exc)]
+        for cf in files:
+            try:
+                cf.get_changed_contents(cur, cur, get_context(config, cur, cur))
+            except (BumpVersionError, FileNotFoundError):
+                missing.append(os.path.relpath(os.path.abspath(cf.file_change.filename), root))
+    return missing

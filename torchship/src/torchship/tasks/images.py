@@ -57,11 +57,10 @@ def lock(c: Context, env: str | None = None) -> None:
     """Resolve each image's dependencies inside its base; write docker/locks/."""
     from torchship import config
     from torchship.adapters.docker import require_engine
-    from torchship.config import read_toml
     from torchship.images import locks
 
     cfg = config.load()
-    for path in locks.lock(cfg, read_toml(cfg.root / "pyproject.toml"), docker=require_engine(),
+    for path in locks.lock(cfg, cfg.pyproject.data, docker=require_engine(),
                            envs=[env] if env else None):
         pinned = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
         print(f"{path.relative_to(cfg.root)}: {len(pinned)} packages pinned")

@@ -71,6 +71,7 @@ def standin_bases(engine: Docker, registry: Registry) -> Iterator[PinnedBases]:
     yield pinned
     # Builds and runs pull the bases by digest from this registry: drop those names (the
     # layers are the cached stand-ins' own, so only the references go).
+    from torchship.images.reference import Reference
+
     for ref in (pinned.runtime, pinned.devel):
-        name, digest = ref.split("@")
-        engine("rmi", f"{name.rsplit(':', 1)[0]}@{digest}", check=False)
+        engine("rmi", Reference.parse(ref).pinned, check=False)

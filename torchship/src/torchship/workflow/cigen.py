@@ -90,21 +90,16 @@ class Installs:
 def _extras(pyproject: Mapping[str, Any]) -> dict[str, set[str]]:
     """Each extra of the project and the canonical names it installs, self-references
     (`project[torch,test]`) followed."""
-    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.requirements import Requirement
 
-    def canonical(name: str) -> str:
-        return re.sub(r"[-_.]+", "-", name).lower()
+    from torchship.images.requirements import normalize as canonical
+    from torchship.images.requirements import requirement
 
     project = pyproject.get("project", {})
     own = canonical(str(project.get("name", "")))
     raw: dict[str, list[Requirement]] = {}
     for extra, reqs in project.get("optional-dependencies", {}).items():
-        raw[extra] = []
-        for text in reqs:
-            try:
-                raw[extra].append(Requirement(str(text)))
-            except InvalidRequirement:
-                continue
+        raw[extra] = [req for text in reqs if (req := requirement(str(text))) is not None]
 
     def names(extra: str, seen: frozenset[str]) -> set[str]:
         out: set[str] = set()
@@ -123,9 +118,7 @@ def installs(cfg: Config) -> Installs:
     """The install commands, from the extras the project has: `dev` (else torch and test) on
     the host, `test` for the image jobs. Refused when none of them brings torchship: every
     job runs `invoke` or `nox` sessions that need it."""
-    from torchship import config as configmod
-
-    extras = _extras(configmod.read_toml(cfg.root / "pyproject.toml"))
+    extras = _extras(cfg.pyproject.data)
     host: list[str] = ["dev"] if "dev" in extras else [e for e in ("torch", "test") if e in extras]
     images: list[str] = ["test"] if "test" in extras else host
     for chosen in (host, images):

@@ -22,14 +22,13 @@ import re
 import shlex
 import sys
 import textwrap
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torchship import config as configmod
-from torchship.adapters.proc import run
+from torchship.adapters.git import Git, GitError
 from torchship.errors import TorchshipError
 
 BRANCH_PREFIX = "feature/model-"
@@ -112,53 +111,56 @@ def validate_name(name: str) -> None:
                          hint="pick another name")
 
 
-def _git(root: Path, *args: str, check: bool = True) -> str:
-    return run(["git", *args], cwd=root, check=check).stdout.strip()
+def _exists(git: Git, ref: str) -> bool:
+    return git.object_type(ref) is not None
 
 
-def _exists(root: Path, ref: str) -> bool:
-    return run(["git", "rev-parse", "--verify", "--quiet", ref], cwd=root,
-               check=False).returncode == 0
-
-
-def _show(root: Path, base: str, path: str) -> str | None:
+def _show(git: Git, base: str, path: str) -> str | None:
     """A file's text on the base branch, or None where it has none."""
-    proc = run(["git", "show", f"{base}:{path}"], cwd=root, check=False)
-    return proc.stdout if proc.returncode == 0 else None
+    try:
+        return git.show(base, path).decode("utf-8")
+    except GitError:
+        return None
 
 
-def _module_file(root: Path, base: str, package: str, module: str) -> tuple[str, bool] | None:
+def _module_file(git: Git, base: str, package: str, module: str) -> tuple[str, bool] | None:
     """The source of `module` on the base branch, and whether it is a package's __init__,
     when it is a module of the project's own package."""
     if module != package and not module.startswith(package + "."):
         return None
     stem = "src/" + module.replace(".", "/")
     for path, is_package in ((f"{stem}.py", False), (f"{stem}/__init__.py", True)):
-        text = _show(root, base, path)
+        text = _show(git, base, path)
         if text is not None:
             return text, is_package
     return None
 
 
-def plan(root: Path, name: str) -> tuple[Skeleton, str]:
+def _repository(root: Path) -> Git:
+    git = Git.find(root)
+    if git is None or git.head() is None:
+        raise ModelError(f"{root} is not a git repository with a commit")
+    return git
+
+
+def plan(root: Path, name: str, git: Git | None = None) -> tuple[Skeleton, str]:
     """Check everything; return the skeleton and the base branch. Raises before any change."""
     validate_name(name)
-    if not _exists(root, "HEAD"):
-        raise ModelError(f"{root} is not a git repository with a commit")
+    git = git or _repository(root)
     base = configmod.load(root).release.branch
-    if not _exists(root, f"refs/heads/{base}"):
+    if not _exists(git, f"refs/heads/{base}"):
         raise ModelError(f"there is no {base} branch to start from")
-    pyproject = _show(root, base, "pyproject.toml")
+    pyproject = _show(git, base, "pyproject.toml")
     if pyproject is None:
         raise ModelError(f"{base} has no pyproject.toml")
-    contract = contract_of(tomllib.loads(pyproject))
+    contract = contract_of(configmod.parse_toml(pyproject, where=f"pyproject.toml on {base}"))
     where = registry_path(contract.package)
-    registry_text = _show(root, base, where)
+    registry_text = _show(git, base, where)
     if registry_text is None:
         raise ModelError(f"{where} is missing on {base}",
                          hint="models are registered there (a factory and its kwargs per name); "
                               "restore it from the template")
-    registry = tomllib.loads(registry_text)
+    registry = configmod.parse_toml(registry_text, where=f"{where} on {base}")
     entries = [(k, v) for k, v in registry.items()
                if isinstance(v, dict) and isinstance(v.get("factory"), str) and ":" in v["factory"]]
     if not entries:
@@ -168,15 +170,14 @@ def plan(root: Path, name: str) -> tuple[Skeleton, str]:
     module = entry["factory"].partition(":")[0]
     skeleton = Skeleton(contract.package, name, contract, default, entry["factory"],
                         dict(entry.get("kwargs", {})),
-                        _module_file(root, base, contract.package, module))
-    if _git(root, "status", "--porcelain", "--untracked-files=no"):
+                        _module_file(git, base, contract.package, module))
+    if git.is_dirty():
         raise ModelError("the work tree has uncommitted changes", hint="commit or stash them first")
-    remote = _git(root, "for-each-ref", "--format=%(refname)",
-                  f"refs/remotes/*/{skeleton.branch}")
-    if _exists(root, f"refs/heads/{skeleton.branch}") or remote:
+    remote = git.out("for-each-ref", "--format=%(refname)", f"refs/remotes/*/{skeleton.branch}")
+    if _exists(git, f"refs/heads/{skeleton.branch}") or remote:
         raise ModelError(f"branch {skeleton.branch} already exists",
                          hint="pick another name, or `git switch` to it")
-    if name in registry or _exists(root, f"{base}:{skeleton.module}"):
+    if name in registry or _exists(git, f"{base}:{skeleton.module}"):
         raise ModelError(f"model {name!r} already exists on {base}", hint="pick another name")
     return skeleton, base
 
@@ -325,9 +326,14 @@ class Created:
 
 def new(root: Path, name: str, *, commit: bool = True) -> Created:
     """Create the branch and the skeleton; undo everything if a step fails."""
-    skeleton, base = plan(root, name)
-    previous = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
-    _git(root, "switch", "-q", "-c", skeleton.branch, base)
+    with _repository(root) as git:
+        return _new(root, name, git, commit=commit)
+
+
+def _new(root: Path, name: str, git: Git, *, commit: bool) -> Created:
+    skeleton, base = plan(root, name, git)
+    previous = git.branch()
+    git.run("switch", "-q", "-c", skeleton.branch, base)
     try:
         for rel, text in render(skeleton).items():
             path = root / rel
@@ -335,22 +341,22 @@ def new(root: Path, name: str, *, commit: bool = True) -> Created:
             path.write_text(text)
         with (root / skeleton.registry).open("a") as fh:
             fh.write(registry_entry(skeleton))
-        _git(root, "add", "--", *skeleton.files)
+        git.add(list(skeleton.files))
         sha, env = None, ""
         if commit:
             from torchship.workflow.template import hook_failure, with_tool_on_path
 
-            proc = run(["git", "commit", "-q", "-m", f"Add the {name} model skeleton"], cwd=root,
-                       env=with_tool_on_path(), check=False)
-            if proc.returncode != 0:
-                raise ModelError(f"the skeleton's commit failed: {hook_failure(proc.stdout)}")
-            sha = _git(root, "rev-parse", "HEAD")
-            env = _git(root, "log", "-1", "--format=%(trailers:key=Env,valueonly)", sha)
+            res = git.run("commit", "-q", "-m", f"Add the {name} model skeleton",
+                          env=with_tool_on_path(), check=False)
+            if not res.ok:
+                raise ModelError(f"the skeleton's commit failed: {hook_failure(res.stdout + res.stderr)}")
+            sha = git.head()
+            env = git.log1("HEAD", "%(trailers:key=Env,valueonly)").strip()
     except BaseException:
-        _git(root, "reset", "-q", "--hard", base, check=False)
+        git.run("reset", "-q", "--hard", base, check=False)
         for rel in render(skeleton):
             (root / rel).unlink(missing_ok=True)
-        _git(root, "switch", "-q", previous if previous != "HEAD" else base, check=False)
-        _git(root, "branch", "-q", "-D", skeleton.branch, check=False)
+        git.run("switch", "-q", previous or base, check=False)
+        git.run("branch", "-q", "-D", skeleton.branch, check=False)
         raise
     return Created(skeleton, base, sha, env)

@@ -31,7 +31,6 @@ import shutil
 import sys
 import tempfile
 import tokenize
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,9 +38,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from torchship import config as configmod
-from torchship.adapters.proc import run
+from torchship.adapters.git import Git, GitError, ls_files, run_in
 from torchship.cli import Parser, guarded
 from torchship.errors import TorchshipError
+from torchship.images.requirements import normalize
 from torchship.toolsource import ToolSource
 from torchship.workflow import modelbranch
 
@@ -151,13 +151,9 @@ class Template:
         return f"version {self.version}, commit {self.commit[:12]}" + (", modified" if self.dirty else "")
 
 
-def _git(root: Path, *args: str) -> str:
-    return run(["git", *args], cwd=root).stdout.strip()
-
-
 def package_of(root: Path) -> str:
     """The project's package, as the model skeleton reads it (modelbranch.contract_of)."""
-    data = configmod.read_toml(root / "pyproject.toml")
+    data = configmod.Pyproject.read(root).data
     if not data.get("project", {}).get("name"):
         raise TemplateError(f"{root / 'pyproject.toml'} has no [project].name",
                             hint="is this a torchship template?")
@@ -170,18 +166,20 @@ def load_template(root: Path, *, source: str | None = None) -> Template:
     if not (root / "pyproject.toml").is_file():
         raise TemplateError(f"{root} is not a torchship template (no pyproject.toml)",
                             hint="run this in a clone of the template, or pass --template DIR")
-    if run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=root,
-           check=False).returncode != 0:
+    git = Git.find(root)
+    commit = git.head() if git is not None else None
+    if git is None or commit is None:
         raise TemplateError(f"the template at {root} is not a git repository with a commit",
                             hint="use a clone of the template")
     package = package_of(root)
     if not (root / "src" / package / "__init__.py").is_file():
         raise TemplateError(f"the template at {root} has no package src/{package}",
                             hint="is this a torchship template?")
-    project = configmod.read_toml(root / "pyproject.toml").get("project", {})
-    dirty = bool(_git(root, "status", "--porcelain", "--", *PROJECT_PATHS))
+    project = configmod.Pyproject.read(root).project
+    git.close()
+    dirty = bool(run_in(root, "status", "--porcelain", "--", *PROJECT_PATHS).stdout.strip())
     return Template(root=root, package=package, dist=str(project.get("name", package)),
-                    version=str(project.get("version", "0")), commit=_git(root, "rev-parse", "HEAD"),
+                    version=str(project.get("version", "0")), commit=commit,
                     dirty=dirty, source=source or str(root))
 
 
@@ -195,12 +193,11 @@ def fetched(template: str | Path) -> Iterator[Template]:
         return
     with tempfile.TemporaryDirectory(prefix="torchship-template-") as tmp:
         clone = Path(tmp) / "template"
-        proc = run(["git", "clone", "--quiet", "--depth", "1", str(template), str(clone)],
-                   check=False)
-        if proc.returncode != 0:
-            last = proc.stdout.strip().splitlines()[-1:] or [""]
-            raise TemplateError(f"cannot get the template {str(template)!r}: {last[0]}",
-                                hint="give a folder or a git URL of the template")
+        try:
+            Git.clone(str(template), clone, "--depth", "1").close()
+        except GitError as exc:
+            raise TemplateError(f"cannot get the template {str(template)!r}: {exc.message}",
+                                hint="give a folder or a git URL of the template") from exc
         yield load_template(clone, source=str(template))
 
 
@@ -213,24 +210,18 @@ def belongs(rel: PurePosixPath | str) -> bool:
 def template_files(root: Path) -> list[PurePosixPath]:
     """The project files of the template at `root` that git knows: tracked, or untracked and
     not ignored (no venv, no results, no torchship.local.toml)."""
-    out = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    return sorted({PurePosixPath(p) for p in out.split("\0")
-                   if p and belongs(p) and (root / p).is_file()})
+    listed = ls_files(root, "--cached", "--others", "--exclude-standard")
+    return sorted({PurePosixPath(p) for p in listed if belongs(p) and (root / p).is_file()})
 
 
 # --- names -------------------------------------------------------------------------------
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "_", name).lower()
-
-
 def _requirement_name(text: str) -> str | None:
-    from packaging.requirements import InvalidRequirement, Requirement
+    """The name a requirement names, as written (None when it is not a requirement)."""
+    from torchship.images.requirements import requirement
 
-    try:
-        return Requirement(text).name
-    except InvalidRequirement:
-        return None
+    req = requirement(text)
+    return req.name if req else None
 
 
 def dependency_names(pyproject: Mapping[str, Any]) -> set[str]:
@@ -239,7 +230,7 @@ def dependency_names(pyproject: Mapping[str, Any]) -> set[str]:
     reqs = list(project.get("dependencies", []))
     for extra in project.get("optional-dependencies", {}).values():
         reqs.extend(extra)
-    return {_canonical(n) for r in reqs if isinstance(r, str) and (n := _requirement_name(r))}
+    return {normalize(n) for r in reqs if isinstance(r, str) and (n := _requirement_name(r))}
 
 
 def validate_name(name: str, template: Template | None = None) -> None:
@@ -252,9 +243,9 @@ def validate_name(name: str, template: Template | None = None) -> None:
            else "a standard-library module" if name in sys.stdlib_module_names
            else "a name the template's layout or tool uses" if name in _LAYOUT else None)
     if why is None and template is not None:
-        data = configmod.read_toml(template.root / "pyproject.toml")
-        own = {_canonical(template.dist), _canonical(template.package)}
-        if _canonical(name) in dependency_names(data) - own:
+        data = configmod.Pyproject.read(template.root).data
+        own = {normalize(template.dist), normalize(template.package)}
+        if normalize(name) in dependency_names(data) - own:
             why = "a dependency of the template"
     if why is not None:
         raise TemplateError(f"{name!r} is taken ({why})", hint="pick another name")
@@ -394,7 +385,7 @@ def rename_pyproject(text: str, *, template: Template, name: str, tool_version: 
 
     old, dist = template.package, template.dist
     doc = tomlkit.parse(rename_references(text, old, name))
-    owners = {_canonical(dist), _canonical(old)}
+    owners = {normalize(dist), normalize(old)}
 
     def visit(container: Any, key: Any, value: str | None) -> None:
         if value is None:  # a table key: the package's own (package-data, ...)
@@ -405,7 +396,7 @@ def rename_pyproject(text: str, *, template: Template, name: str, tool_version: 
             container[key] = name
             return
         req = _requirement_name(value)
-        if req is not None and _canonical(req) in owners and value.startswith(req):
+        if req is not None and normalize(req) in owners and value.startswith(req):
             container[key] = name + value[len(req):]  # a self-reference: example[torch,test]
 
     _walk(doc, visit)
@@ -417,7 +408,7 @@ def rename_pyproject(text: str, *, template: Template, name: str, tool_version: 
     pin, placed = _pin(tool_version), False
     for extra_name, extra in extras.items():
         for i, req in enumerate(list(extra)):
-            if isinstance(req, str) and _canonical(_requirement_name(req) or "") == TOOL:
+            if isinstance(req, str) and normalize(_requirement_name(req) or "") == TOOL:
                 if extra_name == "test" and not placed:
                     extra[i], placed = pin, True
                 else:
@@ -441,7 +432,7 @@ def rename_pyproject(text: str, *, template: Template, name: str, tool_version: 
 
 def reset_version(files: dict[PurePosixPath, bytes], template: Template, name: str) -> None:
     """Every file [tool.bumpversion] names: the template's version -> 0.1.0 (pyproject aside)."""
-    data = configmod.read_toml(template.root / "pyproject.toml").get("tool", {}).get("bumpversion", {})
+    data = configmod.Pyproject.read(template.root).bumpversion
     old = str(data.get("current_version", template.version))
     for entry in data.get("files", []):
         rel = rename_path(PurePosixPath(str(entry.get("filename", ""))), template.package, name)
@@ -567,7 +558,8 @@ def plan(template: Template, name: str, *, tool_version: str,
         modes[target] = src.stat().st_mode & 0o777
     reset_version(files, template, name)
     regenerate_ci(files, strict=strict)
-    facts = modelbranch.contract_of(tomllib.loads(files[PurePosixPath("pyproject.toml")].decode()))
+    facts = modelbranch.contract_of(configmod.parse_toml(files[PurePosixPath("pyproject.toml")].decode(),
+                                                         where="pyproject.toml"))
     files[PurePosixPath(README)] = readme(template, name=name, tool_version=tool_version,
                                           train=shlex.join(facts.train),
                                           tool_source=tool_source).encode()
@@ -581,7 +573,7 @@ def check_line_length(new: Plan) -> None:
 
     The first commit runs ruff through the hooks: better one line now than a failed commit.
     """
-    ruff = configmod.read_toml(new.template.root / "pyproject.toml").get("tool", {}).get("ruff", {})
+    ruff = configmod.Pyproject.read(new.template.root).tool("ruff")
     limit = int(ruff.get("line-length", 88))
     old, name = new.template.package, new.name
     grow = len(name) - len(old)
@@ -658,25 +650,31 @@ def with_tool_on_path() -> dict[str, str]:
 
 def first_commit(new: Plan, dest: Path, *, hooks: bool) -> str:
     """git init, the hooks (when asked), and the first commit through them; its sha."""
-    run(["git", "init", "-q", "-b", "main"], cwd=dest)
+    with Git.init(dest, branch="main") as git:
+        return _first_commit(new, git, hooks=hooks)
+
+
+def _first_commit(new: Plan, git: Git, *, hooks: bool) -> str:
     if hooks:
         from torchship.workflow import hooks as hooksmod
 
-        hooksmod.install(dest)
-    run(["git", "add", "-A"], cwd=dest)
+        hooksmod.install(git.top)
+    git.run("add", "-A")
     message = f"Start {new.name} from the torchship template ({new.template.label})"
-    proc = run(["git", "commit", "-q", "-m", message], cwd=dest, env=with_tool_on_path(),
-               check=False)
-    if proc.returncode != 0:
-        if hooks and re.search(r"\.{3,}.*Failed$", proc.stdout, re.M):
-            raise TemplateError(f"the first commit failed in its hooks: {hook_failure(proc.stdout)}",
+    res = git.run("commit", "-q", "-m", message, env=with_tool_on_path(), check=False)
+    output = res.stdout + res.stderr
+    if not res.ok:
+        if hooks and re.search(r"\.{3,}.*Failed$", output, re.M):
+            raise TemplateError(f"the first commit failed in its hooks: {hook_failure(output)}",
                                 hint="the template does not pass its own hooks under this name; "
                                      "--no-hooks creates the project without running them, then "
                                      "`pre-commit run -a` in it shows every problem")
-        last = proc.stdout.strip().splitlines()[-1:] or [""]
+        last = output.strip().splitlines()[-1:] or [""]
         raise TemplateError(f"the first commit failed: {last[0]}",
                             hint="check `git config user.name` and `user.email`")
-    return _git(dest, "rev-parse", "HEAD")
+    head = git.head()
+    assert head is not None  # the commit was just made
+    return head
 
 
 @dataclass(frozen=True)

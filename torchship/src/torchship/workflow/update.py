@@ -24,8 +24,7 @@ starts from the new version rather than merging the same change twice.
 from __future__ import annotations
 
 import tempfile
-import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -35,7 +34,7 @@ from typing import Any
 from torchship import config as configmod
 from torchship.adapters.git import Git, GitError
 from torchship.cli import Parser, guarded
-from torchship.errors import TorchshipError
+from torchship.errors import ConfigError, TorchshipError
 from torchship.workflow import template as templatemod
 
 # Written for the project by `torchship new`: the project's own, never merged.
@@ -70,8 +69,8 @@ def read_record(root: Path) -> Record:
         raise UpdateError(f"{root} records no template version (no {templatemod.ANSWERS})",
                           hint=ADOPT)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = configmod.parse_toml(path.read_text(encoding="utf-8"), where=str(path))
+    except (ConfigError, UnicodeDecodeError) as exc:
         raise UpdateError(f"{path} is not valid TOML: {exc}", hint=ADOPT) from exc
     template, answers = data.get("template", {}), data.get("answers", {})
     missing = [key for key, table in (("template.source", template), ("template.commit", template),
@@ -83,17 +82,14 @@ def read_record(root: Path) -> Record:
                   answers["name"], bool(template.get("dirty", False)))
 
 
-def tool_pin(pyproject: dict[str, Any]) -> str | None:
+def tool_pin(pyproject: Mapping[str, Any]) -> str | None:
     """The torchship requirement's specifier in a pyproject's extras (e.g. `~=0.2`), if any."""
-    from packaging.requirements import InvalidRequirement, Requirement
+    from torchship.images.requirements import normalize, requirement
 
     for extra in pyproject.get("project", {}).get("optional-dependencies", {}).values():
         for text in extra:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if templatemod._canonical(req.name) == templatemod.TOOL:
+            req = requirement(text)
+            if req is not None and normalize(req.name) == templatemod.TOOL:
                 return str(req.specifier)
     return None
 
@@ -114,7 +110,7 @@ def pin_major(spec: str | None) -> int | None:
     return None
 
 
-def render_version(pyproject: dict[str, Any]) -> str:
+def render_version(pyproject: Mapping[str, Any]) -> str:
     """The tool version a render pins (`torchship~=X.Y`): the template's own pin, so that a
     template that raises it within a major brings the raise; else the running tool's."""
     from torchship import __version__
@@ -144,8 +140,9 @@ class Source:
     def tag_prefix(self) -> str:
         """The template's release tag prefix ([tool.torchship.release], at its HEAD)."""
         try:
-            data = tomllib.loads(self.git.show("HEAD", "pyproject.toml").decode("utf-8"))
-        except (GitError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            data = configmod.parse_toml(self.git.show("HEAD", "pyproject.toml").decode("utf-8"),
+                                        where="pyproject.toml")
+        except (GitError, ConfigError, UnicodeDecodeError):
             return configmod.Release.tag_prefix
         release = data.get("tool", {}).get("torchship", {}).get("release", {})
         return str(release.get("tag_prefix", configmod.Release.tag_prefix))
@@ -173,11 +170,8 @@ class Source:
         """The template at `commit`, as `torchship new` reads one."""
         self._checkouts += 1
         path = self.scratch / f"render-{self._checkouts}-{commit[:12]}"
-        self.git.run("worktree", "add", "--quiet", "--detach", str(path), commit)
-        try:
+        with self.git.worktree(commit, path):
             yield templatemod.load_template(path, source=self.where)
-        finally:
-            self.git.run("worktree", "remove", "--force", str(path), check=False)
 
 
 @contextmanager
@@ -187,15 +181,12 @@ def cloned(where: str) -> Iterator[Source]:
         clone = Path(tmp) / "template"
         local = Path(where).expanduser()
         url = str(local.resolve()) if local.is_dir() else where
-        from torchship.adapters.proc import run
-
-        proc = run(["git", "clone", "--quiet", "--no-checkout", url, str(clone)], check=False,
-                   env={"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
-        if proc.returncode != 0:
-            last = (proc.stdout.strip().splitlines() or [""])[-1]
-            raise UpdateError(f"cannot get the template {where!r}: {last}",
-                              hint="pass --template DIR|URL where it is now")
-        with Git.discover(clone) as git:
+        try:
+            git = Git.clone(url, clone, "--no-checkout")
+        except GitError as exc:
+            raise UpdateError(f"cannot get the template {where!r}: {exc.message}",
+                              hint="pass --template DIR|URL where it is now") from exc
+        with git:
             yield Source(git, url, Path(tmp))  # a folder recorded by its absolute path
 
 
@@ -419,7 +410,7 @@ def check_clean(git: Git, root: Path) -> None:
                                "committed")
 
 
-def check_tool(project: dict[str, Any], template: dict[str, Any], target: str) -> None:
+def check_tool(project: Mapping[str, Any], template: Mapping[str, Any], target: str) -> None:
     ours, theirs = tool_pin(project), tool_pin(template)
     a, b = pin_major(ours), pin_major(theirs)
     if a is not None and b is not None and a != b:
@@ -454,9 +445,9 @@ def plan_update(root: Path, source: Source, git: Git, record: Record, target: Ta
                 *, scratch: Path) -> Update:
     """Render both versions, check the tool's major, and work out every step."""
     with source.checkout(record.commit) as old_t, source.checkout(target.commit) as new_t:
-        template_py = configmod.read_toml(new_t.root / "pyproject.toml")
-        check_tool(configmod.read_toml(root / "pyproject.toml"), template_py, target.ref)
-        old_py = configmod.read_toml(old_t.root / "pyproject.toml")
+        template_py = configmod.Pyproject.read(new_t.root).data
+        check_tool(configmod.Pyproject.read(root).data, template_py, target.ref)
+        old_py = configmod.Pyproject.read(old_t.root).data
         # Both rendered with the project's own tool source, so that its choice is no change.
         mine = configmod.load(root, use_local=False).tool_source
         old = templatemod.plan(old_t, record.name, tool_version=render_version(old_py),
