@@ -198,7 +198,10 @@ def test_resume_refuses_when_the_user_moved_on(project: Project, move: str, says
         project.git("branch", "-q", "-D", "elsewhere")
         resumed = project.invoke("release", "--resume")
         assert resumed.returncode == 0, resumed.stderr
-        assert project.snapshot().diff(before) == []
+        # Deleting the test's own branch made git rewrite packed-refs (the refs themselves
+        # are compared one by one); everything else is byte for byte as before the release.
+        diff = project.snapshot().diff(before)
+        assert [d for d in diff if d != "git_files packed-refs differs"] == [], diff
 
 
 # -- journals the tool did not write ----------------------------------------------------------
