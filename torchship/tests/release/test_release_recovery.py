@@ -107,6 +107,41 @@ def test_an_interrupt_during_a_push_the_remote_refuses_rolls_back_truthfully(
     assert project.snapshot().diff(before) == []
 
 
+def test_a_second_interrupt_stops_waiting_and_keeps_the_journal_for_resume(
+        project: Project) -> None:
+    """Stopped before the remote answered, the release cannot know whether it is published:
+    it undoes nothing and keeps its journal. The remote then takes the push; --resume sees
+    that and finishes without pushing again."""
+    with _held_push(project) as (proc, decision):
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 3, (out, err)
+        assert err.strip().startswith("error: interrupted during the push, before origin "
+                                      "answered: it does not show main and v0.1.1 now, but "
+                                      "may still take them; nothing was undone"), err
+        assert "rolled back" not in out + err
+        assert (project.path / JOURNAL).exists()
+        assert project.git("log", "-1", "--format=%s") == "Release 0.1.1"
+        decision.write_text("0")  # the server, still holding the pushed refs, takes them
+        for _ in range(200):
+            if "refs/tags/v0.1.1" in _refs(project):
+                break
+            time.sleep(0.05)
+    assert "half-published" in project.invoke(*RELEASE).stderr
+    resumed = project.invoke("release", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines() == [
+        "resuming v0.1.1: its push was interrupted",
+        "• origin already has main and v0.1.1: nothing pushed",
+        "released 0.1.1"]
+    refs = _refs(project)
+    assert refs["refs/heads/main"] == project.git("rev-parse", "HEAD")
+    assert refs["refs/tags/v0.1.1"] == project.git("rev-parse", "refs/tags/v0.1.1")
+    assert not (project.path / JOURNAL).exists()
+
+
 @pytest.mark.parametrize("status", [1, 0])
 def test_ctrl_c_to_the_whole_process_group_during_the_push(project: Project,
                                                            status: int) -> None:

@@ -4,8 +4,9 @@ Each step describes itself, does itself and undoes itself. Before a step acts, w
 needs is written to the journal on disk (.git/torchship-release.json); after it acts, its
 result. So whatever stops a release — an error, Ctrl-C, SIGTERM, or a crash that
 `invoke release --resume` rolls back later — the repository ends byte for byte as before:
-HEAD, branch, tags, index and files. Once something has left the machine (a push), nothing is
-undone: the journal says what is published, and `--resume` finishes the release.
+HEAD, branch, tags, index and files. Once the push has begun, the remote is the truth: it is
+asked (git ls-remote) before anything is undone, what it has is never undone, and `--resume`
+finishes the release by running the planned steps from the last one that finished.
 
 Every step that changes something outside the repository says so as it does it, naming
 what changed and where: each image built into the local engine, each image pushed (tag and
