@@ -307,3 +307,34 @@ def test_a_journal_naming_the_users_commit_does_not_remove_it(project: Project) 
     assert f"commit {mine[:12]} is not the release commit the journal describes" in line, line
     assert project.git("rev-parse", "HEAD") == mine
     assert project.snapshot().diff(before) == []
+
+
+@pytest.mark.parametrize("field", ["signatures", "images"])
+def test_a_journal_cannot_make_resume_remove_what_is_not_the_releases(
+        project: Project, tmp_path: Path, field: str) -> None:
+    """A rollback deletes signature files and removes images: only the project's own, never
+    a file or an image a journal merely names."""
+    _killed_after_the_commit(project)
+    keep = tmp_path / "id_ed25519"
+    keep.write_text("a key\n")
+    path = project.path / JOURNAL
+    journal = json.loads(path.read_text())
+    if field == "signatures":
+        journal["signatures"] = [str(keep)]
+        journal["steps"].insert(-1, {"step": "sign images", "done": True, "result": {},
+                                     "undo": {}})
+    else:  # a name no engine here has: nothing could be removed even by a faulty rollback
+        journal["images"] = ["torchship-test-not-ours:16"]
+        journal["steps"].insert(-1, {"step": "images", "done": True,
+                                     "result": {"built": ["torchship-test-not-ours:16"]},
+                                     "undo": {"planned": ["torchship-test-not-ours:16"]}})
+    path.write_text(json.dumps(journal))
+    project.settle()
+    before = project.snapshot()
+    line = one_error(project.invoke("release", "--resume"))
+    assert "is not a journal this torchship can use: it names the " in line, line
+    assert (f"signature file {str(keep)!r}" if field == "signatures"
+            else "image 'torchship-test-not-ours:16', which is not one of this release's"
+            ) in line, line
+    assert keep.read_text() == "a key\n"
+    assert project.snapshot().diff(before) == []

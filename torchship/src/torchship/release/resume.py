@@ -15,7 +15,15 @@ from __future__ import annotations
 from torchship import config as tsconfig
 from torchship.adapters.git import Git
 from torchship.release.plan import ReleaseError
-from torchship.release.steps import Commit, Journal, Out, finish, not_the_release_commit, rollback
+from torchship.release.steps import (
+    BY_HAND,
+    Commit,
+    Journal,
+    Out,
+    finish,
+    not_the_release_commit,
+    rollback,
+)
 
 
 def resume(git: Git, out: Out) -> None:
@@ -24,6 +32,12 @@ def resume(git: Git, out: Out) -> None:
         raise ReleaseError("nothing to resume: no interrupted release in this repository",
                            hint="start one with `invoke release --part ...`")
     d = journal.data
+    # Images and signatures are outside the repository: checked against the project's own.
+    cfg = tsconfig.load(git.top / d.project) if d.images or d.digests or d.signatures else None
+    foreign = cfg and journal.foreign(cfg)
+    if foreign:
+        raise ReleaseError(f"{journal.path} is not a journal this torchship can use: {foreign}",
+                           hint=BY_HAND)
     problem = moved(git, journal)
     if problem:
         raise ReleaseError(f"cannot resume the release of {d.tag}: {problem}",
@@ -41,7 +55,7 @@ def resume(git: Git, out: Out) -> None:
                                     "`invoke release --resume` again")
         out("rolled back: the repository is as it was before the release")
         return
-    cfg = tsconfig.load(git.top / d.project)
+    cfg = cfg or tsconfig.load(git.top / d.project)
     published = journal.published
     out(f"resuming {d.tag}: "
         + (f"already published: {'; '.join(published)}" if published

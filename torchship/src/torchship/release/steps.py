@@ -142,6 +142,38 @@ class Journal:
                             "tree or inside .git")
         return None
 
+    def foreign(self, cfg: tsconfig.Config) -> str | None:
+        """What the journal names outside the project's own images and signatures (a
+        rollback removes those: images from the engine and the registry, signature files),
+        or None. Checked by --resume, which takes the journal from disk."""
+        from torchship.errors import ConfigError
+        from torchship.images import sign
+        from torchship.images.reference import Reference
+
+        d = self.data
+        images = [*d.images, *d.digests]
+        for entry in self.entries:
+            if entry.step == Images.name:
+                images += ImagesUndo.model_validate(entry.undo).planned
+                images += [str(t) for t in entry.result.get("built") or []]
+        for tag in images:
+            try:
+                ref = Reference.parse(tag)
+            except ConfigError:
+                ref = None
+            if (ref is None or ref.name != Reference.parse(cfg.image).name
+                    or not (ref.tag or "").startswith(f"{d.version}-")):
+                return (f"it names the image {tag!r}, which is not one of this release's "
+                        f"({cfg.image}:{d.version}-...)")
+        if d.signatures:
+            root = sign.Store.of(cfg).root.resolve()
+            for path in d.signatures:
+                full = Path(path).resolve()
+                if root not in full.parents or not full.name.startswith("signature-"):
+                    return (f"it names the signature file {path!r}, which is not in the "
+                            f"signature store {root}")
+        return None
+
     def save(self) -> None:
         """Write the journal whole, then rename it into place: never half a journal."""
         tmp = self.path.with_name(self.path.name + ".tmp")
