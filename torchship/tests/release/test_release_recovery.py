@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from torchship.testing import one_error
-from torchship.testing.gitrepo import INVOKE, Project, remote_refs
+from torchship.testing.gitrepo import INVOKE, Project, Snapshot, remote_refs
 
 RELEASE = ("release", "--part", "patch", "--no-images")
 JOURNAL = ".git/torchship-release.json"
@@ -32,9 +32,10 @@ def _refs(p: Project) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _held_push(p: Project) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+def _held_push(p: Project) -> Iterator[tuple[subprocess.Popen[str], Path, Snapshot]]:
     """A release with --push whose remote holds the push in its pre-receive hook until the
-    test writes the hook's exit status (0: take it, 1: refuse it) to the returned file.
+    test writes the hook's exit status (0: take it, 1: refuse it) to the returned file; with
+    the repository's snapshot from just before it started.
 
     The release runs in a process group of its own, as a command started from a shell does;
     the remote's receive-pack runs in a session of its own (`setsid`), as on a server: a
@@ -47,6 +48,7 @@ def _held_push(p: Project) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     # In the global config (the test's own HOME): .git/config stays byte for byte the same.
     p.git("config", "--global", "remote.origin.receivepack", "setsid git receive-pack")
     p.settle()
+    before = p.snapshot()
     proc = subprocess.Popen([*INVOKE, *RELEASE, "--push"], cwd=p.path, env=p.env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
@@ -56,7 +58,7 @@ def _held_push(p: Project) -> Iterator[tuple[subprocess.Popen[str], Path]]:
                 break
             time.sleep(0.05)
         assert started.exists(), proc.communicate()
-        yield proc, decision
+        yield proc, decision, before
     finally:
         if not decision.exists():
             decision.write_text("1")
@@ -75,7 +77,7 @@ def test_an_interrupt_during_the_push_that_the_remote_takes_finishes_the_release
         project: Project, sig: signal.Signals) -> None:
     """Defect 1: the remote takes the push after the interrupt. The release is published, so
     it is finished and said to be, never reported as rolled back."""
-    with _held_push(project) as (proc, decision):
+    with _held_push(project) as (proc, decision, _):
         proc.send_signal(sig)
         _decide(decision, 0)
         out, err = proc.communicate(timeout=120)
@@ -95,9 +97,8 @@ def test_an_interrupt_during_the_push_that_the_remote_takes_finishes_the_release
 
 def test_an_interrupt_during_a_push_the_remote_refuses_rolls_back_truthfully(
         project: Project) -> None:
-    before = project.snapshot()
     remote_before = remote_refs(project.remote, env=project.env)
-    with _held_push(project) as (proc, decision):
+    with _held_push(project) as (proc, decision, before):
         proc.send_signal(signal.SIGTERM)
         _decide(decision, 1)
         _out, err = proc.communicate(timeout=120)
@@ -112,7 +113,7 @@ def test_a_second_interrupt_stops_waiting_and_keeps_the_journal_for_resume(
     """Stopped before the remote answered, the release cannot know whether it is published:
     it undoes nothing and keeps its journal. The remote then takes the push; --resume sees
     that and finishes without pushing again."""
-    with _held_push(project) as (proc, decision):
+    with _held_push(project) as (proc, decision, _):
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
@@ -148,9 +149,8 @@ def test_ctrl_c_to_the_whole_process_group_during_the_push(project: Project,
     """Defect 6: Ctrl-C reaches every process of the terminal's group (git push, git's
     persistent cat-file). The push still ends with the remote's answer, and the rollback
     after a refusal runs to its end: no child of the release died with the signal."""
-    before = project.snapshot()
     remote_before = remote_refs(project.remote, env=project.env)
-    with _held_push(project) as (proc, decision):
+    with _held_push(project) as (proc, decision, before):
         os.killpg(proc.pid, signal.SIGINT)
         _decide(decision, status)
         out, err = proc.communicate(timeout=120)
@@ -172,9 +172,10 @@ def test_ctrl_c_to_the_whole_process_group_during_the_push(project: Project,
 # -- --resume after a SIGKILL -----------------------------------------------------------------
 
 
-def _killed_after_the_commit(p: Project) -> None:
+def _killed_after_the_commit(p: Project) -> Snapshot:
     """A release SIGKILLed while its tag is being signed (the commit step done): what a
-    power cut or an OOM kill leaves. The signer works again afterwards."""
+    power cut or an OOM kill leaves. The signer works again afterwards. Returns the
+    repository's snapshot from just before the release started."""
     count, started = p.tmp / "count", p.tmp / "started"
     signer = p.script("signer", f'n=$(cat {count} 2>/dev/null || echo 0)\n'
                                 f'echo $((n + 1)) > {count}\n'
@@ -182,6 +183,7 @@ def _killed_after_the_commit(p: Project) -> None:
                                 f'exec gpg "$@"\n')
     p.git("config", "--global", "gpg.program", str(signer))  # .git/config stays as it was
     p.settle()
+    before = p.snapshot()
     proc = subprocess.Popen([*INVOKE, *RELEASE], cwd=p.path, env=p.env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
@@ -198,6 +200,7 @@ def _killed_after_the_commit(p: Project) -> None:
     p.git("config", "--global", "--unset", "gpg.program")
     assert p.git("log", "-1", "--format=%s") == "Release 0.1.1"
     assert (p.path / JOURNAL).exists()
+    return before
 
 
 @pytest.mark.parametrize(("move", "says"), [
@@ -210,8 +213,7 @@ def _killed_after_the_commit(p: Project) -> None:
 def test_resume_refuses_when_the_user_moved_on(project: Project, move: str, says: str) -> None:
     """Defect 2: after the SIGKILL the user works on. --resume must not roll back under
     them: it refuses in one line that says what moved, and changes nothing."""
-    before = project.snapshot()
-    _killed_after_the_commit(project)
+    before = _killed_after_the_commit(project)
     release = project.git("rev-parse", "HEAD")
     if move == "commit":
         project.commit("notes.txt", "mine\n", "my own work")
