@@ -3,8 +3,12 @@ pushed once, digests in the signed tag, signed, verified; then tampered with."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from torchship.images.registry import RegistryError, resolve_digest
 from torchship.images.released import Recorded
 from torchship.release.verify import images_in
 from torchship.testing import one_error, require
-from torchship.testing.gitrepo import BIN, Project, add_bare_remote, git, isolated_env
+from torchship.testing.gitrepo import BIN, INVOKE, Project, add_bare_remote, git, isolated_env
 from torchship.testing.keys import GpgKey, configure_gpg, gpg_key, have, stop_gpg_agent
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -114,10 +118,17 @@ def test_release_records_signs_and_verifies_its_images_and_names_each_tampering(
     with pytest.raises(RegistryError, match="not found"):
         resolve_digest(f"{image}:0.1.2-cpu-runtime")
     assert not [p for p in store.rglob("signature-*")]
-    (released.remote / "hooks" / "pre-receive").unlink()
     # 3. The release pushes once, records each digest in the signed tag, signs each one.
-    res = released.invoke("release", "--part", "patch", "--push", "--no-evidence", timeout=LONG)
+    # A SIGTERM comes while the remote holds the git push: the remote then takes it, so the
+    # release is published, and finished: its images, digests and signatures all stay.
+    res = interrupted_push(released, tmp_path)
     assert res.returncode == 0, res.stderr
+    assert "rolled back" not in res.stdout + res.stderr
+    assert "note: interrupted during the push, but origin had taken it" in res.stdout
+    (released.remote / "hooks" / "pre-receive").unlink()
+    remote = git(released.remote, "for-each-ref", "--format=%(refname) %(objectname)",
+                 env=released.env)
+    assert f"refs/tags/v0.1.2 {released.git('rev-parse', 'refs/tags/v0.1.2')}" in remote
     recorded = [Recorded.parse(i) for i in images_in(released.git("cat-file", "tag", "v0.1.2"))]
     assert [r.tag for r in recorded] == [f"{image}:0.1.2-cpu-runtime", f"{image}:0.1.2-runtime",
                                          f"{image}:0.1.2-cpu-devel", f"{image}:0.1.2-devel"]
@@ -198,6 +209,33 @@ def test_release_records_signs_and_verifies_its_images_and_names_each_tampering(
     assert res.returncode == 0, res.stderr
     assert "running it anyway (--insecure)" in res.stdout
     assert "running 0.1.3" in res.stdout
+
+
+def interrupted_push(p: Project, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """`invoke release --push` with SIGTERM sent while the remote's pre-receive hook holds
+    the git push (after the images were pushed and signed); the remote then takes it."""
+    started, decision = tmp / "hook-started", tmp / "hook-decision"
+    p.hook("pre-receive", f"touch {started}\nwhile [ ! -e {decision} ]; do sleep 0.05; done\n"
+                          f'exit "$(cat {decision})"\n', remote=True)
+    args = [*INVOKE, "release", "--part", "patch", "--push", "--no-evidence"]
+    proc = subprocess.Popen(args, cwd=p.path, env=p.env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + LONG
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        decision.write_text("0")
+        out, err = proc.communicate(timeout=LONG)
+    finally:
+        if not decision.exists():
+            decision.write_text("1")
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
 def exported(key: GpgKey) -> str:

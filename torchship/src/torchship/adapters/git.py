@@ -177,6 +177,38 @@ def _first_line(message: str | bytes) -> str:
     return (text.splitlines() or [""])[0]
 
 
+_REPO_TYPE: Any = None
+
+
+def _repo_type() -> Any:
+    """GitPython's Repo, with every git process it starts going through the process runner's
+    rules (adapters/proc): started sheltered from stop signals inside `proc.sheltered()`,
+    and its long-lived `git cat-file --batch` readers in a session of their own, always.
+
+    Those readers answer every object query of a command, a rollback's included: a Ctrl-C
+    to the terminal's process group must not kill them under it. They never need a terminal.
+    """
+    global _REPO_TYPE
+    if _REPO_TYPE is None:
+        from torchship.adapters import proc
+
+        gp = _gitpython()
+
+        class Command(gp.cmd.Git):  # type: ignore[misc,name-defined]  # GitPython's, lazily
+            def execute(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+                if "cat-file" in command and any(str(a).startswith("--batch")
+                                                 for a in command):
+                    kwargs.setdefault("start_new_session", True)
+                with proc.spawning():
+                    return super().execute(command, *args, **kwargs)
+
+        class Repo(gp.Repo):  # type: ignore[misc,name-defined]
+            GitCommandWrapperType = Command
+
+        _REPO_TYPE = Repo
+    return _REPO_TYPE
+
+
 def _text(value: str | bytes) -> str:
     return value.decode("ascii") if isinstance(value, bytes) else value
 
@@ -207,7 +239,7 @@ class Git:
         gp = _gitpython()
         where = Path(path).resolve()
         try:
-            repo = gp.Repo(where, search_parent_directories=True)
+            repo = _repo_type()(where, search_parent_directories=True)
         except (gp.exc.InvalidGitRepositoryError, gp.exc.NoSuchPathError) as exc:
             raise GitError(f"{where} is not inside a git repository",
                            hint="run it from your project's clone, or `git init` first") from exc
@@ -352,6 +384,21 @@ class Git:
             return None
         commit = _gitpython().Commit(self._repo, bytes.fromhex(found[0]))  # GitPython parses it
         return CommitInfo([p.hexsha for p in commit.parents], _first_line(commit.message))
+
+    def tree_of(self, rev: str) -> str | None:
+        """The tree object of the commit `rev` names, or None."""
+        found = self._object(f"{rev}^{{tree}}")
+        return found[0] if found else None
+
+    def changed_paths(self, old: str, new: str) -> list[str]:
+        """The files (from the top) that differ between commits `old` and `new`."""
+        out = self.run("diff-tree", "-r", "--no-commit-id", "--name-only", "-z", old, new).stdout
+        return [p for p in out.split("\0") if p]
+
+    def staged(self, rev: str = "HEAD") -> list[str]:
+        """The files (from the top) whose staged content differs from commit `rev`."""
+        out = self.run("diff-index", "--cached", "--name-only", "-z", rev, "--").stdout
+        return [p for p in out.split("\0") if p]
 
     def tag_info(self, name: str) -> TagInfo | None:
         """What annotated tag `name` points at and its subject; None for a lightweight tag."""

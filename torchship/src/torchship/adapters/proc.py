@@ -37,16 +37,17 @@ def run(
     try:
         # A time limit gets a process group of its own, so the limit stops the grandchildren
         # too (nox -> pytest -> training): killing only the child leaves its pipes open.
-        child = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=full_env,
-            text=True,
-            stdin=subprocess.PIPE if input is not None else None,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.STDOUT if capture else None,
-            start_new_session=timeout is not None,
-        )
+        with spawning():
+            child = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=full_env,
+                text=True,
+                stdin=subprocess.PIPE if input is not None else None,
+                stdout=subprocess.PIPE if capture else None,
+                stderr=subprocess.STDOUT if capture else None,
+                start_new_session=timeout is not None,
+            )
     except FileNotFoundError as exc:
         raise TorchshipError(
             f"`{argv[0]}` was not found", hint="install it or put it on PATH"
@@ -116,8 +117,9 @@ def spawn(
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as out:
         try:
-            return subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=detach)
+            with spawning():
+                return subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=detach)
         except FileNotFoundError as exc:
             raise TorchshipError(f"`{argv[0]}` was not found",
                                  hint="install it or put it on PATH") from exc
@@ -149,8 +151,11 @@ def stream(
     full_env = {**os.environ, **env} if env is not None else None
     lines: list[str] = []
     try:
-        with subprocess.Popen(argv, cwd=cwd, env=full_env, text=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL) as proc:
+        with spawning():
+            started = subprocess.Popen(argv, cwd=cwd, env=full_env, text=True,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL)
+        with started as proc:
             assert proc.stdout is not None  # stdout=PIPE above
             for line in proc.stdout:
                 lines.append(line)
@@ -193,3 +198,47 @@ def signals(handler: Callable[[int, Any], Any] | int) -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+_sheltered = 0  # how many `sheltered()` blocks are open (signals are a main-thread affair)
+
+
+@contextmanager
+def sheltered() -> Iterator[None]:
+    """Meanwhile, children start with SIGINT, SIGTERM and SIGHUP blocked: a Ctrl-C to the
+    terminal's process group, or a signal to the whole group, does not reach them.
+
+    For what must run to its end once it has begun: a git push, whose outcome only the remote
+    knows, and a rollback, which must not stop half-way. Blocked signals stay blocked across
+    exec and are inherited by the children's own children (git keeps its callers' mask), and
+    a process that blocks them keeps the terminal: ssh can still ask for a passphrase. This
+    process still receives them and decides; SIGKILL still stops a child.
+    """
+    global _sheltered
+    _sheltered += 1
+    try:
+        yield
+    finally:
+        _sheltered -= 1
+
+
+def is_sheltered() -> bool:
+    return _sheltered > 0
+
+
+@contextmanager
+def spawning() -> Iterator[None]:
+    """Around starting one child: inside `sheltered()`, block the stop signals in this
+    thread while it starts, so that the child starts with them blocked. One that arrives
+    meanwhile waits, and reaches this process once the child has started."""
+    if not _sheltered:
+        yield
+        return
+    import signal
+
+    sigs = {getattr(signal, name) for name in STOP_SIGNALS}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -69,7 +69,7 @@ def run(start: Path | str, opts: Options, *, out: Out | None = None) -> Plan | N
                 if journal.publishing:
                     raise ReleaseError("a release is half-published in this repository",
                                        hint="finish it with `invoke release --resume`")
-                raise ReleaseError(f"the release of {journal.data['tag']} stopped before it "
+                raise ReleaseError(f"the release of {journal.data.tag} stopped before it "
                                    f"finished ({journal.path} is left)",
                                    hint="`invoke release --resume` rolls it back")
             cfg = tsconfig.load(project)

@@ -4,8 +4,9 @@ Each step describes itself, does itself and undoes itself. Before a step acts, w
 needs is written to the journal on disk (.git/torchship-release.json); after it acts, its
 result. So whatever stops a release — an error, Ctrl-C, SIGTERM, or a crash that
 `invoke release --resume` rolls back later — the repository ends byte for byte as before:
-HEAD, branch, tags, index and files. Once something has left the machine (a push), nothing is
-undone: the journal says what is published, and `--resume` finishes the release.
+HEAD, branch, tags, index and files. Once the push has begun, the remote is the truth: it is
+asked (git ls-remote) before anything is undone, what it has is never undone, and `--resume`
+finishes the release by running the planned steps from the last one that finished.
 
 Every step that changes something outside the repository says so as it does it, naming
 what changed and where: each image built into the local engine, each image pushed (tag and
@@ -22,17 +23,33 @@ import os
 import shutil
 import signal
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
 
 from torchship import config as tsconfig
 from torchship.adapters.git import Git, GitError
-from torchship.adapters.proc import raise_interrupt, signals
+from torchship.adapters.proc import raise_interrupt, sheltered, signals
 from torchship.errors import TorchshipError
 from torchship.release import version
+from torchship.release.journal import (
+    BaselineUndo,
+    CommitUndo,
+    Contents,
+    Entry,
+    FilesUndo,
+    ImagesUndo,
+    NoUndo,
+    Record,
+    SavedFile,
+    TagUndo,
+    first_error,
+    parse,
+)
 from torchship.release.plan import Plan, ReleaseError, image_step
 from torchship.release.verify import pin_images, verify
 
@@ -40,9 +57,9 @@ JOURNAL_NAME = "torchship-release.json"
 INDEX_COPY = "torchship-release.index"
 # git commit leaves the message in COMMIT_EDITMSG: kept here so that a rollback restores it.
 MSG_FILE, MSG_COPY = "COMMIT_EDITMSG", "torchship-release.editmsg"
+BY_HAND = "repair or delete it after checking `git status` and `git tag -l` by hand"
 
 Out = Callable[[str], None]
-Entry = dict[str, Any]
 
 
 class Interrupted(ReleaseError):
@@ -66,19 +83,20 @@ class Journal:
     """The undo log and the resume state of one release, kept in the repository's git dir.
 
     Its header names the release (version, tag, branch, remote, the project's folder from the
-    top) and what it made (commit, tag object, images, what is published); `steps` lists each
-    step that started: what its undo needs, whether it finished, and its result.
+    top, the steps planned) and what it made (commit, tag object, images, what is published);
+    `steps` lists each step that started: what its undo needs, whether it finished, and its
+    result. Typed (release/journal.py) and checked whenever it is read.
     """
 
     path: Path
-    data: dict[str, Any]
+    data: Contents
 
     @classmethod
     def begin(cls, git: Git, plan: Plan) -> Journal:
-        journal = cls(git.git_dir / JOURNAL_NAME, {
-            "version": plan.new, "tag": plan.tag, "branch": plan.branch,
-            "remote": plan.remote or "", "project": plan.prefix, "head": plan.head,
-            "commit": "", "tag_oid": "", "images": [], "published": [], "steps": []})
+        journal = cls(git.git_dir / JOURNAL_NAME, Contents(
+            version=plan.new, tag=plan.tag, branch=plan.branch, remote=plan.remote or "",
+            project=plan.prefix, head=plan.head, commit="", tag_oid="", images=[],
+            published=[], planned=[s.name for s in STEPS if s.active(plan)]))
         journal.save()
         return journal
 
@@ -86,57 +104,115 @@ class Journal:
     def load(cls, git: Git) -> Journal | None:
         path = git.git_dir / JOURNAL_NAME
         try:
-            data = json.loads(path.read_text())
+            raw = json.loads(path.read_text())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise ReleaseError(f"{path} cannot be read: {exc}",
-                               hint="repair or delete it after checking `git status` and "
-                                    "`git tag -l` by hand") from exc
-        if not isinstance(data, dict):
-            raise ReleaseError(f"{path} is not a release journal (a JSON object)",
-                               hint="repair or delete it after checking `git status` and "
-                                    "`git tag -l` by hand")
-        data.setdefault("steps", [])  # a journal from before steps were journaled
-        data.setdefault("project", "")
-        _check_shape(path, data)
-        return cls(path, data)
+            raise ReleaseError(f"{path} cannot be read: {exc}", hint=BY_HAND) from exc
+        try:
+            data = parse(raw)
+        except ValueError as exc:
+            raise ReleaseError(f"{path} {exc}", hint=BY_HAND) from None
+        journal = cls(path, data)
+        problem = journal._problem(git)
+        if problem:
+            raise ReleaseError(f"{path} is not a journal this torchship can use: {problem}",
+                               hint=BY_HAND)
+        return journal
+
+    def _problem(self, git: Git) -> str | None:
+        """What a type cannot say: each entry's undo is its step's record, each step is one
+        of STEPS, and every path it names stays inside the work tree and outside .git."""
+        for name in [e.step for e in self.data.steps] + self.data.planned:
+            if step_named(name) is None:
+                return f"it names a step this torchship does not have: {name!r}"
+        if not inside_work_tree(git, self.data.project or ".", top_ok=True):
+            return (f"its project {self.data.project!r} is outside the work tree or inside "
+                    ".git")
+        for entry in self.data.steps:
+            step = step_named(entry.step)
+            assert step is not None  # checked above
+            try:
+                undo = step.Undo.model_validate(entry.undo)
+            except ValidationError as exc:
+                return f"its {entry.step} step's undo: {first_error(exc)}"
+            for rel in undo.paths():
+                if not inside_work_tree(git, rel):
+                    return (f"its {entry.step} step names {rel!r}, which is outside the work "
+                            "tree or inside .git")
+        return None
+
+    def foreign(self, cfg: tsconfig.Config) -> str | None:
+        """What the journal names outside the project's own images and signatures (a
+        rollback removes those: images from the engine and the registry, signature files),
+        or None. Checked by --resume, which takes the journal from disk."""
+        from torchship.errors import ConfigError
+        from torchship.images import sign
+        from torchship.images.reference import Reference
+
+        d = self.data
+        images = [*d.images, *d.digests]
+        for entry in self.entries:
+            if entry.step == Images.name:
+                images += ImagesUndo.model_validate(entry.undo).planned
+                images += [str(t) for t in entry.result.get("built") or []]
+        for tag in images:
+            try:
+                ref = Reference.parse(tag)
+            except ConfigError:
+                ref = None
+            if (ref is None or ref.name != Reference.parse(cfg.image).name
+                    or not (ref.tag or "").startswith(f"{d.version}-")):
+                return (f"it names the image {tag!r}, which is not one of this release's "
+                        f"({cfg.image}:{d.version}-...)")
+        if d.signatures:
+            root = sign.Store.of(cfg).root.resolve()
+            for path in d.signatures:
+                full = Path(path).resolve()
+                if root not in full.parents or not full.name.startswith("signature-"):
+                    return (f"it names the signature file {path!r}, which is not in the "
+                            f"signature store {root}")
+        return None
 
     def save(self) -> None:
         """Write the journal whole, then rename it into place: never half a journal."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+            tmp.write_text(self.data.model_dump_json(indent=2) + "\n")
         except OSError:
             tmp.unlink(missing_ok=True)  # a full disk: no half-written copy left behind
             raise
         os.replace(tmp, self.path)
 
-    def start(self, step: str, undo: dict[str, Any]) -> Entry:
-        entry: Entry = {"step": step, "undo": undo, "done": False}
-        self.data["steps"].append(entry)
+    def start(self, step: str, undo: Record) -> Entry:
+        entry = Entry(step=step, undo=undo.model_dump())
+        self.data.steps.append(entry)
         self.save()
         return entry
 
     def finish(self, entry: Entry, result: dict[str, Any]) -> None:
-        entry.update(done=True, result=result)
+        entry.done, entry.result = True, result
         self.save()
 
     def note(self, **values: Any) -> None:
         """Set header values (what a step made); written with the step's result."""
-        self.data.update(values)
+        for key, value in values.items():
+            setattr(self.data, key, value)
 
     def publish(self, what: list[str]) -> None:
-        self.data["published"].extend(w for w in what if w not in self.data["published"])
+        self.data.published.extend(w for w in what if w not in self.data.published)
         self.save()
 
     @property
     def entries(self) -> list[Entry]:
-        return list(self.data["steps"])
+        return list(self.data.steps)
 
     @property
     def published(self) -> list[str]:
-        return list(self.data["published"])
+        return list(self.data.published)
+
+    def entry(self, name: str) -> Entry | None:
+        return next((e for e in self.data.steps if e.step == name), None)
 
     @property
     def publishing(self) -> bool:
@@ -144,8 +220,21 @@ class Journal:
         (unless its process saw that nothing left the machine and began rolling back)."""
         if self.published:
             return True
-        return not self.data.get("rolling_back") and any(
-            step.publishes for e in self.entries if (step := step_named(e["step"])))
+        return not self.data.rolling_back and any(
+            step.publishes for e in self.entries if (step := step_named(e.step)))
+
+    def files(self) -> dict[str, SavedFile | None]:
+        """Every file the release's steps wrote (from the top): the bytes they saved of it
+        first, or None for one they created."""
+        out: dict[str, SavedFile | None] = {}
+        for entry in self.entries:
+            step = step_named(entry.step)
+            if step is not None and step.Undo is FilesUndo:
+                undo = FilesUndo.model_validate(entry.undo)
+                out.update(undo.files)
+                if undo.created:
+                    out[undo.created] = None
+        return out
 
     def remove(self) -> None:
         (self.path.parent / INDEX_COPY).unlink(missing_ok=True)
@@ -153,29 +242,17 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
 
-# What every journal holds, by type: anything else is not one the tool wrote.
-_HEADER: dict[str, type | tuple[type, ...]] = {
-    "version": str, "tag": str, "branch": str, "remote": str, "project": str, "head": str,
-    "commit": str, "tag_oid": str, "images": list, "published": list, "steps": list}
-
-
-def _check_shape(path: Path, data: dict[str, Any]) -> None:
-    """Refuse, in one line, a journal another version or a hand wrote wrongly, rather than
-    fail on it half-way through a rollback."""
-    for key, kind in _HEADER.items():
-        if not isinstance(data.get(key), kind):
-            problem = "is missing" if key not in data else "has the wrong type"
-            raise ReleaseError(f"{path} is not a journal this torchship can use: {key!r} "
-                               f"{problem}",
-                               hint="repair or delete it after checking `git status` and "
-                                    "`git tag -l` by hand")
-    for entry in data["steps"]:
-        if not (isinstance(entry, dict) and isinstance(entry.get("step"), str)
-                and isinstance(entry.get("undo", {}), dict)):
-            raise ReleaseError(f"{path} is not a journal this torchship can use: a step "
-                               f"entry is {json.dumps(entry)[:60]}",
-                               hint="repair or delete it after checking `git status` and "
-                                    "`git tag -l` by hand")
+def inside_work_tree(git: Git, rel: str, *, top_ok: bool = False) -> bool:
+    """Whether `rel` (from the top, or absolute) is in the work tree and not in a git
+    directory, symbolic links followed: what a journal may make a rollback write or remove."""
+    path = (git.top / rel).resolve()
+    try:
+        inner = path.relative_to(git.top)
+    except ValueError:
+        return False
+    if not inner.parts:
+        return top_ok
+    return inner.parts[0] != ".git" and path != git.git_dir and git.git_dir not in path.parents
 
 
 # -- the steps ----------------------------------------------------------------------------
@@ -183,14 +260,24 @@ def _check_shape(path: Path, data: dict[str, Any]) -> None:
 
 @dataclass
 class Context:
-    """What the steps of one run share."""
+    """What the steps of one run share. `--resume` has no plan (the repository has moved
+    on since it was made): the steps it runs work from the journal alone (`resumable`)."""
 
     git: Git
     cfg: tsconfig.Config
-    plan: Plan
+    the_plan: Plan | None
     out: Out
     journal: Journal
     built: list[str] = field(default_factory=list)
+    resumed: bool = False
+    interrupted: str | None = None  # a stop signal that came while the push ran
+
+    @property
+    def plan(self) -> Plan:
+        if self.the_plan is None:
+            raise ReleaseError("this step needs the release's plan, which --resume does not "
+                               "have", hint=BY_HAND)
+        return self.the_plan
 
 
 class Step:
@@ -198,6 +285,8 @@ class Step:
 
     name: ClassVar[str]
     publishes: ClassVar[bool] = False  # once it starts, nothing is undone
+    resumable: ClassVar[bool] = False  # can run from the journal alone (--resume finishes it)
+    Undo: ClassVar[type[Record]] = NoUndo  # what prepare() journals for undo()
 
     def active(self, plan: Plan) -> bool:
         """Whether a run of `plan` does this step (an inactive one only describes itself)."""
@@ -207,9 +296,9 @@ class Step:
         """What `--dry-run` prints for this step: a line `name: ...`, then details."""
         raise NotImplementedError
 
-    def prepare(self, ctx: Context) -> dict[str, Any]:
-        """What undo needs, journaled before the step acts (JSON data)."""
-        return {}
+    def prepare(self, ctx: Context) -> Record:
+        """What undo needs, journaled before the step acts (an instance of `Undo`)."""
+        return NoUndo()
 
     def do(self, ctx: Context) -> dict[str, Any]:
         """Act; return the result to journal."""
@@ -224,26 +313,26 @@ class Step:
         return []
 
 
-def _saved(plan: Plan, rels: list[str]) -> dict[str, Any]:
+def _saved(plan: Plan, rels: list[str]) -> FilesUndo:
     """The exact bytes and mode of files the step is about to write (from the top)."""
     files = {}
     for rel in rels:
         path = plan.root / rel
-        files[plan.in_repo(rel)] = {"mode": path.stat().st_mode,
-                                    "bytes": base64.b64encode(path.read_bytes()).decode("ascii")}
-    return {"files": files}
+        files[plan.in_repo(rel)] = SavedFile(
+            mode=path.stat().st_mode, bytes=base64.b64encode(path.read_bytes()).decode("ascii"))
+    return FilesUndo(files=files)
 
 
-def _restore(git: Git, files: dict[str, Any]) -> list[str]:
+def _restore(git: Git, files: dict[str, SavedFile]) -> list[str]:
     done = []
     for rel in sorted(files, reverse=True):
         path = git.top / rel
-        original = base64.b64decode(files[rel]["bytes"])
+        original = files[rel].data()
         changed = not path.exists() or path.read_bytes() != original
         if changed:
             path.write_bytes(original)
-        if path.stat().st_mode != files[rel]["mode"]:
-            os.chmod(path, files[rel]["mode"])
+        if path.stat().st_mode != files[rel].mode:
+            os.chmod(path, files[rel].mode)
             changed = True
         if changed:
             done.append(f"restored {rel}")
@@ -252,6 +341,7 @@ def _restore(git: Git, files: dict[str, Any]) -> list[str]:
 
 class Bump(Step):
     name = "bump"
+    Undo = FilesUndo
 
     def describe(self, plan: Plan) -> list[str]:
         lines = [f"bump: version {plan.bump.current} -> {plan.new} (bump-my-version)"]
@@ -260,7 +350,7 @@ class Bump(Step):
                       f"    + {ch.new.strip()}"]
         return lines
 
-    def prepare(self, ctx: Context) -> dict[str, Any]:
+    def prepare(self, ctx: Context) -> FilesUndo:
         return _saved(ctx.plan, sorted(ctx.plan.bump.files))
 
     def do(self, ctx: Context) -> dict[str, Any]:
@@ -269,17 +359,18 @@ class Bump(Step):
         return {}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
-        return _restore(git, entry["undo"]["files"])
+        return _restore(git, FilesUndo.model_validate(entry.undo).files)
 
 
 class Changelog(Step):
     name = "changelog"
+    Undo = FilesUndo
 
     def describe(self, plan: Plan) -> list[str]:
         return [f"changelog: [Unreleased] -> [{plan.new}]", f"  {plan.changelog_path}:",
                 *(f"    {ln}" for ln in plan.changelog_changes)]
 
-    def prepare(self, ctx: Context) -> dict[str, Any]:
+    def prepare(self, ctx: Context) -> FilesUndo:
         return _saved(ctx.plan, [ctx.plan.changelog_path])
 
     def do(self, ctx: Context) -> dict[str, Any]:
@@ -288,13 +379,14 @@ class Changelog(Step):
         return {}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
-        return _restore(git, entry["undo"]["files"])
+        return _restore(git, FilesUndo.model_validate(entry.undo).files)
 
 
 class ModelCard(Step):
     """The model card, written from the evidence into the release commit (release/modelcard.py)."""
 
     name = "model card"
+    Undo = FilesUndo
 
     def active(self, plan: Plan) -> bool:
         return plan.card_new is not None
@@ -306,12 +398,12 @@ class ModelCard(Step):
         return [f"model card: {plan.card_path} {how}, from matrix run "
                 f"{plan.evidence.run_id if plan.evidence else '?'}"]
 
-    def prepare(self, ctx: Context) -> dict[str, Any]:
+    def prepare(self, ctx: Context) -> FilesUndo:
         assert ctx.plan.card_path is not None
         if ctx.plan.card_existed:
             return _saved(ctx.plan, [ctx.plan.card_path])
-        return {"files": {}, "created": ctx.plan.in_repo(ctx.plan.card_path),
-                "dirs": _missing_dirs(ctx.plan.root / ctx.plan.card_path)}
+        return FilesUndo(created=ctx.plan.in_repo(ctx.plan.card_path),
+                         dirs=_missing_dirs(ctx.plan.root / ctx.plan.card_path))
 
     def do(self, ctx: Context) -> dict[str, Any]:
         plan = ctx.plan
@@ -325,24 +417,25 @@ class ModelCard(Step):
         return {}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
-        done = _restore(git, entry["undo"]["files"])
-        created = entry["undo"].get("created")
-        if created and (git.top / created).exists():
-            (git.top / created).unlink()
-            done.append(f"removed {created}")
-        _remove_empty(entry["undo"].get("dirs", []))
+        u = FilesUndo.model_validate(entry.undo)
+        done = _restore(git, u.files)
+        if u.created and (git.top / u.created).exists():
+            (git.top / u.created).unlink()
+            done.append(f"removed {u.created}")
+        _remove_empty(u.dirs)
         return done
 
 
 class Commit(Step):
     name = "commit"
+    Undo = CommitUndo
 
     def describe(self, plan: Plan) -> list[str]:
         signed = " (signed)" if plan.sign_commit else ""
         return [f"commit: {plan.commit_message.strip()!r}{signed}, of "
                 + ", ".join(plan.in_repo(p) for p in plan.paths)]
 
-    def prepare(self, ctx: Context) -> dict[str, Any]:
+    def prepare(self, ctx: Context) -> CommitUndo:
         index = ctx.git.git_dir / "index"
         had_index = index.exists()
         if had_index:
@@ -351,40 +444,72 @@ class Commit(Step):
         had_msg = msg.exists()
         if had_msg:
             shutil.copyfile(msg, ctx.git.git_dir / MSG_COPY)
-        return {"ref": f"refs/heads/{ctx.plan.branch}", "head": ctx.plan.head,
-                "index": had_index, "subject": ctx.plan.commit_message.splitlines()[0],
-                "editmsg": had_msg}
+        return CommitUndo(ref=f"refs/heads/{ctx.plan.branch}", head=ctx.plan.head,
+                          index=had_index, subject=ctx.plan.commit_message.splitlines()[0],
+                          editmsg=had_msg)
 
     def do(self, ctx: Context) -> dict[str, Any]:
         plan = ctx.plan
         ctx.git.add([plan.in_repo(p) for p in plan.paths])
         commit = ctx.git.commit(plan.commit_message, sign=plan.sign_commit)
-        ctx.journal.note(commit=commit)
+        ctx.journal.note(commit=commit, tree=ctx.git.tree_of(commit) or "")
         ctx.out(f"• commit {commit[:12]} {plan.commit_message.strip()!r}")
         return {"commit": commit}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
         done = []
-        u = entry["undo"]
+        u = CommitUndo.model_validate(entry.undo)
         index, copy = git.git_dir / "index", git.git_dir / INDEX_COPY
-        if not u["index"]:
+        if not u.index:
             if index.exists():
                 index.unlink()
                 done.append("restored the index")
         elif copy.exists() and (not index.exists() or index.read_bytes() != copy.read_bytes()):
             os.replace(copy, index)  # a rename: no new space needed (a full disk)
             done.append("restored the index")
-        _restore_editmsg(git, bool(u.get("editmsg")))
-        now = git.ref(u["ref"])
-        if now is None or now == u["head"]:
+        _restore_editmsg(git, u.editmsg)
+        now = git.ref(u.ref)
+        if now is None or now == u.head:
             return done
-        info = git.commit_info(now)
-        ours = now == journal.data["commit"] or (
-            info is not None and info.parents == [u["head"]] and info.subject == u["subject"])
-        if ours:  # never someone else's commit
-            git.move_ref(u["ref"], u["head"], now)
-            done.append(f"removed the release commit from {u['ref'].removeprefix('refs/heads/')}")
+        if not_the_release_commit(git, journal, now) is None:  # never someone else's commit
+            git.move_ref(u.ref, u.head, now)
+            done.append(f"removed the release commit from {u.ref.removeprefix('refs/heads/')}")
         return done
+
+
+def not_the_release_commit(git: Git, journal: Journal, oid: str) -> str | None:
+    """Why commit `oid` is not the release commit the journal describes, or None when it is.
+
+    That commit sits on the release's starting commit, has the release's subject, changes
+    only the files the release's steps wrote, from the very bytes they saved (and, once
+    recorded, has the recorded tree). A journal naming a commit makes it no release commit.
+    """
+    entry = journal.entry(Commit.name)
+    if entry is None:
+        return "the release made no commit"
+    u = CommitUndo.model_validate(entry.undo)
+    info = git.commit_info(oid)
+    if info is None:
+        return "no such commit"
+    if info.parents != [u.head]:
+        return f"its parent is not {u.head[:12]}, where the release started"
+    if info.subject != u.subject:
+        return f"its subject is {info.subject!r}, not {u.subject!r}"
+    if oid == journal.data.commit and journal.data.tree and git.tree_of(oid) != journal.data.tree:
+        return "its tree is not the one the release recorded"
+    written = journal.files()
+    changed = git.changed_paths(u.head, oid)
+    if others := [p for p in changed if p not in written]:
+        return f"it changes {', '.join(others[:3])}, which the release did not write"
+    for rel, saved in written.items():
+        if saved is not None and rel in changed:
+            try:
+                before = git.show(u.head, rel)
+            except GitError:
+                return f"{rel} is not in its parent"
+            if before != saved.data():
+                return f"{rel} in its parent is not what the release saved of it"
+    return None
 
 
 def _restore_editmsg(git: Git, had: bool) -> None:
@@ -398,6 +523,7 @@ def _restore_editmsg(git: Git, had: bool) -> None:
 
 class Tag(Step):
     name = "tag"
+    Undo = TagUndo
 
     def describe(self, plan: Plan) -> list[str]:
         signed = "signed" if plan.sign else "unsigned"
@@ -405,29 +531,32 @@ class Tag(Step):
         return [f"tag: {plan.tag} (annotated, {signed}), message{pinned}:",
                 *(f"  | {ln}" if ln else "  |" for ln in plan.tag_message.splitlines())]
 
-    def prepare(self, ctx: Context) -> dict[str, Any]:
-        return {"name": ctx.plan.tag, "subject": ctx.plan.tag_message.splitlines()[0]}
+    def prepare(self, ctx: Context) -> TagUndo:
+        return TagUndo(name=ctx.plan.tag, subject=ctx.plan.tag_message.splitlines()[0])
 
     def do(self, ctx: Context) -> dict[str, Any]:
         plan = ctx.plan
         # The images pushed just before: each recorded by its digest, under the signature.
-        message = pin_images(plan.tag_message, ctx.journal.data.get("digests", {}))
+        message = pin_images(plan.tag_message, ctx.journal.data.digests)
         oid = ctx.git.tag(plan.tag, message, sign=plan.sign)
         ctx.journal.note(tag_oid=oid)
         ctx.out(f"• tag {plan.tag} ({'signed' if plan.sign else 'unsigned'})")
         return {"oid": oid}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
-        name, subject = entry["undo"]["name"], entry["undo"]["subject"]
-        ref = f"refs/tags/{name}"
+        u = TagUndo.model_validate(entry.undo)
+        name, ref = u.name, f"refs/tags/{u.name}"
         now = git.ref(ref)
         if now is None:
             return []
         info = git.tag_info(name)
-        ours = now == journal.data["tag_oid"] or (
-            info is not None and info.target == journal.data["commit"] != ""
-            and info.subject == subject)
-        if not ours:  # a tag someone else made in the meantime is not ours to delete
+        commit = journal.data.commit
+        # Ours: the journal's tag, with the release's subject, on the release commit (one
+        # the journal merely names is not enough). Another tag is not ours to delete.
+        ours = (name == journal.data.tag and info is not None and info.subject == u.subject
+                and commit != "" and info.target == commit
+                and not_the_release_commit(git, journal, commit) is None)
+        if not ours:
             return []
         git.delete_ref(ref, now)
         return [f"deleted tag {name}"]
@@ -438,6 +567,7 @@ class Baseline(Step):
     matrix runs compare their benchmarks with the last release's)."""
 
     name = "baseline"
+    Undo = BaselineUndo
 
     def active(self, plan: Plan) -> bool:
         return plan.evidence is not None and plan.baseline is not None
@@ -447,10 +577,10 @@ class Baseline(Step):
             return ["baseline: none (no evidence)"]
         return [f"baseline: {plan.evidence.rel(plan.root)} -> {plan.baseline}"]
 
-    def prepare(self, ctx: Context) -> dict[str, Any]:
+    def prepare(self, ctx: Context) -> BaselineUndo:
         assert ctx.plan.baseline is not None
         folder = ctx.plan.root / ctx.plan.baseline
-        return {"folder": str(folder), "dirs": _missing_dirs(folder)}
+        return BaselineUndo(folder=str(folder), dirs=_missing_dirs(folder))
 
     def do(self, ctx: Context) -> dict[str, Any]:
         plan = ctx.plan
@@ -461,11 +591,12 @@ class Baseline(Step):
         return {}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
-        folder = Path(entry["undo"]["folder"])
+        u = BaselineUndo.model_validate(entry.undo)
+        folder = Path(u.folder)
         if not folder.exists():
             return []
         shutil.rmtree(folder)  # made by this step: the plan refused a folder already there
-        _remove_empty(entry["undo"].get("dirs", []))
+        _remove_empty(u.dirs)
         return [f"removed {folder}"]
 
 
@@ -489,6 +620,7 @@ def _remove_empty(dirs: list[str]) -> None:
 
 class Images(Step):
     name = "images"
+    Undo = ImagesUndo
 
     def active(self, plan: Plan) -> bool:
         return bool(plan.images)
@@ -496,11 +628,11 @@ class Images(Step):
     def describe(self, plan: Plan) -> list[str]:
         return [f"images: {plan.images_note}", *(f"  {t}" for t in plan.images)]
 
-    def prepare(self, ctx: Context) -> dict[str, Any]:
-        return {"planned": ctx.plan.images}
+    def prepare(self, ctx: Context) -> ImagesUndo:
+        return ImagesUndo(planned=ctx.plan.images)
 
     def do(self, ctx: Context) -> dict[str, Any]:
-        built = image_step(ctx.cfg).build(ctx.plan.new, ctx.journal.data["commit"])
+        built = image_step(ctx.cfg).build(ctx.plan.new, ctx.journal.data.commit)
         ctx.built[:] = built
         ctx.journal.note(images=built)
         ctx.out(f"• images: built {len(built)} in the local Docker engine (not pushed): "
@@ -508,13 +640,14 @@ class Images(Step):
         return {"built": built}
 
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
-        if entry.get("failed"):
+        if entry.failed:
             return []  # a build that fails removes what it built itself
         # Done: what it built. Stopped mid-build (a crash): whatever of the plan exists.
-        tags = entry.get("result", {}).get("built") if entry["done"] else entry["undo"]["planned"]
+        tags = (entry.result.get("built") if entry.done
+                else ImagesUndo.model_validate(entry.undo).planned)
         if not tags:
             return []
-        image_step(tsconfig.load(git.top / journal.data["project"])).remove(tags)
+        image_step(tsconfig.load(git.top / journal.data.project)).remove(tags)
         return ["removed this release's images"]
 
 
@@ -554,7 +687,7 @@ class PushImages(Step):
                    if plan.images else "none")]
 
     def do(self, ctx: Context) -> dict[str, Any]:
-        digests = ctx.journal.data.setdefault("digests", {})
+        digests = ctx.journal.data.digests
 
         def landed(tag: str, digest: str) -> None:
             digests[tag] = digest
@@ -569,7 +702,7 @@ class PushImages(Step):
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
         from torchship.images import released
 
-        return released.delete(journal.data.get("digests", {}))
+        return released.delete(journal.data.digests)
 
 
 class SignImages(Step):
@@ -593,13 +726,13 @@ class SignImages(Step):
         from torchship.images import released, sign
 
         key = sign.signing_key(ctx.git.top)
-        made = ctx.journal.data.setdefault("signatures", [])
+        made = ctx.journal.data.signatures
 
         def signed(path: str) -> None:
             made.append(path)
             ctx.journal.save()
 
-        released.sign_all(ctx.cfg, ctx.journal.data.get("digests", {}), key, signed)
+        released.sign_all(ctx.cfg, ctx.journal.data.digests, key, signed)
         ctx.out(f"• signed {len(made)} image tag(s) with {key[-16:]} into "
                 f"{sign.Store.of(ctx.cfg).root}")
         return {"signatures": list(made)}
@@ -607,13 +740,24 @@ class SignImages(Step):
     def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
         from torchship.images import sign
 
-        gone = sign.remove(journal.data.get("signatures", []))
+        gone = sign.remove(journal.data.signatures)
         return [f"removed {len(gone)} image signature(s)"] if gone else []
 
 
 class Push(Step):
+    """The point of no return: once git push starts, only the remote knows whether the
+    release is published, so it is asked (git ls-remote) before anything is undone.
+
+    git push runs sheltered (adapters/proc.sheltered): a Ctrl-C to the terminal's group or
+    a signal to this process does not cut it off. A first stop signal is held until the
+    remote has answered (a second one stops waiting): taken, the release is finished and
+    says so; refused, it rolls back. --resume runs it again from the journal, pushing what
+    the remote lacks.
+    """
+
     name = "push"
     publishes = True
+    resumable = True
 
     def active(self, plan: Plan) -> bool:
         return plan.push
@@ -624,21 +768,57 @@ class Push(Step):
         return [f"push: git push --atomic {plan.remote} {plan.branch} {plan.tag}"]
 
     def do(self, ctx: Context) -> dict[str, Any]:
-        plan, journal = ctx.plan, ctx.journal
-        assert plan.remote is not None  # make_plan refuses --push without a remote
+        journal, d = ctx.journal, ctx.journal.data
+        refs = {f"refs/heads/{d.branch}": d.commit, f"refs/tags/{d.tag}": d.tag_oid}
+        if ctx.resumed:  # what the remote has already is not pushed again
+            there = ctx.git.remote_refs(d.remote)
+            refs = {ref: oid for ref, oid in refs.items() if there.get(ref) != oid}
+            if not refs:
+                journal.publish(on_remote(ctx.git, journal))
+                ctx.out(f"• {d.remote} already has {d.branch} and {d.tag}: nothing pushed")
+                return {}
         # Atomic: both refs land or neither. A push the remote refuses lands nothing, and the
         # release rolls back, its pushed images and signatures included; once the refs are
         # there (on_remote, here or in _failed), the release is published and never undone.
         # A crash in between leaves this step started: --resume then finishes the release.
-        ctx.git.push_atomic(plan.remote, [f"refs/heads/{plan.branch}", f"refs/tags/{plan.tag}"])
+        held = _Held(ctx.out, d.remote)
+        try:
+            with signals(held), sheltered():
+                ctx.git.push_atomic(d.remote, list(refs))
+        except GitError:
+            ctx.interrupted = held.signal
+            raise
+        ctx.interrupted = held.signal
         now = on_remote(ctx.git, journal)
         journal.publish(now)
         if len(now) != 2:
-            raise ReleaseError(f"{plan.remote} does not show both {plan.branch} and "
-                               f"{plan.tag} after the push")
-        ctx.out(pushed_line(ctx.git, journal, [f"refs/heads/{plan.branch}",
-                                               f"refs/tags/{plan.tag}"]))
+            raise ReleaseError(f"{d.remote} does not show both {d.branch} and "
+                               f"{d.tag} after the push")
+        ctx.out(pushed_line(ctx.git, journal, list(refs)))
         return {}
+
+
+class _Held:
+    """A signal handler for the push: the first stop signal waits for the remote's answer
+    (said in one line), the second stops waiting (KeyboardInterrupt, as any other)."""
+
+    def __init__(self, out: Out, remote: str) -> None:
+        self.out, self.remote = out, remote
+        self.signal: str | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.signal is not None:
+            raise KeyboardInterrupt(name)
+        self.signal = name
+        self.out(f"! {name}: the push to {self.remote} has begun, and {self.remote} decides "
+                 "whether the release is published: waiting for its answer (interrupt again "
+                 "to stop waiting)")
+
+
+def _finished_note(remote: str) -> str:
+    return (f"note: interrupted during the push, but {remote} had taken it: the release is "
+            "published, so it is finished, not undone")
 
 
 def shown_url(url: str) -> str:
@@ -665,10 +845,10 @@ def pushed_line(git: Git, journal: Journal, refs: list[str]) -> str:
     for ref in refs:
         if ref.startswith("refs/tags/"):
             said.append(f"tag {ref.removeprefix('refs/tags/')} "
-                        f"(tag object {d['tag_oid'][:12]} of {d['commit'][:12]})")
+                        f"(tag object {d.tag_oid[:12]} of {d.commit[:12]})")
         else:
-            said.append(f"branch {ref.removeprefix('refs/heads/')} at {d['commit'][:12]}")
-    return f"• git push --atomic to {where(git, d['remote'])}: {', '.join(said)}"
+            said.append(f"branch {ref.removeprefix('refs/heads/')} at {d.commit[:12]}")
+    return f"• git push --atomic to {where(git, d.remote)}: {', '.join(said)}"
 
 
 # The release, in order. --dry-run prints each one's description; a run does the active ones.
@@ -701,9 +881,10 @@ def render(plan: Plan) -> str:
 
 
 def on_remote(git: Git, journal: Journal) -> list[str]:
-    """What of this release the remote has; unknown when it does not answer."""
+    """What of this release the remote has (two entries: all of it); unknown when it does
+    not answer (one entry, saying so)."""
     d = journal.data
-    remote, branch, tag = d["remote"], d["branch"], d["tag"]
+    remote, branch, tag = d.remote, d.branch, d.tag
     try:
         refs = git.remote_refs(remote)
     except GitError:
@@ -711,9 +892,9 @@ def on_remote(git: Git, journal: Journal) -> list[str]:
         return [f"possibly {remote}/{branch} and tag {tag} ({remote} does not "
                 "answer, so this cannot be checked)"]
     out = []
-    if refs.get(f"refs/heads/{branch}") == d["commit"]:
-        out.append(f"{remote}/{branch} at {d['commit'][:12]}")
-    if refs.get(f"refs/tags/{tag}") == d["tag_oid"]:
+    if refs.get(f"refs/heads/{branch}") == d.commit:
+        out.append(f"{remote}/{branch} at {d.commit[:12]}")
+    if refs.get(f"refs/tags/{tag}") == d.tag_oid:
         out.append(f"tag {tag} on {remote}")
     return out
 
@@ -721,16 +902,22 @@ def on_remote(git: Git, journal: Journal) -> list[str]:
 def rollback(git: Git, journal: Journal) -> tuple[list[str], list[str]]:
     """Undo every journaled step, newest first; drop the journal unless an undo failed.
 
-    Returns what was undone and what could not be. Signals wait meanwhile: a second Ctrl-C
-    must not leave half a rollback.
+    Returns what was undone and what could not be. Signals wait meanwhile, and the git (and
+    other) processes it starts are sheltered from them: a second Ctrl-C, or one to the whole
+    process group, must not leave half a rollback.
     """
     done: list[str] = []
     failed: list[str] = []
-    with signals(signal.SIG_IGN):
+    with signals(signal.SIG_IGN), sheltered():
+        journal.data.rolling_back = True  # should it stop half-way, --resume goes on with it
+        with suppress(OSError):
+            # A full disk must not stop the rollback, which needs no new space: the journal
+            # on disk still lists every step, and --resume would roll those back the same way.
+            journal.save()
         for entry in reversed(journal.entries):
-            step = step_named(entry["step"])
+            step = step_named(entry.step)
             if step is None:
-                failed.append(f"unknown step {entry['step']!r} in {journal.path}")
+                failed.append(f"unknown step {entry.step!r} in {journal.path}")
                 continue
             try:
                 done.extend(step.undo(git, journal, entry))
@@ -742,59 +929,102 @@ def rollback(git: Git, journal: Journal) -> tuple[list[str], list[str]]:
 
 
 def apply(git: Git, cfg: tsconfig.Config, plan: Plan, out: Out) -> None:
-    """Do the active steps in order; on any failure undo everything done so far, in reverse."""
+    """Do the active steps in order; on any failure undo everything done so far, in reverse
+    (or, once the push may have reached the remote, finish or keep what the remote says)."""
     try:
         journal = Journal.begin(git, plan)
     except OSError as exc:
         raise ReleaseError(f"cannot write the release journal: {cause(exc, git.top)}",
                            hint="is the repository's .git writable?") from exc
-    ctx = Context(git, cfg, plan, out, journal)
+    _run(Context(git, cfg, plan, out, journal), [s for s in STEPS if s.active(plan)])
+    journal.remove()
+
+
+def finish(git: Git, cfg: tsconfig.Config, journal: Journal, out: Out) -> None:
+    """`--resume` of a release that may be published: the planned steps from the last one
+    that finished, each from the journal alone (the push pushes only what the remote lacks)."""
+    entries = journal.entries
+    planned = journal.data.planned or [
+        *(e.step for e in entries),
+        *(s.name for s in STEPS if s.publishes and s.name not in {e.step for e in entries})]
+    last = entries[-1] if entries else None
+    start = 0
+    if last is not None and last.step in planned:
+        start = planned.index(last.step) + (1 if last.done else 0)
+    todo = [step for name in planned[start:] if (step := step_named(name)) is not None]
+    if stuck := [s.name for s in todo if not s.resumable]:
+        raise ReleaseError(f"--resume cannot finish the step {stuck[0]!r} from the journal",
+                           hint=BY_HAND)
+    ctx = Context(git, cfg, None, out, journal, built=list(journal.data.images), resumed=True)
+    _run(ctx, todo)
+
+
+def _run(ctx: Context, todo: Sequence[Step]) -> None:
+    """Do `todo` in order, each journaled before it acts; on a stop, `_failed` decides."""
     current: Step | None = None
     entry: Entry | None = None
     try:
         with signals(raise_interrupt):
-            for step in STEPS:
-                if step.active(plan):
-                    current, entry = step, None
-                    entry = journal.start(step.name, step.prepare(ctx))
-                    journal.finish(entry, step.do(ctx))
+            for step in todo:
+                current, entry = step, None
+                entry = ctx.journal.start(step.name, step.prepare(ctx))
+                ctx.journal.finish(entry, step.do(ctx))
     except BaseException as exc:
-        if entry is not None and not entry["done"]:
-            entry["failed"] = True  # it raised: it cleaned up after itself where it could
-        _failed(git, plan, journal, current, exc, out)
-    journal.remove()
+        if entry is not None and not entry.done:
+            entry.failed = True  # it raised: it cleaned up after itself where it could
+        _failed(ctx, current, exc, todo[todo.index(current) + 1:] if current else [])
+        return
+    if ctx.interrupted:
+        ctx.out(_finished_note(ctx.journal.data.remote))
 
 
-def _failed(git: Git, plan: Plan, journal: Journal, step: Step | None, exc: BaseException,
-            out: Out) -> NoReturn:
+def _failed(ctx: Context, step: Step | None, exc: BaseException, rest: Sequence[Step]) -> None:
+    """A step stopped: undo the release, unless the remote may have it. Returns only when
+    the remote had taken the release, which is then finished (`rest` done)."""
+    git, journal, out = ctx.git, ctx.journal, ctx.out
+    d = journal.data
     name = step.name if step else "start"
-    if step is not None and step.publishes and plan.remote is not None:
-        journal.publish(on_remote(git, journal))
+    root = ctx.the_plan.root if ctx.the_plan else git.top
+    if step is not None and step.publishes and d.remote:
+        with signals(signal.SIG_IGN), sheltered():  # the remote's answer, uninterrupted
+            there = on_remote(git, journal)
+        journal.publish(there)
+        if isinstance(exc, KeyboardInterrupt):
+            # The push was cut off (a second interrupt): what it did is the remote's to say.
+            if len(there) == 2:
+                _run(ctx, rest)
+                out(_finished_note(d.remote))
+                return
+            if not there:
+                journal.save()
+                raise PublishedError(
+                    f"interrupted during the push, before {d.remote} answered: it does not "
+                    f"show {d.branch} and {d.tag} now, but may still take them; nothing was "
+                    "undone", hint=f"`invoke release --resume` asks {d.remote} and finishes "
+                                   "the release") from exc
     if journal.published:
         journal.save()
         raise PublishedError(
             f"{name} failed after publishing ({'; '.join(journal.published)}): "
-            f"{cause(exc, plan.root)}; nothing was undone",
+            f"{cause(exc, root)}; nothing was undone",
             hint="fix the cause, then `invoke release --resume` finishes the release") from exc
-    journal.data["rolling_back"] = True  # should it stop half-way, --resume goes on with it
-    with suppress(OSError):
-        # A full disk must not stop the rollback, which needs no new space: the journal on
-        # disk still lists every step, and --resume would roll those back the same way.
-        journal.save()
+    if ctx.resumed:  # a release that may be published is finished, never undone, by --resume
+        raise ReleaseError(f"{name} failed: {cause(exc, root)}; nothing was undone",
+                           hint="fix the cause, then `invoke release --resume` again") from exc
     done, failed = rollback(git, journal)
-    if not failed:
-        done += _hooks_leftovers(git, plan)
+    if not failed and ctx.the_plan is not None:
+        done += _hooks_leftovers(git, ctx.the_plan)
     for what in done:
         out(f"  ↺ {what}")
     if failed:
-        raise ReleaseError(f"{name} failed: {cause(exc, plan.root)}; rollback incomplete: "
+        raise ReleaseError(f"{name} failed: {cause(exc, root)}; rollback incomplete: "
                            f"{'; '.join(failed)}",
                            hint="fix these by hand (git status, git tag -l), then "
                                 "`invoke release --resume` finishes the rollback") from exc
-    if isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, KeyboardInterrupt) or ctx.interrupted:
         raise Interrupted("interrupted; rolled back, the repository is as it was") from exc
     hint = exc.hint if isinstance(exc, TorchshipError) else None
-    raise ReleaseError(f"{name} failed: {cause(exc, plan.root)}; rolled back, the "
+    raise ReleaseError(f"{name} failed: {cause(exc, root)}; rolled back, the "
                        "repository is as it was", hint=hint) from exc
 
 
@@ -809,7 +1039,7 @@ def _hooks_leftovers(git: Git, plan: Plan) -> list[str]:
     """
     own = {plan.in_repo(p) for p in plan.paths}
     done = []
-    with signals(signal.SIG_IGN):
+    with signals(signal.SIG_IGN), sheltered():
         for change in git.status():
             if change.path in own:
                 continue
