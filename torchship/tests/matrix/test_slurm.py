@@ -33,6 +33,7 @@ from torchship.matrix import records
 from torchship.matrix import run as matrix
 from torchship.matrix.runners.slurm import JOBS_FILE
 from torchship.matrix.suites import LABEL
+from torchship.testing import one_error
 from torchship.testing.engine import remove_images_of
 from torchship.testing.slurm import slurm_cluster  # noqa: F401  (fixture)
 from torchship.testing.standins import PinnedBases, Registry
@@ -76,7 +77,7 @@ def images(cluster_config: Path, engine: Docker) -> dict[str, str]:
     runtime = matrix.default_builder(cfg, "cpu", "runtime")
     devel = matrix.default_builder(cfg, "cpu", "devel")
     slow = f"{cfg.image}:slow-{uuid.uuid4().hex[:6]}"
-    proc.run([engine.exe, "build", "-t", slow, "-"], input=f"FROM {devel}\n{SLOW}",
+    proc.run([engine.exe, "build", "--network", "none", "-t", slow, "-"], input=f"FROM {devel}\n{SLOW}",
              env={"DOCKER_BUILDKIT": "1"})
     pushed = publish.push(cfg, [runtime, slow], docker=engine)
     return {"failing": f"{runtime.rsplit(':', 1)[0]}@{pushed[0].digest}",
@@ -144,15 +145,15 @@ def test_a_failing_suite_and_a_timed_out_job_are_named_and_fail_the_run(
     assert slow is not None
     unit = failing.suite("unit")
     assert unit is not None
-    assert unit.status == "failed"
+    assert unit.status == "crashed"   # no nox, no pytest in a runtime image
     # The timed-out job's shard is not merged: its record is the job's end, named.
     assert slow.status == "timed-out"
     assert slow.suites == ()
     assert f"Slurm job {jobs['slow@cpu']['job_id']} TIMEOUT" in slow.reason
     assert "time limit" in slow.reason
     assert "error: 2 problem(s)" in err
-    assert "failing@cpu: suite unit failed" in err
-    assert "slow@cpu: timed-out: Slurm job" in err
+    assert "suite: failing@cpu: unit: crashed" in err
+    assert "environment: slow@cpu: timed-out: Slurm job" in err
     report = (out / "compare.md").read_text()
     assert "slow@cpu" in report
     assert jobs["slow@cpu"]["job_id"] in report
@@ -211,3 +212,20 @@ def test_ctrl_c_cancels_every_submitted_job_and_says_so(
         time.sleep(1)
     assert "-slow-unit" not in engine("ps", "-a", "--filter", f"label={LABEL}", "--format",
                                       "{{.Names}}").stdout
+
+
+def test_an_image_the_nodes_cannot_pull_by_digest_is_refused_before_any_job(
+        tmp_path: Path) -> None:
+    local = tmp_path / "torchship.local.toml"
+    digest = "sha256:" + "ab" * 32
+    local.write_text(f'[bases.cpu]\nruntime = "127.0.0.1:5000/b@{digest}"\n'
+                     f'devel = "127.0.0.1:5000/b@{digest}"\n')
+    res = subprocess.run(
+        [str(Path(sys.executable).parent / "torchship"), "matrix", "--on", "slurm",
+         "--out", str(tmp_path / "run"), "--image", "cpu=mlproject:devel"],
+        cwd=ROOT, env={**os.environ, "TORCHSHIP_LOCAL_CONFIG": str(local)},
+        capture_output=True, text=True, timeout=120)
+    assert one_error(res) == (
+        "error: --image cpu: 'mlproject:devel' is not an image in a registry pinned by digest "
+        "(the nodes pull it: give registry/name@sha256:... (as `invoke images.push` prints))")
+    assert not (tmp_path / "run").exists()

@@ -112,10 +112,10 @@ def run(opts: Options, /, *, builder: Builder) -> tuple[Run, Path]:
     from torchship.matrix.run import MATRIX, RESULTS, plan_envs, run_id
 
     cfg = configmod.load(opts.root)
-    slurmctl.require()
     envs = plan_envs(cfg, opts, "containers")
     for env, ref in opts.images.items():
         _pinned(ref, f"--image {env}")   # refused before anything is built or submitted
+    slurmctl.require()
     rid = run_id(opts.root)
     folder = opts.out or opts.root / RESULTS / MATRIX / rid
     folder.mkdir(parents=True, exist_ok=True)
