@@ -35,7 +35,6 @@ from torchship.matrix.runners.slurm import JOBS_FILE
 from torchship.matrix.suites import LABEL
 from torchship.testing import one_error
 from torchship.testing.engine import remove_images_of
-from torchship.testing.slurm import slurm_cluster  # noqa: F401  (fixture)
 from torchship.testing.standins import PinnedBases, Registry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -186,7 +185,7 @@ def test_ctrl_c_cancels_every_submitted_job_and_says_so(
                 break
         assert len(ids) == 2, ids
         child.send_signal(signal.SIGINT)
-        rest, err = child.communicate(timeout=120)
+        _, err = child.communicate(timeout=120)
     finally:
         if child.poll() is None:
             child.kill()

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 JOBS_FILE = "jobs.json"
 POLL = 1.0            # seconds between two looks at the jobs' states
+LOST = 300.0          # seconds a job may be unknown to Slurm before it counts as lost
 SHARDS = "shards"     # in the shared folder: one host run per job
 LOGS = "jobs"         # in the shared folder: submitit's files, each job's log
 
@@ -198,6 +199,7 @@ def submit(cfg: configmod.Config, spec: JobSpec, gres: str, logs: Path) -> Job:
 
 def wait(jobs: Sequence[Job], board: Board, *, poll: float = POLL) -> None:
     """Until every job has ended, its state shown as it changes."""
+    unknown: dict[str, float] = {}
     while True:
         now = slurmctl.states([j.job_id for j in jobs])
         for j in jobs:
@@ -205,6 +207,15 @@ def wait(jobs: Sequence[Job], board: Board, *, poll: float = POLL) -> None:
             if state.state == "UNKNOWN" and Path(j.handle.paths.result_pickle).exists():
                 # Forgotten by the controller (and no accounting): its result says it ended.
                 state = replace(state, state=slurmctl.DONE)
+            elif state.state == "UNKNOWN" and not j.state.ended:
+                # Neither scontrol nor sacct knows it any more, and it left no result.
+                since = unknown.setdefault(j.job_id, time.monotonic())
+                if time.monotonic() - since > LOST:
+                    state = replace(state, state="LOST", reason="Slurm no longer knows it")
+                else:
+                    state = j.state
+            else:
+                unknown.pop(j.job_id, None)
             if state.state != j.state.state:
                 j.state, j.since = state, time.monotonic()
                 board.show(j)
