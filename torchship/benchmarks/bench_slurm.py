@@ -31,7 +31,9 @@ sys.path.insert(0, str(TOOL / "src"))
 
 from torchship import config  # noqa: E402  (after the path above)
 from torchship.matrix import run as matrix  # noqa: E402  (after the path above)
+from torchship.adapters.docker import require_engine  # noqa: E402  (after the path above)
 from torchship.testing import standins  # noqa: E402  (after the path above)
+from torchship.testing.engine import remove_images_of  # noqa: E402  (after the path above)
 
 
 def timed(argv: list[str]) -> float:
@@ -81,6 +83,7 @@ def main() -> int:
                 jobs.append(timed([*slurm, "--out", str(out / f"slurm{i}")]))
                 delay, states = report_delay(out / f"slurm{i}")
                 delays.append(delay)
+            remove_images_of(require_engine(), f"{reg.host}/bench25/mlproject")
     print(f"suites: {', '.join(suites[1::2])}; {os.cpu_count()} CPUs; runs: {a.runs}")
     print(f"one host, two environments one after another : "
           f"{' '.join(f'{t:6.1f}' for t in hosts)} s")

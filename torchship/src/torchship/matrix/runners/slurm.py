@@ -86,13 +86,20 @@ def job(spec: JobSpec) -> str:
     write the shard. SIGTERM (scancel, the time limit) removes the job's containers: the
     engine runs them outside the job, where Slurm's kill does not reach."""
     from torchship.adapters.docker import require_engine
-    from torchship.adapters.proc import raise_interrupt, signals
+    from torchship.adapters.proc import STOP_SIGNALS, signals
     from torchship.matrix.run import Options, execute
+
+    def stop(signum: int, frame: object) -> None:
+        # Slurm's SIGTERM comes twice (from slurmstepd, and forwarded by srun): the second
+        # must not break off the removal of the containers the first one started.
+        for name in STOP_SIGNALS:
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
     # submitit asks Slurm for SIGUSR2 before the time limit, to requeue what can checkpoint;
     # suites cannot: the limit's own SIGTERM ends the job (and its containers), as TIMEOUT.
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-    with signals(raise_interrupt):
+    with signals(stop):
         print(f"pulling {spec.image}", flush=True)
         require_engine()("pull", spec.image)
         opts = Options(root=spec.root, mode="containers", envs=(spec.env,), suites=spec.suites,
@@ -120,7 +127,9 @@ def run(opts: Options, /, *, builder: Builder) -> tuple[Run, Path]:
     rid = run_id(opts.root)
     folder = opts.out or opts.root / RESULTS / MATRIX / rid
     folder.mkdir(parents=True, exist_ok=True)
-    shared = (Path(cfg.slurm.shared).expanduser() / rid) if cfg.slurm.shared else folder
+    # Absolute: a job's working directory on its node may be another.
+    shared = ((Path(cfg.slurm.shared).expanduser() / rid) if cfg.slurm.shared
+              else folder).resolve()
     board = Board(choose(verbose=opts.verbose, quiet=not opts.show), folder=folder,
                   verbose=opts.verbose, title=f"torchship matrix on Slurm: logs in {shared}/")
     jobs: list[Job] = []
@@ -150,7 +159,7 @@ def _pinned(ref: str, key: str) -> str:
     if not parsed.digest or not parsed.host:
         raise ConfigError(key, f"{ref!r} is not an image in a registry pinned by digest",
                           hint="the nodes pull it: give registry/name@sha256:... (as "
-                               "`invoke images.publish` prints)")
+                               "`invoke images.push` prints)")
     return ref
 
 
