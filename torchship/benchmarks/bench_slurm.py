@@ -30,8 +30,8 @@ ROOT = TOOL.parent                          # the template project whose suites 
 sys.path.insert(0, str(TOOL / "src"))
 
 from torchship import config  # noqa: E402  (after the path above)
-from torchship.matrix import run as matrix  # noqa: E402  (after the path above)
 from torchship.adapters.docker import require_engine  # noqa: E402  (after the path above)
+from torchship.matrix import run as matrix  # noqa: E402  (after the path above)
 from torchship.testing import standins  # noqa: E402  (after the path above)
 from torchship.testing.engine import remove_images_of  # noqa: E402  (after the path above)
 
