@@ -228,3 +228,10 @@ def test_an_image_the_nodes_cannot_pull_by_digest_is_refused_before_any_job(
         "error: --image cpu: 'mlproject:devel' is not an image in a registry pinned by digest "
         "(the nodes pull it: give registry/name@sha256:... (as `invoke images.push` prints))")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_job_gives_its_containers_the_gpus_slurm_gave_it(monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    # The engine runs outside the job's cgroup: "every GPU" would be every GPU of the node.
+    monkeypatch.setenv("SLURM_JOB_GPUS", "1,3")
+    assert matrix.host_gpus() == ["1", "3"]
