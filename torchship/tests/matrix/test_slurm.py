@@ -235,3 +235,36 @@ def test_a_job_gives_its_containers_the_gpus_slurm_gave_it(monkeypatch: pytest.M
     # The engine runs outside the job's cgroup: "every GPU" would be every GPU of the node.
     monkeypatch.setenv("SLURM_JOB_GPUS", "1,3")
     assert matrix.host_gpus() == ["1", "3"]
+
+
+def test_the_live_display_shows_each_jobs_state_and_a_failed_jobs_log_tail(
+        tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from torchship.matrix.runners.slurm import Board, Job, JobSpec
+
+    log = tmp_path / "7_0_log.out"
+    log.write_text("pulling\nsuite slow unit: running\n")
+    screen = io.StringIO()
+    board = Board("live", console=Console(file=screen, width=200))   # no colour codes
+    jobs = [Job(spec=JobSpec(root=tmp_path, env=env, kind="a100", image="r/x@sha256:0",
+                             suites=("unit",), limit=60, out=tmp_path / env),
+                job_id=jid, log=log, handle=None, state=slurmctl.JobState(jid, state, reason,
+                                                                          node="gpu3"),
+                since=time.monotonic())
+            for env, jid, state, reason in (("cu128", "7", "TIMEOUT", "TimeLimit"),
+                                            ("cu121", "8", "RUNNING", ""),
+                                            ("cu124", "9", "PENDING", "Resources"))]
+    for j in jobs:
+        board.show(j)
+    board.console.print(board.renderable())
+    shown = screen.getvalue()
+    assert "Slurm jobs  1 of 3 ended" in shown
+    assert "cu121@a100" in shown
+    assert "running" in shown
+    assert "gpu3" in shown                       # where the running job runs
+    assert "Resources" in shown                  # why the pending one waits
+    assert "timeout" in shown
+    # The failed job's log tail, shown the moment it ended.
+    assert "job 7 cu128@a100 TIMEOUT: the last 2 lines of" in shown
+    assert "suite slow unit: running" in shown
