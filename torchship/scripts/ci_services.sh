@@ -50,3 +50,6 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
     done
 fi
 echo "ci_services: engine $("$DOCKER" version --format '{{.Server.Version}}') answers; debootstrap, docker-registry and skopeo present"
+
+# A one-node Slurm cluster (munge, slurmctld, slurmd) for the matrix's Slurm runner.
+sh "$(dirname "$0")/slurm_cluster.sh"

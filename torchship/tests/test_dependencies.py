@@ -34,6 +34,8 @@ USED = {
                 "tomlkit:array", "tomlkit:item", "tomlkit:key", "tomlkit:comment"],
     "jsonschema": ["jsonschema.validators:validator_for"],
     "bump-my-version": ["bumpversion.bump:do_bump"],
+    "pydantic": ["pydantic:BaseModel", "pydantic:ConfigDict", "pydantic:ValidationError",
+                 "pydantic:field_validator"],
 }
 
 

@@ -8,7 +8,7 @@ else reads it from `load()`.
 A git-ignored `torchship.local.toml` beside pyproject.toml (or the file named by
 $TORCHSHIP_LOCAL_CONFIG) may replace `image` and the `bases` tables: the way to point a
 machine at a registry mirror, or at locally built stand-in bases, without editing the
-committed configuration.
+committed configuration; and the `slurm` table: a site's own partition and account.
 """
 
 from __future__ import annotations
@@ -226,6 +226,45 @@ def _ci(table: Mapping[str, Any]) -> CI:
 
 
 @dataclass(frozen=True)
+class Slurm:
+    """Where `torchship matrix --on slurm` submits ([tool.torchship.slurm], docs/slurm.md).
+
+    One job per environment and GPU kind; `gres` maps each GPU kind to the job's `--gres`
+    (e.g. a100 = "gpu:a100:1"); empty: one job per environment with no GPU (kind `cpu`)."""
+
+    partition: str = ""                # "" : the cluster's default partition
+    account: str = ""                  # "" : the user's default account
+    time: int = 60                     # each job's time limit, minutes
+    cpus: int = 2                      # CPUs per job
+    gres: Mapping[str, str] = field(default_factory=dict)
+    # A folder every node sees, for the jobs' logs and results ("" : the run's own folder
+    # under results/matrix/, which then must be on a shared file system).
+    shared: str = ""
+    runtime: str = "docker"            # how a node runs the image (only docker today)
+
+
+def _slurm(tool: Mapping[str, Any]) -> Slurm:
+    key = "tool.torchship.slurm"
+    table = dict(_table(tool.get("slurm", {}), key))
+    gres = _table(table.pop("gres", {}), f"{key}.gres")
+    for kind, value in gres.items():
+        if not _ENV_NAME.match(kind) or not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{key}.gres.{kind}", "a GPU kind (lower-case letters, digits, "
+                              ". _ -) names the --gres its jobs ask for",
+                              hint='e.g. a100 = "gpu:a100:1"')
+    slurm: Slurm = _dataclass_from(Slurm, table, key)
+    for name in ("time", "cpus"):
+        value = getattr(slurm, name)
+        if isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{key}.{name}", f"must be a whole number >= 1, not {value!r}",
+                              hint="time is in minutes" if name == "time" else "")
+    if slurm.runtime != "docker":
+        raise ConfigError(f"{key}.runtime", f"{slurm.runtime!r} is not supported",
+                          hint="docker (enroot/pyxis and apptainer: docs/slurm.md)")
+    return replace(slurm, gres=dict(gres))
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     image: str
@@ -241,6 +280,7 @@ class Config:
     hooks: Hooks = field(default_factory=Hooks)
     ci: CI = field(default_factory=CI)
     signatures: Signatures = field(default_factory=Signatures)
+    slurm: Slurm = field(default_factory=Slurm)
     # Extras of the project installed in the devel image (torch itself comes from the base).
     devel_extras: tuple[str, ...] = ("test", "notebook")
     # Untracked paths an image build may see besides what git tracks (torchship.images.context).
@@ -259,7 +299,7 @@ class Config:
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
              "release", "compare", "hooks", "ci", "devel_extras", "context_extras",
-             "project", "metrics", "signatures", "tool",
+             "project", "metrics", "signatures", "tool", "slurm",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
@@ -427,7 +467,8 @@ def from_data(root: Path, data: Mapping[str, Any], *, use_local: bool = True) ->
     local = local_config_path(root)
     if use_local and local.is_file():
         override = read_toml(local)
-        _unknown(override, {"image", "require_digest", "default_env", "bases", "signatures"},
+        _unknown(override, {"image", "require_digest", "default_env", "bases", "signatures",
+                            "slurm"},
                  local.name)
         tool = {**tool, **override}
         source = local
@@ -467,6 +508,7 @@ def from_data(root: Path, data: Mapping[str, Any], *, use_local: bool = True) ->
         tool_source=_tool_source(tool),
         gpus=_gpus(tool),
         pyproject=Pyproject(data),
+        slurm=_slurm(tool),
     )
 
 

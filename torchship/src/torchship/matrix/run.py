@@ -10,6 +10,7 @@ An environment that fails to build or start is recorded as such; the others stil
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -79,6 +80,7 @@ class Options:
     verbose: bool = False                   # a line per event and every build line
     gpu_kind: str | None = None             # this machine's GPU kind (default: detected)
     merge: tuple[Path, ...] = ()            # compare: shards to merge into one comparison
+    on: str = "host"                        # where it runs: a runner (matrix/runners/)
 
 
 def run_id(root: Path) -> str:
@@ -106,7 +108,11 @@ def resolve_mode(opts: Options, cfg: configmod.Config,
 
 
 def host_gpus() -> list[str]:
-    """GPU indices nvidia-smi lists on the host (empty when none, or no driver)."""
+    """GPU indices nvidia-smi lists on the host (empty when none, or no driver); in a Slurm
+    job, the GPUs Slurm gave the job (the engine runs outside the job: it must be told)."""
+    allocated = os.environ.get("SLURM_JOB_GPUS", "").strip()
+    if allocated:
+        return [g.strip() for g in allocated.split(",") if g.strip()]
     if proc.which("nvidia-smi") is None:
         return []
     out = proc.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], check=False)
@@ -237,7 +243,9 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
             return Record(env=env, image=devel, status="start-failed",
                           reason=f"{type(exc).__name__}: {exc}"[:300],
                           wall_seconds=time.monotonic() - t0)
-        gpu = (tuple([gpus[index % len(gpus)]]) if len(gpus) > 1 and jobs > 1 else ()) \
+        # () is every GPU of the host: in a Slurm job, only those the job was given.
+        whole = tuple(gpus) if os.environ.get("SLURM_JOB_GPUS") else ()
+        gpu = (tuple([gpus[index % len(gpus)]]) if len(gpus) > 1 and jobs > 1 else whole) \
             if gpus else None
         spec = S.ContainerSpec(root=opts.root, run_id=rid, gpus=gpu, extra_env={
             "TORCHSHIP_IMAGE": devel, "TORCHSHIP_IMAGE_DIGEST": digest or "",
@@ -363,8 +371,11 @@ def report_and_verdict(run: Run, folder: Path, opts: Options, *, cfg: configmod.
 
 
 def gpu_tests(opts: Options, *, builder: Builder = default_builder) -> Path:
-    """The whole job: run, save, compare, report. Raises MatrixFailed when anything failed."""
-    run, folder = execute(opts, builder=builder)
+    """The whole job: run (on the runner --on names), save, compare, report. Raises
+    MatrixFailed when anything failed."""
+    from torchship.matrix import runners
+
+    run, folder = runners.get(opts.on)(opts, builder=builder)
     report_and_verdict(run, folder, opts, cfg=configmod.load(opts.root))
     return folder
 
@@ -387,16 +398,10 @@ def compare_only(opts: Options, run_dir: Path | None = None) -> Path:
     """`nox -s compare`: re-compare a saved run (default: the latest) against a baseline;
     with --merge, the shards of many machines as one run (saved in --out)."""
     if opts.merge:
-        from torchship.matrix import merge
+        from torchship.matrix import runners
 
-        cfg = configmod.load(opts.root)  # before anything is written
-        shards = [(d, *merge.read_shard(d)) for d in opts.merge]
-        run = merge.merge(shards)
-        folder = opts.out or opts.root / RESULTS / MATRIX / run.run_id
-        save_run(run, folder)
-        if opts.show:
-            print(f"merged {len(shards)} shard(s): {', '.join(r.env for r in run.records)}")
-        report_and_verdict(run, folder, opts, cfg=cfg)
+        run, folder = runners.get("ci-shards")(opts, builder=default_builder)
+        report_and_verdict(run, folder, opts, cfg=configmod.load(opts.root))
         return folder
     folder = run_dir or latest_run(opts.root)
     run = load_run(folder)
@@ -432,6 +437,9 @@ def parse(argv: Sequence[str], *, root: Path, prog: str = "torchship matrix",
                                       "(default: its first GPU's name, or cpu)")
     p.add_argument("--merge", nargs="+", type=Path, default=[], metavar="DIR",
                    help="compare: merge these shards (gpu_tests folders) into one comparison")
+    p.add_argument("--on", choices=("host", "slurm"), default="host",
+                   help="where the suites run: this host, or one Slurm job per environment "
+                        "and GPU kind ([tool.torchship.slurm], docs/slurm.md)")
     p.add_argument("--verbose", action="store_true",
                    help="a line per event (as when not on a terminal) and every build line")
     a = p.parse_args(list(argv))
@@ -452,7 +460,7 @@ def parse(argv: Sequence[str], *, root: Path, prog: str = "torchship matrix",
                    baseline=a.baseline, require_gpu=a.require_gpu, smoke=not a.no_smoke,
                    build=not a.no_build, images=images, jobs=a.jobs, limit=a.limit,
                    out=a.out, gpu_kind=a.gpu_kind, merge=tuple(a.merge),
-                   verbose=a.verbose), a.run
+                   verbose=a.verbose, on=a.on), a.run
 
 
 def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare"] = "gpu_tests",
