@@ -289,6 +289,19 @@ class Git:
                 return what, f"{end}, or git {verb} --abort"
         if (d / "BISECT_LOG").exists():
             return "a bisect", "git bisect reset"
+        if (d / "sequencer").is_dir():
+            # A cherry-pick or revert of several commits, stopped at a conflict that was
+            # resolved and committed: CHERRY_PICK_HEAD is gone, the rest of the list is not,
+            # and `--continue` would put the next pick on top of whatever comes next.
+            todo = d / "sequencer" / "todo"
+            try:
+                first = todo.read_text("utf-8", "replace").split(maxsplit=1)[:1]
+            except OSError:
+                first = []
+            verb = "revert" if first == ["revert"] else "cherry-pick"
+            return (f"a {verb} of several commits (stopped midway: {d.name}/sequencer)",
+                    f"git {verb} --continue, or git {verb} --quit (keep what is done) "
+                    f"or --abort")
         return None
 
     def _object(self, rev: str) -> tuple[str, str, bytes] | None:
