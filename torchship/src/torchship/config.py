@@ -140,6 +140,10 @@ class Signatures:
     # The team's public key (armored), relative to the project; "" exports the key that
     # signs the tags (git's user.signingkey) from the local keyring.
     public_key: str = ""
+    # The GPG fingerprints whose signature a release tag may carry (release.verify,
+    # release.last-good); empty: public_key's keys, else the key git signs with. SSH tags
+    # are held to git's gpg.ssh.allowedSignersFile.
+    signers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,9 @@ def _dataclass_from(cls: type[Any], table: Mapping[str, Any], key: str) -> Any:
         expected = type(default) if default is not None else str
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if expected is tuple and isinstance(value, list) and all(isinstance(v, str)
+                                                                 for v in value):
+            value = tuple(value)
         if not isinstance(value, expected):
             raise ConfigError(f"{key}.{name}", f"must be {expected.__name__}, not {value!r}")
         kwargs[name] = value

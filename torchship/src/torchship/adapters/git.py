@@ -476,6 +476,21 @@ class Git:
                                 "import the signer's public key")
         return res.stdout + res.stderr
 
+    def tag_signer(self, name: str) -> tuple[list[str], str]:
+        """Who made tag `name`'s good OpenPGP signature: the fingerprints of the signing
+        (sub)key and of its primary key (gpg's VALIDSIG status line), and the key's user id
+        (GOODSIG); ([], "") when there is none."""
+        res = self.run("verify-tag", "--raw", name, check=False)
+        fprs: list[str] = []
+        uid = ""
+        for line in res.stderr.splitlines():
+            fields = line.split()
+            if fields[:2] == ["[GNUPG:]", "VALIDSIG"] and len(fields) >= 3:
+                fprs = list(dict.fromkeys([fields[2], fields[-1]]))
+            elif fields[:2] == ["[GNUPG:]", "GOODSIG"] and len(fields) >= 4:
+                uid = " ".join(fields[3:])
+        return fprs, uid
+
     # -- mutations ----------------------------------------------------------------------
 
     def _mutate(self, what: str, *args: str, input: str | None = None) -> None:
