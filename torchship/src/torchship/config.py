@@ -340,7 +340,18 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def local_config_path(root: Path) -> Path:
-    return Path(os.environ.get("TORCHSHIP_LOCAL_CONFIG") or root / LOCAL_CONFIG)
+    """The machine's local settings: $TORCHSHIP_LOCAL_CONFIG, else the project's
+    torchship.local.toml (which may be absent). A variable naming no file is refused: a
+    run that silently ignored it would use the wrong bases."""
+    named = os.environ.get("TORCHSHIP_LOCAL_CONFIG")
+    if not named:
+        return root / LOCAL_CONFIG
+    path = Path(named)
+    if not path.is_file():
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError("TORCHSHIP_LOCAL_CONFIG", f"{named} {problem}",
+                          hint="point it at a torchship.local.toml, or unset it")
+    return path
 
 
 def load(root: Path | str = ".", *, use_local: bool = True) -> Config:

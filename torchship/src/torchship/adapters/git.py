@@ -20,6 +20,7 @@ imported on first use: `invoke --list` does not pay for it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import subprocess
@@ -172,7 +173,21 @@ class Git:
         except (gp.exc.InvalidGitRepositoryError, gp.exc.NoSuchPathError) as exc:
             raise GitError(f"{where} is not inside a git repository",
                            hint="run it from your project's clone, or `git init` first") from exc
-        return cls(repo)
+        found = cls(repo)
+        found.check_environment()
+        return found
+
+    def check_environment(self) -> None:
+        """Refuse GIT_DIR or GIT_WORK_TREE naming another repository than this one: the git
+        this tool starts would read and change that one, while its files are read here."""
+        for var, ours in (("GIT_DIR", self.git_dir), ("GIT_WORK_TREE", self.top)):
+            named = os.environ.get(var)
+            if named and Path(named).resolve() != ours:
+                self.close()
+                raise GitError(f"{var}={named} names another repository than the one this "
+                               f"runs in ({ours})",
+                               hint=f"unset {var} (and GIT_DIR/GIT_WORK_TREE with it), or run "
+                                    "it from that repository")
 
     @classmethod
     def find(cls, path: Path | str = ".") -> Git | None:
@@ -271,6 +286,11 @@ class Git:
         """The checked-out branch's short name, or None when HEAD is detached."""
         head = self._repo.head
         return None if head.is_detached else str(head.reference.name)
+
+    def index_file(self) -> Path:
+        """The index file git uses here ($GIT_INDEX_FILE, else the git directory's)."""
+        named = os.environ.get("GIT_INDEX_FILE")
+        return (self.top / named if named else self.git_dir / "index").resolve()
 
     def in_progress(self) -> tuple[str, str] | None:
         """The git operation this work tree is in the middle of, as (what, how to end it), or

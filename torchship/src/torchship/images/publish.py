@@ -18,7 +18,14 @@ from torchship.images.build import build, build_args, check_base, inspect, remov
 from torchship.images.locks import requirements_for
 from torchship.images.reference import Reference
 from torchship.images.registry import resolve_digest
-from torchship.images.spec import OCI, ImageError, Provenance, plan, provenance
+from torchship.images.spec import (
+    OCI,
+    ImageError,
+    Provenance,
+    check_image_name,
+    plan,
+    provenance,
+)
 
 
 def build_release_images(config: Config, version: str, commit: str, *,
@@ -98,6 +105,7 @@ class ReleaseImages:
         """Preflight: the engine answers, every base is there, the configuration builds."""
         if not self.config.bases:
             return
+        check_image_name(self.config.image)  # a name Docker refuses fails now, not mid-release
         docker = require_engine()
         pyproject = read_toml(self.config.root / "pyproject.toml")
         prov = Provenance("0", "0", None, None, "")

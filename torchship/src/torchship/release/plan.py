@@ -248,6 +248,9 @@ def _background(work: Callable[[], T]) -> Callable[[], T]:
 
 
 def _remote_name(git: Git, branch: str, opts: Options) -> str | None:
+    if opts.remote is not None and not opts.remote.strip():
+        raise ReleaseError("--remote is empty", hint="name a remote (see `git remote -v`), "
+                           "or leave --remote out for the branch's upstream")
     upstream = git.upstream(branch)
     remote = opts.remote or (upstream.remote if upstream else None)
     if remote is None and git.config("remote.origin.url"):
@@ -320,7 +323,8 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
           signed: Callable[[], None] | None) -> Plan:
     project = cfg.root
     prefix = prefix_of(git, project)
-    bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final)
+    bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final,
+                        index=git.index_file())
     new = str(bump.new)
     tag = f"{cfg.release.tag_prefix}{new}"
     check_tag_name(git, tag, cfg.release.tag_prefix)
