@@ -75,3 +75,16 @@ def test_a_dry_run_and_a_refusal_leave_the_index_file_as_it_was(project: Project
     refused = project.invoke(*RELEASE)
     assert "tag v0.1.1 already exists on origin" in refused.stderr, refused.stderr
     assert snapshot(project.path, env=project.env).diff(before) == []
+
+
+def test_a_changelog_starting_with_a_byte_order_mark_is_released(project: Project) -> None:
+    bom = b"\xef\xbb\xbf"
+    log = project.path / "CHANGELOG.md"
+    project.commit("CHANGELOG.md", (bom + log.read_bytes()).decode("utf-8"), "BOM")
+    res = project.invoke(*RELEASE)
+    assert res.returncode == 0, res.stderr
+    released = log.read_bytes()
+    assert released.startswith(bom + b"# Changelog") and b"## [0.1.1] - " in released
+    verify = project.invoke("release.verify", "v0.1.1")
+    assert verify.returncode == 0, verify.stderr
+    assert "CHANGELOG.md has [0.1.1] - " in verify.stdout

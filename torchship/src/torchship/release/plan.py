@@ -288,14 +288,24 @@ def _preflight_remote(git: Git, branch: str, head: str, tag: str, opts: Options,
 
 
 def _read_changelog(path: Path, rel: str) -> str:
+    """The changelog's text; a UTF-8 byte order mark (some Windows editors write one) is
+    not part of it (plan() writes it back)."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError as exc:
         raise changelog.ChangelogError(rel, "not found",
                                        hint="add a Keep a Changelog file with an [Unreleased] "
                                             "section") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise changelog.ChangelogError(rel, f"cannot be read: {exc}") from exc
+
+
+def _bom(path: Path) -> bytes:
+    """The UTF-8 byte order mark `path` starts with, kept in what the release writes."""
+    import codecs
+
+    with path.open("rb") as fh:
+        return codecs.BOM_UTF8 if fh.read(3) == codecs.BOM_UTF8 else b""
 
 
 def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
@@ -364,7 +374,7 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
     message = f"{subject}\n\n{section}\n{proof.text}\n{manifest(cfg, planned)}"
     return Plan(root=project, prefix=prefix, branch=branch, head=head, remote=remote,
                 bump=bump, tag=tag, changelog_path=rel_log,
-                changelog_new=promoted.encode("utf-8"),
+                changelog_new=_bom(project / rel_log) + promoted.encode("utf-8"),
                 changelog_changes=_diff(text, promoted), section=section,
                 tag_message=message, commit_message=f"{subject}\n", images=planned,
                 images_note=note, push=opts.push, sign=opts.sign,

@@ -56,7 +56,8 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
             raise ReleaseError(f"{tag}: {in_repo(rel)} does not hold version {ver}")
     checked.append(f"version {ver} in {pyproject} and every [tool.bumpversion] file")
     log_path = in_repo(cfg.release.changelog)
-    log = changelog.parse(git.show(tag, log_path).decode("utf-8"), path=f"{log_path} at {tag}")
+    log = changelog.parse(git.show(tag, log_path).decode("utf-8-sig"),
+                          path=f"{log_path} at {tag}")
     sec = log.section(ver)
     if sec is None or not sec.date:
         raise ReleaseError(f"{log_path} at {tag} has no dated [{ver}] section")
