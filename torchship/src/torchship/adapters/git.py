@@ -527,8 +527,22 @@ class Git:
 
     def commit(self, message: str, *, sign: bool) -> str:
         """Commit the index with `message` verbatim (hooks run); return the new commit."""
-        self._mutate("git commit failed", "commit", "-q", "-S" if sign else "--no-gpg-sign",
-                     "--cleanup=verbatim", "-F", "-", input=message)
+        res = self.run("commit", "-q", "-S" if sign else "--no-gpg-sign",
+                       "--cleanup=verbatim", "-F", "-", input=message, check=False)
+        if not res.ok:
+            why = reason(res)
+            if "empty commit message" in why and message.strip():
+                # git wrote the message to COMMIT_EDITMSG, could not, and read it back empty.
+                import shutil
+
+                free = shutil.disk_usage(self.git_dir).free
+                why = (f"the disk is full ({free} bytes free where {self.git_dir} is): git "
+                       "could not write the commit message" if free < 1024 * 1024 else
+                       f"git could not write the commit message to {self.git_dir.name}/"
+                       "COMMIT_EDITMSG (it read it back empty)")
+            raise GitError(f"git commit failed: {why}",
+                           hint="fix that (a git hook, the disk, or the signer: gpg.program, "
+                                "user.signingkey) and release again")
         head = self.head()
         assert head is not None  # a commit was just made
         return head
