@@ -1,8 +1,11 @@
-"""A release tag verifies only when the team's key signed it, not any key of the keyring."""
+"""What release.verify holds a tag to: the team's key signed it (not any key of the
+keyring), and its recorded images are checked in a registry that answers (one that does not
+is said to not answer, not taken for one that lacks them)."""
 
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -87,3 +90,26 @@ def test_a_configured_list_of_signers_is_what_a_tag_is_held_to(
     res = listed.invoke("release.verify", "v0.1.1")
     assert res.returncode == 1
     assert "not by the team's key ([tool.torchship.signatures] signers)" in res.stderr
+
+
+def test_a_registry_that_does_not_answer_is_said_to_not_answer(project: Project) -> None:
+    ok = project.invoke(*RELEASE)
+    assert ok.returncode == 0, ok.stderr
+    with socket.socket() as s:  # a port nothing listens on: a registry that is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    image = f"127.0.0.1:{port}/ts-down/mlproject:0.1.1-cpu-runtime@sha256:{'a' * 64}"
+    raw = project.git("cat-file", "tag", "v0.1.1")
+    message = raw.split("\n\n", 1)[1].split("-----BEGIN PGP SIGNATURE-----")[0]
+    assert "Images: none built by this release\n" in message
+    message = message.replace("Images: none built by this release\n", f"Images:\n- {image}\n")
+    project.git("tag", "-f", "-s", "--cleanup=verbatim", "-m", message, "v0.1.1", "v0.1.1^{}")
+    res = project.invoke("release.verify", "v0.1.1")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1, res.stdout
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(
+        f"error: 127.0.0.1:{port}/ts-down/mlproject:0.1.1-cpu-runtime: cannot be checked: "
+        f"127.0.0.1:{port}/ts-down/mlproject@sha256:{'a' * 64}: registry 127.0.0.1:{port} "
+        "does not answer ("), res.stderr
+    assert "not in the registry" not in res.stderr
