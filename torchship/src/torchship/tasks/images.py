@@ -84,7 +84,7 @@ def run_(c: Context, tag: str, variant: str = "runtime", env: str | None = None,
 
 @task(help={"no-cache": "run every step again (none from the engine's layer cache)",
             "verbose": "BuildKit's every line, not the live display"})
-@edge
+@stoppable("interrupted; its worktree and the images it rebuilt were removed")
 def rebuild(c: Context, tag: str, no_cache: bool = False, verbose: bool = False) -> None:
     """Rebuild a release's images in a clean worktree of TAG; report how they differ."""
     from torchship.images.rebuild import rebuild as rebuild_release
