@@ -77,7 +77,8 @@ def test_an_interrupted_rebuild_leaves_nothing_and_a_killed_one_is_pruned_next_t
     proc.kill()
     proc.communicate(timeout=60)
     left = scratch_images()
-    assert left and Path(tree).is_dir()  # SIGKILL: nothing cleaned up
+    assert left  # SIGKILL: nothing cleaned up
+    assert Path(tree).is_dir()
 
     res = proj.invoke("images.rebuild", "v0.1.1", timeout=LONG)
     assert res.returncode == 0, res.stderr + res.stdout

@@ -61,7 +61,8 @@ def test_a_release_stopped_after_its_images_leaves_none_of_their_outputs(
     before = _outputs(project)
     res = _release(project)
     assert res.returncode == 1, res.stdout
-    assert "tag failed" in res.stderr and "rolled back" in res.stderr, res.stderr
+    assert "tag failed" in res.stderr, res.stderr
+    assert "rolled back" in res.stderr, res.stderr
     assert "• images: built 4" in res.stdout, res.stdout
     assert _outputs(project) == before
     image = tsconfig.load(project).image

@@ -301,7 +301,8 @@ def test_a_stopped_multi_commit_cherry_pick(project: Project) -> None:
     project.git("switch", "-q", "main")
     res = subprocess.run(["git", "cherry-pick", "main..side"], cwd=project.path,
                          env=project.env, capture_output=True, text=True, check=False)
-    assert res.returncode != 0 and "conflict" in (res.stdout + res.stderr).lower(), res
+    assert res.returncode != 0, res
+    assert "conflict" in (res.stdout + res.stderr).lower(), res
     project.commit("notes.txt", "main\nside\n", "side's notes, merged by hand")
     assert (project.path / ".git/sequencer").is_dir()
     assert not (project.path / ".git/CHERRY_PICK_HEAD").exists()

@@ -84,7 +84,8 @@ def test_a_changelog_starting_with_a_byte_order_mark_is_released(project: Projec
     res = project.invoke(*RELEASE)
     assert res.returncode == 0, res.stderr
     released = log.read_bytes()
-    assert released.startswith(bom + b"# Changelog") and b"## [0.1.1] - " in released
+    assert released.startswith(bom + b"# Changelog")
+    assert b"## [0.1.1] - " in released
     verify = project.invoke("release.verify", "v0.1.1")
     assert verify.returncode == 0, verify.stderr
     assert "CHANGELOG.md has [0.1.1] - " in verify.stdout

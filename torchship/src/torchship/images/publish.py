@@ -7,6 +7,7 @@ verifies and (on a later failure) removes the images of a release through `relea
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +75,8 @@ def remove_outputs(config: Config, tags: Sequence[str], *,
             continue  # left for a person to see; the rollback goes on
         gone.append(path)
     for folder in (wheels, wheels.parent, results, results.parent):
-        try:
+        with suppress(OSError):
             folder.rmdir()  # only when empty: made by this build, or emptied by it
-        except OSError:
-            pass
     return [str(p.relative_to(config.root)) if p.is_relative_to(config.root) else str(p)
             for p in gone]
 
