@@ -72,6 +72,12 @@ def test_a_tag_resigned_by_another_key_of_the_keyring_does_not_verify(
             in last.stdout), last.stdout
     assert "no release verifies" in last.stderr, last.stderr
 
+    # A verifier who signs with SSH still holds a GPG-signed tag to the team key.
+    mallory.git("config", "gpg.format", "ssh")
+    res = mallory.invoke("release.verify", "v0.1.1")
+    assert res.returncode == 1, res.stdout
+    assert f"is signed by {other_keyring.fingerprint}" in res.stderr, res.stderr
+
 
 def test_a_configured_list_of_signers_is_what_a_tag_is_held_to(
         project: Project, other_keyring: GpgKey, tmp_path: Path) -> None:

@@ -108,10 +108,13 @@ def check_signer(git: Git, cfg: tsconfig.Config, tag: str) -> str:
     """Refuse a tag whose good signature is not the team's: `git tag -v` accepts any key of
     the keyring (OpenPGP), so the signer is compared with the team's fingerprints. SSH
     signatures are held to gpg.ssh.allowedSignersFile by git itself."""
-    fmt = git.signing_format()
-    if fmt != "openpgp":
-        return f"{tag} signer is in gpg.ssh.allowedSignersFile" if fmt == "ssh" else \
-            f"{tag} signer accepted by git ({fmt})"
+    # The kind of signature the tag carries decides, not this clone's gpg.format: a
+    # verifier who signs with SSH must not skip the check of a GPG-signed tag.
+    body = git.tag_body(tag)
+    if "-----BEGIN SSH SIGNATURE-----" in body:
+        return f"{tag} signer is in gpg.ssh.allowedSignersFile"
+    if "-----BEGIN PGP SIGNATURE-----" not in body:
+        return f"{tag} signer accepted by git ({git.signing_format()})"
     signer, uid = git.tag_signer(tag)
     if not signer:
         raise ReleaseError(f"tag {tag}: gpg names no signer of its signature",
