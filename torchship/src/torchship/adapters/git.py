@@ -541,7 +541,7 @@ class Git:
                        f"git could not write the commit message to {self.git_dir.name}/"
                        "COMMIT_EDITMSG (it read it back empty)")
             raise GitError(f"git commit failed: {why}",
-                           hint="fix that (a git hook, the disk, or the signer: gpg.program, "
+                           hint="fix that (a git hook, or the signer: gpg.program, "
                                 "user.signingkey) and release again")
         head = self.head()
         assert head is not None  # a commit was just made
