@@ -52,8 +52,8 @@ def test_an_interrupted_rebuild_leaves_nothing_and_a_killed_one_is_pruned_next_t
         return engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
                       scratch).stdout.split()
 
-    def start() -> subprocess.Popen[str]:
-        return subprocess.Popen([*INVOKE, "images.rebuild", "v0.1.1", "--verbose"],
+    def start(*flags: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([*INVOKE, "images.rebuild", "v0.1.1", "--verbose", *flags],
                                 cwd=project, env=env, text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
 
@@ -71,7 +71,8 @@ def test_an_interrupted_rebuild_leaves_nothing_and_a_killed_one_is_pruned_next_t
     assert not Path(tree).parent.exists()
     assert scratch_images() == []
 
-    proc = start()
+    # --no-cache: the second image takes long enough to be killed in the middle of it.
+    proc = start("--no-cache")
     _until("the first rebuilt image", lambda: bool(scratch_images()), proc)
     [_, tree] = worktrees()
     proc.kill()

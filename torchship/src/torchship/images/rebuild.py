@@ -112,6 +112,12 @@ def remove_scratch(docker: Docker, scratch: str, root: Path) -> list[str]:
         "image", "ls", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}", scratch,
         check=False).stdout.splitlines() if " " in ln]
     ids = set(owned(docker, [t for _, t in pairs], root))
+    for image in sorted(ids):
+        # A killed rebuild's probe (`docker run --rm` in the image) may still be running:
+        # the image cannot go while a container of it is there.
+        boxes = docker("ps", "-aq", "--filter", f"ancestor={image}", check=False).stdout.split()
+        if boxes:
+            docker("rm", "-f", *boxes, check=False)
     return remove_images([t for i, t in pairs if i in ids], docker=docker)
 
 
