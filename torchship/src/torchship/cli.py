@@ -50,16 +50,25 @@ def after_dashes(remainder: str = "") -> list[str]:
         raise TorchshipError(f"the command after `--`: {exc}") from exc
 
 
-def guarded(body: Callable[[], int], *, interrupted: str = "interrupted") -> int:
+def guarded(body: Callable[[], int], *, interrupted: str = "interrupted",
+            signal_status: bool = False) -> int:
     """Run a command's body and return its exit status: an expected failure (TorchshipError)
     becomes its one `error:` line on stderr and its exit code, Ctrl-C (or SIGTERM/SIGHUP turned
-    into it, see adapters.proc.signals) `error: <interrupted>` and 130; never a traceback."""
+    into it, see adapters.proc.signals) `error: <interrupted>` and 130; never a traceback.
+    With `signal_status`, a signal turned into Ctrl-C is named on that line and the status is
+    128 + its number, as a shell reports it (143 for SIGTERM)."""
     try:
         return body()
     except TorchshipError as exc:
         print(f"error: {exc.render()}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        import signal
+
+        name = str(exc.args[0]) if exc.args else ""
+        if signal_status and name in signal.Signals.__members__:
+            print(f"error: {interrupted} ({name})", file=sys.stderr)
+            return 128 + signal.Signals[name].value
         print(f"error: {interrupted}", file=sys.stderr)
         return 130
 
@@ -82,6 +91,34 @@ def edge(func: F) -> F:
         return result
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+
+def stoppable(interrupted: str) -> Callable[[F], F]:
+    """`edge` for a long task a CI job's cancel (SIGTERM) or a closed terminal (SIGHUP) may
+    stop: they clean up as Ctrl-C does, then one `error: <interrupted> (SIGTERM)` line and
+    128 + the signal's number."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from torchship.adapters.proc import raise_interrupt, signals
+
+            result: Any = None
+
+            def body() -> int:
+                nonlocal result
+                with signals(raise_interrupt):
+                    result = func(*args, **kwargs)
+                return 0
+
+            code = guarded(body, interrupted=interrupted, signal_status=True)
+            if code:
+                raise SystemExit(code)
+            return result
+
+        return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+    return decorate
 
 
 def main(argv: Sequence[str] | None = None) -> int:

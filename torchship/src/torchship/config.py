@@ -144,6 +144,10 @@ class Signatures:
     # The team's public key (armored), relative to the project; "" exports the key that
     # signs the tags (git's user.signingkey) from the local keyring.
     public_key: str = ""
+    # The GPG fingerprints whose signature a release tag may carry (release.verify,
+    # release.last-good); empty: public_key's keys, else the key git signs with. SSH tags
+    # are held to git's gpg.ssh.allowedSignersFile.
+    signers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,9 @@ def _dataclass_from(cls: type[Any], table: Mapping[str, Any], key: str) -> Any:
         expected = type(default) if default is not None else str
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if expected is tuple and isinstance(value, list) and all(isinstance(v, str)
+                                                                 for v in value):
+            value = tuple(value)
         if not isinstance(value, expected):
             raise ConfigError(f"{key}.{name}", f"must be {expected.__name__}, not {value!r}")
         kwargs[name] = value
@@ -447,7 +454,18 @@ class Pyproject:
 
 
 def local_config_path(root: Path) -> Path:
-    return Path(os.environ.get("TORCHSHIP_LOCAL_CONFIG") or root / LOCAL_CONFIG)
+    """The machine's local settings: $TORCHSHIP_LOCAL_CONFIG, else the project's
+    torchship.local.toml (which may be absent). A variable naming no file is refused: a
+    run that silently ignored it would use the wrong bases."""
+    named = os.environ.get("TORCHSHIP_LOCAL_CONFIG")
+    if not named:
+        return root / LOCAL_CONFIG
+    path = Path(named)
+    if not path.is_file():
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError("TORCHSHIP_LOCAL_CONFIG", f"{named} {problem}",
+                          hint="point it at a torchship.local.toml, or unset it")
+    return path
 
 
 def load(root: Path | str = ".", *, use_local: bool = True) -> Config:

@@ -314,16 +314,17 @@ from torchship.matrix import suites
 spec = suites.ContainerSpec(root=Path(sys.argv[1]), run_id=sys.argv[2])
 with signals(raise_interrupt):  # as `torchship matrix` runs a matrix
     suites.run_in(suites.client(), sys.argv[3], ["sleep", "600"], spec=spec,
-                  results=Path(sys.argv[4]), env="cpu", name=sys.argv[2], limit=600)
+                  results=Path(sys.argv[4]), env="cpu", name=sys.argv[2],
+                  limit=float(sys.argv[5]))
 """
 
 
-def _holding(tmp_path: Path, name: str) -> subprocess.Popen[str]:
-    """A real process running a container (sleep 600) the way a matrix run does; returns
-    once the container is running."""
+def _holding(tmp_path: Path, name: str, limit: float = 600) -> subprocess.Popen[str]:
+    """A real process running a container (sleep 600) the way a matrix run does, with
+    `limit` as the suite's time limit; returns once the container is running."""
     client = suites.client()
     child = subprocess.Popen([sys.executable, "-c", _HOLD, str(ROOT), name,
-                              standins.tag("runtime"), str(tmp_path)],
+                              standins.tag("runtime"), str(tmp_path), str(limit)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(600):
         if client.containers.list(filters={"name": name, "status": "running"}):
@@ -357,4 +358,27 @@ def test_a_killed_runs_containers_are_removed_by_the_next_run(engine: Docker,
     client = suites.client()
     assert client.containers.list(all=True, filters={"name": name}) != []  # left behind
     assert name in suites.remove_orphans(client)
+    assert client.containers.list(all=True, filters={"name": name}) == []
+
+
+def test_a_killed_runs_container_stops_at_the_suites_time_limit(engine: Docker,
+                                                                standin_bases: PinnedBases,
+                                                                tmp_path: Path) -> None:
+    """Until a next run removes it, a SIGKILLed run's container is bounded by the suite's
+    time limit, kept inside the container: it stops by itself at the limit plus the grace."""
+    name = f"tsmx-test-bound-{uuid.uuid4().hex[:6]}"
+    limit = 3.0
+    child = _holding(tmp_path, name, limit=limit)
+    child.kill()
+    child.communicate(timeout=60)
+    client = suites.client()
+    started = time.monotonic()
+    try:
+        [box] = client.containers.list(all=True, filters={"name": name})
+        code = box.wait(timeout=45)["StatusCode"]  # ReadTimeout: still running
+        assert time.monotonic() - started < 40  # limit + grace (10 s), and some slack
+        assert code == 124
+        assert "the suite's time limit (the container's own bound)" in box.logs().decode()
+    finally:
+        suites.remove_orphans(client)
     assert client.containers.list(all=True, filters={"name": name}) == []

@@ -289,3 +289,21 @@ def test_a_remote_that_is_not_a_repository_names_gits_cause(project: Project) ->
                           says="cannot reach remote 'nope': fatal: 'nope' does not appear to "
                                "be a git repository")
     assert "and the repository exists" not in res.stderr
+
+
+def test_a_stopped_multi_commit_cherry_pick(project: Project) -> None:
+    """`git cherry-pick A B` stopped at A's conflict, resolved and committed: B is still to
+    come (.git/sequencer), and `--continue` would put it on top of the release."""
+    project.commit("notes.txt", "main\n", "notes")
+    project.git("switch", "-q", "-c", "side", "HEAD~1")
+    project.commit("notes.txt", "side\n", "side's notes")
+    project.commit("more.txt", "more\n", "more")
+    project.git("switch", "-q", "main")
+    res = subprocess.run(["git", "cherry-pick", "main..side"], cwd=project.path,
+                         env=project.env, capture_output=True, text=True, check=False)
+    assert res.returncode != 0, res
+    assert "conflict" in (res.stdout + res.stderr).lower(), res
+    project.commit("notes.txt", "main\nside\n", "side's notes, merged by hand")
+    assert (project.path / ".git/sequencer").is_dir()
+    assert not (project.path / ".git/CHERRY_PICK_HEAD").exists()
+    project.refused(*RELEASE, says="a cherry-pick of several commits")

@@ -330,6 +330,28 @@ def test_a_full_disk_mid_release_is_rolled_back_completely(project: Project,
     assert on_disk.git("status", "--porcelain") == ""
 
 
+def test_a_full_disk_as_git_writes_the_commit_message_says_the_disk_is_full(
+        project: Project, small_disk: Path) -> None:
+    """With no COMMIT_EDITMSG to reuse the space of, git's write of the message fails on the
+    full disk, it reads the file back empty and says "Aborting commit due to empty commit
+    message": the release says what happened instead."""
+    repo = small_disk / "repo"
+    shutil.copytree(project.path, repo, symlinks=True)
+    (repo / ".git/COMMIT_EDITMSG").unlink()
+    on_disk = Project(repo, project.remote, project.env, project.tmp)
+    fill = small_disk / "fill"
+    on_disk.hook("pre-commit", f"dd if=/dev/zero of={fill} bs=1M >/dev/null 2>&1\nexit 0\n")
+    on_disk.settle()
+    before = on_disk.snapshot()
+    res = on_disk.invoke(*RELEASE)
+    fill.unlink()
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert "error: commit failed: git commit failed: the disk is full (" in res.stderr, res.stderr
+    assert "empty commit message" not in res.stderr, res.stderr
+    assert "rolled back, the repository is as it was" in res.stderr, res.stderr
+    assert on_disk.snapshot().diff(before) == []
+
+
 def test_killed_before_the_push_then_resume_says_what_it_pushed(project: Project) -> None:
     # The release dies (SIGKILL) as its git push starts, before anything leaves: --resume
     # finishes it, and its output names the remote and each ref it changed there.

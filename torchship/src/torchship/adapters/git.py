@@ -20,6 +20,7 @@ imported on first use: `invoke --list` does not pay for it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import subprocess
@@ -243,7 +244,21 @@ class Git:
         except (gp.exc.InvalidGitRepositoryError, gp.exc.NoSuchPathError) as exc:
             raise GitError(f"{where} is not inside a git repository",
                            hint="run it from your project's clone, or `git init` first") from exc
-        return cls(repo)
+        found = cls(repo)
+        found.check_environment()
+        return found
+
+    def check_environment(self) -> None:
+        """Refuse GIT_DIR or GIT_WORK_TREE naming another repository than this one: the git
+        this tool starts would read and change that one, while its files are read here."""
+        for var, ours in (("GIT_DIR", self.git_dir), ("GIT_WORK_TREE", self.top)):
+            named = os.environ.get(var)
+            if named and Path(named).resolve() != ours:
+                self.close()
+                raise GitError(f"{var}={named} names another repository than the one this "
+                               f"runs in ({ours})",
+                               hint=f"unset {var} (and GIT_DIR/GIT_WORK_TREE with it), or run "
+                                    "it from that repository")
 
     @classmethod
     def init(cls, path: Path, *, branch: str = "main") -> Git:
@@ -338,6 +353,11 @@ class Git:
         head = self._repo.head
         return None if head.is_detached else str(head.reference.name)
 
+    def index_file(self) -> Path:
+        """The index file git uses here ($GIT_INDEX_FILE, else the git directory's)."""
+        named = os.environ.get("GIT_INDEX_FILE")
+        return (self.top / named if named else self.git_dir / "index").resolve()
+
     def in_progress(self) -> tuple[str, str] | None:
         """The git operation this work tree is in the middle of, as (what, how to end it), or
         None: a merge, rebase, cherry-pick, revert, `git am` or bisect leaves its state
@@ -355,6 +375,19 @@ class Git:
                 return what, f"{end}, or git {verb} --abort"
         if (d / "BISECT_LOG").exists():
             return "a bisect", "git bisect reset"
+        if (d / "sequencer").is_dir():
+            # A cherry-pick or revert of several commits, stopped at a conflict that was
+            # resolved and committed: CHERRY_PICK_HEAD is gone, the rest of the list is not,
+            # and `--continue` would put the next pick on top of whatever comes next.
+            todo = d / "sequencer" / "todo"
+            try:
+                first = todo.read_text("utf-8", "replace").split(maxsplit=1)[:1]
+            except OSError:
+                first = []
+            verb = "revert" if first == ["revert"] else "cherry-pick"
+            return (f"a {verb} of several commits (stopped midway: {d.name}/sequencer)",
+                    f"git {verb} --continue, or git {verb} --quit (keep what is done) "
+                    f"or --abort")
         return None
 
     def _object(self, rev: str) -> tuple[str, str, bytes] | None:
@@ -553,6 +586,21 @@ class Git:
                                 "import the signer's public key")
         return res.stdout + res.stderr
 
+    def tag_signer(self, name: str) -> tuple[list[str], str]:
+        """Who made tag `name`'s good OpenPGP signature: the fingerprints of the signing
+        (sub)key and of its primary key (gpg's VALIDSIG status line), and the key's user id
+        (GOODSIG); ([], "") when there is none."""
+        res = self.run("verify-tag", "--raw", name, check=False)
+        fprs: list[str] = []
+        uid = ""
+        for line in res.stderr.splitlines():
+            fields = line.split()
+            if fields[:2] == ["[GNUPG:]", "VALIDSIG"] and len(fields) >= 3:
+                fprs = list(dict.fromkeys([fields[2], fields[-1]]))
+            elif fields[:2] == ["[GNUPG:]", "GOODSIG"] and len(fields) >= 4:
+                uid = " ".join(fields[3:])
+        return fprs, uid
+
     # -- mutations ----------------------------------------------------------------------
 
     def _mutate(self, what: str, *args: str, input: str | None = None) -> None:
@@ -569,8 +617,22 @@ class Git:
 
     def commit(self, message: str, *, sign: bool) -> str:
         """Commit the index with `message` verbatim (hooks run); return the new commit."""
-        self._mutate("git commit failed", "commit", "-q", "-S" if sign else "--no-gpg-sign",
-                     "--cleanup=verbatim", "-F", "-", input=message)
+        res = self.run("commit", "-q", "-S" if sign else "--no-gpg-sign",
+                       "--cleanup=verbatim", "-F", "-", input=message, check=False)
+        if not res.ok:
+            why = reason(res)
+            if "empty commit message" in why and message.strip():
+                # git wrote the message to COMMIT_EDITMSG, could not, and read it back empty.
+                import shutil
+
+                free = shutil.disk_usage(self.git_dir).free
+                why = (f"the disk is full ({free} bytes free where {self.git_dir} is): git "
+                       "could not write the commit message" if free < 1024 * 1024 else
+                       f"git could not write the commit message to {self.git_dir.name}/"
+                       "COMMIT_EDITMSG (it read it back empty)")
+            raise GitError(f"git commit failed: {why}",
+                           hint="fix that (a git hook, or the signer: gpg.program, "
+                                "user.signingkey) and release again")
         head = self.head()
         assert head is not None  # a commit was just made
         return head

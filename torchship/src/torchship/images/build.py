@@ -230,6 +230,16 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     return built
 
 
+def manifest_name(tag: str) -> str:
+    """The file name of an image's manifest (in results/images/)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", tag) + ".json"
+
+
+def log_name(spec: ImageSpec) -> str:
+    """The file name of an image's build log (beside the manifests by default)."""
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', spec.env)}-{spec.variant}.build.log"
+
+
 def write_manifest(docker: Docker, built: Built, folder: Path, *,
                    info: Mapping[str, Any] | None = None) -> Path:
     """One JSON per image: tags, id, size, layers, labels, packages, fingerprint (`info`:
@@ -253,7 +263,7 @@ def write_manifest(docker: Docker, built: Built, folder: Path, *,
         "fingerprint": built.found.fingerprint,
     }
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", built.tag) + ".json")
+    path = folder / manifest_name(built.tag)
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path
 
@@ -307,8 +317,7 @@ def build(config: Config, *, envs: Sequence[str] | None = None,
 
 def _shown(display: Display, spec: ImageSpec, logs: Path, run: Callable[..., Built]) -> Built:
     """One build on the display: its lines to its log, its end (or failure) shown."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.env)
-    shown = display.image(spec.name, log=logs / f"{safe}-{spec.variant}.build.log")
+    shown = display.image(spec.name, log=logs / log_name(spec))
     try:
         built = run(on_line=shown.line)
     except BaseException as exc:

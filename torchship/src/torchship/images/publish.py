@@ -7,6 +7,7 @@ verifies and (on a later failure) removes the images of a release through `relea
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,20 +15,70 @@ from torchship.adapters.docker import Docker, require_engine
 from torchship.config import Config
 from torchship.errors import CommandFailed
 from torchship.images import toolwheel
-from torchship.images.build import build, build_args, check_base, inspect, remove_images
+from torchship.images.build import (
+    build,
+    build_args,
+    check_base,
+    inspect,
+    log_name,
+    manifest_name,
+    remove_images,
+)
 from torchship.images.locks import requirements_for
 from torchship.images.reference import Reference
 from torchship.images.registry import resolve_digest
-from torchship.images.spec import OCI, ImageError, Provenance, plan, provenance
+from torchship.images.spec import (
+    OCI,
+    ImageError,
+    Provenance,
+    check_image_name,
+    plan,
+    provenance,
+)
 
 
 def build_release_images(config: Config, version: str, commit: str, *,
                          results: Path | None = None, quiet: bool = False) -> list[str]:
     """Build every (env, variant) of a release, labelled with its version and commit;
-    return the tags. On failure nothing of it is left behind."""
+    return the tags. On failure nothing of it is left behind: images, manifests, build logs,
+    the staged tool wheel."""
     prov = provenance(config, version=version, revision=commit, release=True)
-    built = build(config, prov=prov, results=results, quiet=quiet)
+    try:
+        built = build(config, prov=prov, results=results, quiet=quiet)
+    except BaseException:
+        remove_outputs(config, release_tags(config, version), results=results)
+        raise
     return [t for b in built for t in b.spec.tags]
+
+
+def remove_outputs(config: Config, tags: Sequence[str], *,
+                   results: Path | None = None) -> list[str]:
+    """Remove what building these (release) tags wrote besides the images: their manifests
+    and build logs (results/images/) and the tool's wheel staged for the devel build
+    (.torchship/wheels/, which every build stages again). Returns the paths removed, from
+    the project."""
+    results = results if results is not None else config.root / "results" / "images"
+    prov = Provenance("0", "0", None, None, "")
+    specs = [s for s in plan(config, prov)
+             if any(t.endswith(f"-{s.env}-{s.variant}") for t in tags)]
+    paths = [results / manifest_name(t) for t in tags] + [results / log_name(s) for s in specs]
+    wheels = config.root / toolwheel.WHEELS
+    if specs and wheels.is_dir():
+        paths += sorted(wheels.glob("*.whl"))
+    gone = []
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            continue  # left for a person to see; the rollback goes on
+        gone.append(path)
+    for folder in (wheels, wheels.parent, results, results.parent):
+        with suppress(OSError):
+            folder.rmdir()  # only when empty: made by this build, or emptied by it
+    return [str(p.relative_to(config.root)) if p.is_relative_to(config.root) else str(p)
+            for p in gone]
 
 
 def release_tags(config: Config, version: str) -> list[str]:
@@ -98,6 +149,7 @@ class ReleaseImages:
         """Preflight: the engine answers, every base is there, the configuration builds."""
         if not self.config.bases:
             return
+        check_image_name(self.config.image)  # a name Docker refuses fails now, not mid-release
         docker = require_engine()
         pyproject = self.config.pyproject.data
         prov = Provenance("0", "0", None, None, "")
@@ -122,6 +174,7 @@ class ReleaseImages:
 
     def remove(self, tags: list[str]) -> None:
         remove_images(tags)
+        remove_outputs(self.config, tags)
 
     def verify(self, tags: list[str], commit: str) -> None:
         """Each image exists and its labels name `commit`."""

@@ -13,6 +13,7 @@ built are not compared. Size is reported, not judged: layer bytes move with file
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from torchship import config as tsconfig
+from torchship.adapters.docker import Docker, require_engine
 from torchship.adapters.git import Git
 from torchship.images.build import Built, build, human_size, remove_images
 from torchship.images.owner import BUILDER
@@ -55,10 +57,74 @@ def manifest_path(results: Path, tag: str) -> Path:
     return results / (re.sub(r"[^A-Za-z0-9_.-]+", "_", tag) + ".json")
 
 
+# The worktree's folder is named by the rebuilding process's id: what a rebuild that was
+# killed (SIGKILL: no clean-up runs) left is found, and pruned, by the next one.
+PREFIX = "torchship-rebuild-"
+_OWNED = re.compile(rf"/{PREFIX}(\d+)-[^/]+/tree$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def prune(git: Git, cfg: tsconfig.Config, out: Out, docker: Docker | None = None) -> list[str]:
+    """Remove what killed rebuilds of this repository left: their worktrees (git's entries and
+    their folders) and their `<image>-rebuild` images (found by the builder label the worktree
+    gave them). Only a rebuild whose process is gone. Returns what was removed."""
+    from torchship.release.plan import prefix_of
+
+    prefix = prefix_of(git, cfg.root)
+    dead: list[Path] = []
+    listed = git.run("worktree", "list", "--porcelain", check=False).stdout
+    for line in listed.splitlines():
+        path = line.removeprefix("worktree ")
+        m = _OWNED.search(path) if line.startswith("worktree ") else None
+        if m and not _alive(int(m.group(1))):
+            dead.append(Path(path))
+    said = []
+    if dead:
+        docker = docker or require_engine()
+        for tree in dead:
+            removed = remove_scratch(docker, f"{cfg.image}-rebuild",
+                                     tree / prefix if prefix else tree)
+            git.run("worktree", "remove", "--force", str(tree), check=False)
+            shutil.rmtree(tree.parent, ignore_errors=True)
+            said.append(f"removed the worktree {tree} that a killed rebuild left"
+                        + (f", and its images {', '.join(removed)}" if removed else ""))
+    git.run("worktree", "prune", check=False)
+    for line in said:
+        out(line)
+    return said
+
+
+def remove_scratch(docker: Docker, scratch: str, root: Path) -> list[str]:
+    """Remove the images named `scratch` that the project folder `root` (a rebuild's
+    worktree) built: found by their builder label, whatever tags they reached."""
+    from torchship.images.owner import owned
+
+    pairs = [ln.split(" ", 1) for ln in docker(
+        "image", "ls", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}", scratch,
+        check=False).stdout.splitlines() if " " in ln]
+    ids = set(owned(docker, [t for _, t in pairs], root))
+    for image in sorted(ids):
+        # A killed rebuild's probe (`docker run --rm` in the image) may still be running:
+        # the image cannot go while a container of it is there.
+        boxes = docker("ps", "-aq", "--filter", f"ancestor={image}", check=False).stdout.split()
+        if boxes:
+            docker("rm", "-f", *boxes, check=False)
+    return remove_images([t for i, t in pairs if i in ids], docker=docker)
+
+
 @contextmanager
 def worktree(git: Git, tag: str) -> Iterator[Path]:
     """A clean, detached worktree of `tag` in a temporary folder, gone afterwards."""
-    tmp = Path(tempfile.mkdtemp(prefix="torchship-rebuild-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
     where = tmp / "tree"
     try:
         git.run("worktree", "add", "--detach", str(where), f"refs/tags/{tag}^{{commit}}")
@@ -108,7 +174,6 @@ def rebuild(start: Path | str, tag: str, *, out: Out = print, quiet: bool = Fals
     """Rebuild the images of release `tag` in a clean worktree on its recorded bases and
     report, per image, how they differ from the manifests the release wrote. `no_cache`:
     every step run again, none taken from the engine's layer cache."""
-    from torchship.adapters.docker import require_engine
     from torchship.release.plan import ReleaseError, prefix_of, project_root
     from torchship.release.verify import images_in
 
@@ -137,6 +202,7 @@ def rebuild(start: Path | str, tag: str, *, out: Out = print, quiet: bool = Fals
         commit = git.commit_of(f"refs/tags/{tag}")
         assert commit is not None
         docker = require_engine()
+        prune(git, cfg, out, docker)
         prefix = prefix_of(git, cfg.root)
         ver = tag.removeprefix(cfg.release.tag_prefix)
         with worktree(git, tag) as tree:
@@ -160,11 +226,17 @@ def rebuild(start: Path | str, tag: str, *, out: Out = print, quiet: bool = Fals
             image = wt.image
             wt = replace(wt, bases=pinned, image=f"{image}-rebuild")
             prov = provenance(wt, version=ver, revision=commit, release=True)
-            # The build logs outlive the worktree: a failure's "full log" path must exist.
-            built = build(wt, prov=prov, results=Path(tree.parent) / "results",
-                          logs=cfg.root / "results" / "rebuild" / tag,
-                          quiet=quiet, verbose=verbose, no_cache=no_cache,
-                          docker=docker)
+            try:
+                # The build logs outlive the worktree: a failure's "full log" path must exist.
+                built = build(wt, prov=prov, results=Path(tree.parent) / "results",
+                              logs=cfg.root / "results" / "rebuild" / tag,
+                              quiet=quiet, verbose=verbose, no_cache=no_cache,
+                              docker=docker)
+            except BaseException:
+                # Stopped (Ctrl-C, SIGTERM) or failed: an image tagged before its build
+                # returned is not among those build() knows to remove.
+                remove_scratch(docker, wt.image, wt.root)
+                raise
         try:
             return _report(tag, wt.image, image, built, manifests, out)
         finally:

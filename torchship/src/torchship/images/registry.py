@@ -31,6 +31,16 @@ class RegistryError(TorchshipError):
         self.problem = problem
 
 
+class RegistryUnreachable(RegistryError):
+    """The registry does not answer (refused, unknown host, timed out): nothing can be said
+    about what it holds."""
+
+
+# The engine's words for a registry it could not reach (its APIError carries Go's error).
+_UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "deadline exceeded",
+                "network is unreachable", "connection reset", "dial tcp")
+
+
 def _http_digest(ref: Reference, original: str) -> str:
     url = f"http://{ref.host}/v2/{ref.path}/manifests/{ref.digest or ref.tag or 'latest'}"
     request = urllib.request.Request(url, method="HEAD", headers={"Accept": _MANIFEST_TYPES})
@@ -43,8 +53,8 @@ def _http_digest(ref: Reference, original: str) -> str:
                                 hint="check the name and tag, or push it first") from exc
         raise RegistryError(original, f"registry answered HTTP {exc.code}") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise RegistryError(original, f"registry {ref.host} does not answer ({exc})",
-                            hint="start it, or fix the host and port") from exc
+        raise RegistryUnreachable(original, f"registry {ref.host} does not answer ({exc})",
+                                  hint="start it, or fix the host and port") from exc
     if not digest:
         raise RegistryError(original, "registry gave no Docker-Content-Digest")
     return str(digest)
@@ -67,8 +77,12 @@ def resolve_digest(ref: str, *, via_engine: bool | None = None) -> str:
         raise RegistryError(ref, "not found in the registry") from exc
     except APIError as exc:
         # One line: the engine's explanation can carry a whole Go error chain.
-        explanation = " ".join(str(exc.explanation or exc).split())
-        raise RegistryError(ref, f"the engine could not fetch it: {explanation}",
+        said = " ".join(str(exc.explanation or exc).split())
+        if any(w in said.lower() for w in _UNREACHABLE):
+            raise RegistryUnreachable(ref, f"registry {parsed.host or 'docker.io'} does not "
+                                      f"answer ({said})",
+                                      hint="start it, or check the network") from exc
+        raise RegistryError(ref, f"the engine could not fetch it: {said}",
                             hint="log in with `docker login`, or check the name") from exc
     finally:
         client.close()

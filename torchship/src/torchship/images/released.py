@@ -18,7 +18,7 @@ from torchship.adapters.skopeo import SkopeoError
 from torchship.config import Config
 from torchship.images import sign
 from torchship.images.reference import Reference
-from torchship.images.registry import RegistryError, resolve_digest
+from torchship.images.registry import RegistryError, RegistryUnreachable, resolve_digest
 from torchship.images.spec import OCI, ImageError
 
 
@@ -95,11 +95,17 @@ def check(cfg: Config, recorded: Sequence[Recorded], commit: str, *,
         assert r.digest is not None
         try:
             resolve_digest(r.pinned)
+        except RegistryUnreachable as exc:
+            raise ImageError(f"{r.tag}: cannot be checked: {exc.message}",
+                             hint=exc.hint) from exc
         except RegistryError as exc:
             raise ImageError(f"{r.tag}: the recorded {r.digest[:19]} is not in the registry "
                              f"({exc.message})") from exc
         try:
             now = resolve_digest(r.tag)
+        except RegistryUnreachable as exc:
+            raise ImageError(f"{r.tag}: cannot be checked: {exc.message}",
+                             hint=exc.hint) from exc
         except RegistryError as exc:
             raise ImageError(f"{r.tag}: the tag is gone from the registry ({exc.message})",
                              hint=f"run it by digest: {r.pinned}") from exc

@@ -136,6 +136,13 @@ def signing_key(git_dir: Path) -> str:
     return fprs[0]
 
 
+def keyring_fingerprints(key: str) -> list[str]:
+    """The fingerprints (primary key and subkeys) of `key` (an id, a fingerprint, a user id)
+    in the public keyring."""
+    out = _gpg("--with-colons", "--list-keys", key, what=f"key {key} is not in the keyring")
+    return [ln.split(":")[9] for ln in out.splitlines() if ln.startswith("fpr:")]
+
+
 def public_key(cfg: Config, *, tmp: Path) -> Path:
     """The team's public key: [tool.torchship.signatures] public_key, or the tag signing
     key exported from the local keyring into `tmp`."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torchship.config import VARIANTS, Base, Config
 from torchship.errors import ConfigError, TorchshipError
+from torchship.images.reference import Reference
 
 LABEL_NS = "io.torchship"
 OCI = "org.opencontainers.image"
@@ -75,6 +76,7 @@ def plan(config: Config, prov: Provenance, *, envs: Sequence[str] | None = None,
     if not config.bases:
         raise ConfigError("tool.torchship.bases", "no pinned environment is configured",
                           hint="add [tool.torchship.bases.<env>] with runtime and devel")
+    check_image_name(config.image)
     for env in envs or ():
         if env not in config.bases:
             raise ConfigError("--env", f"{env!r} is not a configured environment",
@@ -90,6 +92,19 @@ def plan(config: Config, prov: Provenance, *, envs: Sequence[str] | None = None,
         for env, base in config.bases.items() if not envs or env in envs
         for variant in VARIANTS if not variants or variant in variants
     ]
+
+
+def check_image_name(image: str) -> None:
+    """Refuse an `image` name Docker cannot tag (before anything is built or committed)."""
+    try:
+        ref = Reference.parse(image, key="tool.torchship.image")
+    except ConfigError as exc:
+        raise ConfigError("tool.torchship.image", f"{image!r} is not a name Docker can use",
+                          hint="lower-case letters, digits and . _ - in /-separated parts, "
+                               "after an optional registry host[:port]; no tag") from exc
+    if ref.tag or ref.digest:
+        raise ConfigError("tool.torchship.image", f"{image!r} carries a tag or digest",
+                          hint="the name only: torchship tags it per version and environment")
 
 
 def oci_labels(spec: ImageSpec, prov: Provenance) -> dict[str, str]:

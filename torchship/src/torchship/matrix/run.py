@@ -151,6 +151,21 @@ def load_baseline(opts: Options) -> Run | None:
     return load_run(found) if found else None
 
 
+def check_envs(cfg: configmod.Config, opts: Options) -> None:
+    """Every environment --env and --image name is configured, whatever the mode: a name
+    ignored on the host would be a run of something else than was asked for."""
+    for flag, names in (("--env", opts.envs), ("--image", tuple(opts.images))):
+        unknown = [e for e in names if e not in cfg.bases]
+        if unknown:
+            raise ConfigError(flag, f"{unknown[0]!r} is not a configured environment",
+                              hint=f"one of: {', '.join(cfg.bases)}" if cfg.bases else
+                              "none is configured ([tool.torchship.bases], or "
+                              "torchship.local.toml from scripts/standin_bases.py)")
+    if opts.jobs is not None and opts.jobs < 1:
+        raise ConfigError("--jobs", f"{opts.jobs} is not a number of environments to run "
+                          "side by side", hint="1 or more (default: one per GPU)")
+
+
 def plan_envs(cfg: configmod.Config, opts: Options, mode: str) -> list[str]:
     if mode == "local":
         return [LOCAL]
@@ -303,6 +318,7 @@ def _existing(cfg: configmod.Config, env: str, variant: str, *, required: bool =
 def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, Path]:
     """Run the suites in every environment and save the records; return the run and folder."""
     cfg = configmod.load(opts.root)
+    check_envs(cfg, opts)
     mode, why = resolve_mode(opts, cfg)
     baseline_check = opts.baseline
     if baseline_check is not None and not baseline_check.exists():
@@ -448,6 +464,9 @@ def parse(argv: Sequence[str], *, root: Path, prog: str = "torchship matrix",
         env, sep, ref = item.partition("=")
         if not sep or not env or not ref:
             raise ConfigError("--image", f"{item!r} is not ENV=REF")
+        from torchship.images.reference import Reference
+
+        Reference.parse(ref, key=f"--image {env}")  # not a 15-line engine error later
         images[env] = ref
     if a.gpu_kind is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", a.gpu_kind):
         raise ConfigError("--gpu-kind", f"{a.gpu_kind!r} is not a GPU kind name",

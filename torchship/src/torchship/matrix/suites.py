@@ -251,13 +251,41 @@ def container(c: DockerClient, image: str, command: Sequence[str], *, spec: Cont
             box.remove(force=True)
 
 
+# The bound a container keeps by itself: should the process running the matrix die (SIGKILL,
+# a lost machine) while a suite runs, its container stops GRACE seconds after the suite's time
+# limit instead of running until the next matrix run removes it. The host stops it at the
+# limit itself; this is the backstop. Python is in every image the matrix runs (the suites are
+# `python -m nox`), where coreutils' `timeout` may not be; as PID 1 it is a parent that
+# waits (the kernel does not deliver an unhandled signal to a namespace's init).
+GRACE = 10.0
+BOUND = """import subprocess, sys
+limit = float(sys.argv[1])
+child = subprocess.Popen(sys.argv[2:])
+try:
+    code = child.wait(timeout=limit)
+except subprocess.TimeoutExpired:
+    child.kill()
+    child.wait()
+    print(f"torchship: stopped after {limit:g} s, the suite's time limit (the container's "
+          "own bound)", file=sys.stderr, flush=True)
+    sys.exit(124)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def bounded(command: Sequence[str], limit: float) -> list[str]:
+    """`command` stopped inside its container at `limit` + GRACE seconds (exit 124)."""
+    return ["python", "-c", BOUND, f"{limit + GRACE:g}", *command]
+
+
 def run_in(c: DockerClient, image: str, command: Sequence[str], *, spec: ContainerSpec,
            results: Path, env: str, name: str, limit: float) -> tuple[int | None, str, float, bool]:
     """Run `command` in a fresh container: (exit code, output, seconds, timed out)."""
     import requests
 
     t0 = time.monotonic()
-    with container(c, image, command, spec=spec, results=results, env=env, name=name) as box:
+    with container(c, image, bounded(command, limit), spec=spec, results=results, env=env,
+                   name=name) as box:
         box.start()
         try:
             code: int | None = int(box.wait(timeout=limit)["StatusCode"])

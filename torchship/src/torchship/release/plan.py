@@ -248,6 +248,9 @@ def _background(work: Callable[[], T]) -> Callable[[], T]:
 
 
 def _remote_name(git: Git, branch: str, opts: Options) -> str | None:
+    if opts.remote is not None and not opts.remote.strip():
+        raise ReleaseError("--remote is empty", hint="name a remote (see `git remote -v`), "
+                           "or leave --remote out for the branch's upstream")
     upstream = git.upstream(branch)
     remote = opts.remote or (upstream.remote if upstream else None)
     if remote is None and git.config("remote.origin.url"):
@@ -285,14 +288,24 @@ def _preflight_remote(git: Git, branch: str, head: str, tag: str, opts: Options,
 
 
 def _read_changelog(path: Path, rel: str) -> str:
+    """The changelog's text; a UTF-8 byte order mark (some Windows editors write one) is
+    not part of it (plan() writes it back)."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError as exc:
         raise changelog.ChangelogError(rel, "not found",
                                        hint="add a Keep a Changelog file with an [Unreleased] "
                                             "section") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise changelog.ChangelogError(rel, f"cannot be read: {exc}") from exc
+
+
+def _bom(path: Path) -> bytes:
+    """The UTF-8 byte order mark `path` starts with, kept in what the release writes."""
+    import codecs
+
+    with path.open("rb") as fh:
+        return codecs.BOM_UTF8 if fh.read(3) == codecs.BOM_UTF8 else b""
 
 
 def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
@@ -320,7 +333,8 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
           signed: Callable[[], None] | None) -> Plan:
     project = cfg.root
     prefix = prefix_of(git, project)
-    bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final)
+    bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final,
+                        index=git.index_file())
     new = str(bump.new)
     tag = f"{cfg.release.tag_prefix}{new}"
     check_tag_name(git, tag, cfg.release.tag_prefix)
@@ -360,7 +374,7 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
     message = f"{subject}\n\n{section}\n{proof.text}\n{manifest(cfg, planned)}"
     return Plan(root=project, prefix=prefix, branch=branch, head=head, remote=remote,
                 bump=bump, tag=tag, changelog_path=rel_log,
-                changelog_new=promoted.encode("utf-8"),
+                changelog_new=_bom(project / rel_log) + promoted.encode("utf-8"),
                 changelog_changes=_diff(text, promoted), section=section,
                 tag_message=message, commit_message=f"{subject}\n", images=planned,
                 images_note=note, push=opts.push, sign=opts.sign,

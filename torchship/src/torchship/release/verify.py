@@ -43,6 +43,7 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
             raise ReleaseError(f"tag {tag} is not signed", hint="release with signing on")
         git.verify_tag(tag)
         checked.append(f"{tag} signature verifies ({git.signing_format()})")
+        checked.append(check_signer(git, cfg, tag))
     ver = tag[len(cfg.release.tag_prefix):] if tag.startswith(cfg.release.tag_prefix) else tag
     pyproject = in_repo("pyproject.toml")
     data = parse_toml(git.show(tag, pyproject).decode("utf-8"), where=f"{pyproject} at {tag}")
@@ -56,7 +57,8 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
         raise ReleaseError(f"{tag}: {in_repo(missing[0])} does not hold version {ver}")
     checked.append(f"version {ver} in {pyproject} and every [tool.bumpversion] file")
     log_path = in_repo(cfg.release.changelog)
-    log = changelog.parse(git.show(tag, log_path).decode("utf-8"), path=f"{log_path} at {tag}")
+    log = changelog.parse(git.show(tag, log_path).decode("utf-8-sig"),
+                          path=f"{log_path} at {tag}")
     sec = log.section(ver)
     if sec is None or not sec.date:
         raise ReleaseError(f"{log_path} at {tag} has no dated [{ver}] section")
@@ -74,6 +76,59 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
         image_step(cfg).verify(images, commit)
         checked.append(f"{len(images)} image(s) labelled with {commit[:12]}")
     return checked
+
+
+def _norm(fpr: str) -> str:
+    return "".join(fpr.split()).upper().removeprefix("0X")
+
+
+def team_signers(git: Git, cfg: tsconfig.Config) -> tuple[list[str], str]:
+    """The GPG fingerprints that may sign a release tag, and where they come from:
+    [tool.torchship.signatures] signers, else the keys of its public_key (the team key the
+    images are held to), else the key git signs with (user.signingkey)."""
+    from torchship.images import sign
+
+    if cfg.signatures.signers:
+        return [_norm(f) for f in cfg.signatures.signers], "[tool.torchship.signatures] signers"
+    if cfg.signatures.public_key:
+        path = cfg.root / cfg.signatures.public_key
+        if not path.is_file():
+            raise ReleaseError(f"the team's public key {cfg.signatures.public_key} does not "
+                               "exist", hint="export it: gpg --armor --export KEY > FILE")
+        return (sign.fingerprints(path),
+                f"[tool.torchship.signatures] public_key {cfg.signatures.public_key}")
+    key = git.config("user.signingkey")
+    if not key:
+        raise ReleaseError("no team key to hold the tag's signer to",
+                           hint='set [tool.torchship.signatures] signers = ["FINGERPRINT"] '
+                                "or public_key, or git config user.signingkey")
+    return sign.keyring_fingerprints(key), "user.signingkey"
+
+
+def check_signer(git: Git, cfg: tsconfig.Config, tag: str) -> str:
+    """Refuse a tag whose good signature is not the team's: `git tag -v` accepts any key of
+    the keyring (OpenPGP), so the signer is compared with the team's fingerprints. SSH
+    signatures are held to gpg.ssh.allowedSignersFile by git itself."""
+    # The kind of signature the tag carries decides, not this clone's gpg.format: a
+    # verifier who signs with SSH must not skip the check of a GPG-signed tag.
+    body = git.tag_body(tag)
+    if "-----BEGIN SSH SIGNATURE-----" in body:
+        return f"{tag} signer is in gpg.ssh.allowedSignersFile"
+    if "-----BEGIN PGP SIGNATURE-----" not in body:
+        return f"{tag} signer accepted by git ({git.signing_format()})"
+    signer, uid = git.tag_signer(tag)
+    if not signer:
+        raise ReleaseError(f"tag {tag}: gpg names no signer of its signature",
+                           hint="check it with: git verify-tag --raw " + tag)
+    team, source = team_signers(git, cfg)
+    allowed = {_norm(f) for f in team}
+    if not any(s in allowed or any(len(a) >= 16 and s.endswith(a) for a in allowed)
+               for s in map(_norm, signer)):
+        who = f"{signer[-1]}{f' ({uid})' if uid else ''}"
+        raise ReleaseError(f"tag {tag} is signed by {who}, not by the team's key ({source})",
+                           hint="re-sign the tag with the team key, or add that fingerprint "
+                                "to [tool.torchship.signatures] signers")
+    return f"{tag} is signed by the team's key {signer[-1][-16:]} ({source})"
 
 
 def pin_images(message: str, digests: dict[str, str]) -> str:

@@ -97,6 +97,35 @@ def _in(root: Path) -> Iterator[None]:
         os.chdir(before)
 
 
+@contextmanager
+def _index_copy(index: Path | None) -> Iterator[None]:
+    """Git works on a throwaway copy of the index inside the block.
+
+    bump-my-version asks git for the last tag as it reads its configuration (`git
+    update-index --refresh`, `git describe --dirty`), and both rewrite the index's stat cache:
+    a plan must change no byte of the repository, so they refresh a copy.
+    """
+    if index is None:
+        yield
+        return
+    import shutil
+    import tempfile
+
+    before = os.environ.get("GIT_INDEX_FILE")
+    with tempfile.TemporaryDirectory(prefix="torchship-index-") as tmp:
+        copy = Path(tmp) / "index"
+        if index.is_file():
+            shutil.copyfile(index, copy)
+        os.environ["GIT_INDEX_FILE"] = str(copy)
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("GIT_INDEX_FILE", None)
+            else:
+                os.environ["GIT_INDEX_FILE"] = before
+
+
 def _settings(root: Path) -> dict[str, Any]:
     from torchship.config import Pyproject
 
@@ -199,8 +228,10 @@ def _config(root: Path) -> tuple[Any, Path]:
     return get_configuration(found), found
 
 
-def plan(root: Path, *, part: str | None, pre: str | None, final: bool) -> Bump:
-    """Compute the new version and every file's new content; write nothing.
+def plan(root: Path, *, part: str | None, pre: str | None, final: bool,
+         index: Path | None = None) -> Bump:
+    """Compute the new version and every file's new content; write nothing (git's questions
+    about the last tag read a copy of `index`, the repository's index file, when given).
 
     Also the consistency check: every configured file must hold the current version
     (bump-my-version's own search), and [project].version must agree with it.
@@ -222,7 +253,8 @@ def plan(root: Path, *, part: str | None, pre: str | None, final: bool) -> Bump:
                            f"{current_text}", hint="make every file say the same version")
     with _in(root):
         try:
-            config, config_file = _config(root)
+            with _index_copy(index):
+                config, config_file = _config(root)
             vc = config.version_config
             cur = vc.parse(current_text)
             nxt = vc.version_spec.create_version(new.values())

@@ -6,13 +6,13 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from torchship.cli import after_dashes, edge
+from torchship.cli import after_dashes, edge, stoppable
 
 
 @task(help={"env": "only this pinned environment", "variant": "only runtime or devel",
             "no-cache": "rebuild every step",
             "verbose": "a line per step and BuildKit's every line, not the live display"})
-@edge
+@stoppable("interrupted; the images this build made were removed")
 def build(c: Context, env: str | None = None, variant: str | None = None,
           no_cache: bool = False, verbose: bool = False) -> None:
     """Build runtime and devel images on every pinned base (or the ones named)."""
@@ -40,7 +40,7 @@ def pin(c: Context, check: bool = False) -> None:
 
 
 @task
-@edge
+@stoppable("interrupted; the images pushed before it (listed above) stay in the registry")
 def push(c: Context) -> None:
     """Push this version's images and confirm each by pulling its digest back."""
     from torchship import config
@@ -83,7 +83,7 @@ def run_(c: Context, tag: str, variant: str = "runtime", env: str | None = None,
 
 @task(help={"no-cache": "run every step again (none from the engine's layer cache)",
             "verbose": "BuildKit's every line, not the live display"})
-@edge
+@stoppable("interrupted; its worktree and the images it rebuilt were removed")
 def rebuild(c: Context, tag: str, no_cache: bool = False, verbose: bool = False) -> None:
     """Rebuild a release's images in a clean worktree of TAG; report how they differ."""
     from torchship.images.rebuild import rebuild as rebuild_release
