@@ -249,6 +249,8 @@ class Config:
     tool_source: ToolSource = INDEX
     # Peak figures of the project's own GPUs ([tool.torchship.gpus], torchship.gpubench.peaks).
     gpus: tuple[Peak, ...] = ()
+    # Paths the project owns, never merged by `torchship update` ([tool.torchship.update] skip).
+    update_skip: tuple[str, ...] = ()
     # The whole pyproject.toml, read once by load(): the facts other subsystems need.
     pyproject: Pyproject = field(default_factory=lambda: Pyproject({}), compare=False, repr=False)
 
@@ -259,7 +261,7 @@ class Config:
 
 _TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
              "release", "compare", "hooks", "ci", "devel_extras", "context_extras",
-             "project", "metrics", "signatures", "tool",
+             "project", "metrics", "signatures", "tool", "update",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
@@ -466,6 +468,7 @@ def from_data(root: Path, data: Mapping[str, Any], *, use_local: bool = True) ->
                                    "tool.torchship.signatures"),
         tool_source=_tool_source(tool),
         gpus=_gpus(tool),
+        update_skip=_update_skip(tool),
         pyproject=Pyproject(data),
     )
 
@@ -477,6 +480,18 @@ def _tool_source(tool: Mapping[str, Any]) -> ToolSource:
     table = _table(tool.get("tool", {}), "tool.torchship.tool")
     _unknown(table, {"source"}, "tool.torchship.tool")
     return toolsource.parse(table["source"]) if "source" in table else INDEX
+
+
+def _update_skip(tool: Mapping[str, Any]) -> tuple[str, ...]:
+    """[tool.torchship.update] skip: paths (files, folders, globs) `torchship update` leaves
+    as the project has them, whatever the template does there (cruft's `skip`)."""
+    table = _table(tool.get("update", {}), "tool.torchship.update")
+    _unknown(table, {"skip"}, "tool.torchship.update")
+    value = table.get("skip", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError("tool.torchship.update.skip", "must be a list of paths",
+                          hint='e.g. skip = ["tests/benchmarks/", "docs/*.md"]')
+    return tuple(inside_project(v, "tool.torchship.update.skip", "docs/") for v in value)
 
 
 def _gpus(tool: Mapping[str, Any]) -> tuple[Peak, ...]:

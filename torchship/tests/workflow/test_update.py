@@ -15,7 +15,7 @@ import subprocess
 import time
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pytest
 from workflow_helpers import BIN
@@ -193,12 +193,16 @@ def test_the_three_way_merge(project: Project, released: Released, package: str)
     assert ("<<<<<<< yours\nvenv=.venv-zoo\n=======\nvenv=.venv-template\n"
             f">>>>>>> template 0.2.0 ({released.commits['0.2.0'][:12]})\n") in setup
     assert "  CONFLICT      scripts/setup_dev.sh  (both changed: 1 conflict marked)" in out
-    assert "1 conflict: scripts/setup_dev.sh (resolve the markers" in out
+    assert ("2 conflicts: scripts/setup_dev.sh, tests/benchmarks/test_ops.py (resolve them as "
+            "`git status` lists them") in out
     status = project.git("status", "--porcelain").splitlines()
     assert "UU scripts/setup_dev.sh" in status
-    # The file the project deleted stayed deleted, and the run says so.
-    assert not (project.path / "tests/benchmarks/test_ops.py").exists()
-    assert "  skipped       tests/benchmarks/test_ops.py  (deleted here; the template changed it)" in out
+    # The file the project deleted and the template changed: a listed conflict, as `git merge`
+    # leaves it (the template's version in the tree, unmerged), never a silent skip.
+    assert "# the template's change\n" in (project.path / "tests/benchmarks/test_ops.py").read_text()
+    assert ("  CONFLICT      tests/benchmarks/test_ops.py  (deleted here; the template changed "
+            "it: `git rm` it to keep it deleted") in out
+    assert "DU tests/benchmarks/test_ops.py" in status
     # What the template removed is removed; its new module arrives renamed.
     assert not (project.path / "tests/unit/test_repro.py").exists()
     extra = (project.path / f"src/{NAME}/extra.py").read_text()
@@ -223,6 +227,7 @@ def test_the_three_way_merge(project: Project, released: Released, package: str)
     # Resolved and committed, a second update has nothing to do.
     _edit(project.path / "scripts/setup_dev.sh", setup[setup.index("<<<<<<<"):setup.index("python=")],
           "venv=.venv-zoo\n")
+    project.git("rm", "-q", "tests/benchmarks/test_ops.py")
     project.commit("Update to the template 0.2.0")
     again = project.update()
     assert again.returncode == 0, again.stderr
@@ -233,16 +238,17 @@ def test_the_three_way_merge(project: Project, released: Released, package: str)
 def test_a_dry_run_lists_the_same_and_changes_nothing(project: Project) -> None:
     before = project.snapshot()
     res = project.update("--dry-run")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # it would conflict: as the run itself, non-zero
+    assert res.stderr == ""
     assert before.diff(project.snapshot()) == []
     out = res.stdout
     assert "  would update  docker/Dockerfile" in out
     assert "  would merge   noxfile.py" in out
     assert "  CONFLICT      scripts/setup_dev.sh  (both changed: 1 conflict marked)" in out
     assert "  would add     src/zoo_vision/extra.py" in out
-    assert "  would skip    tests/benchmarks/test_ops.py" in out
+    assert "  CONFLICT      tests/benchmarks/test_ops.py  (deleted here" in out
     assert "  would remove  tests/unit/test_repro.py" in out
-    assert out.strip().endswith("dry run: nothing changed (6 files would change, 1 conflict)")
+    assert out.strip().endswith("dry run: nothing changed (7 files would change, 2 conflicts)")
 
 
 def test_a_project_with_its_own_model_updates_cleanly_for_tooling(released: Released,
@@ -324,50 +330,11 @@ def test_a_project_adopted_by_writing_the_answers_updates(released: Released,
     assert p.record()["commit"] == released.commits["0.1.1"]
 
 
-def _no_merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, int]:
-    raise AssertionError("no merge is needed here")
-
-
-@pytest.mark.parametrize(("base", "ours", "theirs", "kind", "note"), [
-    (None, None, b"new\n", update.Kind.ADD, ""),
-    (b"old\n", b"old\n", b"new\n", update.Kind.UPDATE, ""),
-    (b"old\n", b"old\n", None, update.Kind.REMOVE, ""),
-    (b"old\n", None, b"new\n", update.Kind.KEPT_DELETED, "deleted here; the template changed it"),
-    (b"old\n", b"mine\n", None, update.Kind.CONFLICT, "the template removed it, it changed here: kept"),
-    (b"\0old", b"\0mine", b"\0new", update.Kind.CONFLICT, "binary, changed here and in the template"),
-    (b"old\n", b"new\n", b"new\n", None, ""),       # the project has the change already
-    (b"old\n", None, None, None, ""),               # deleted on both sides
-])
-def test_what_each_path_needs(base: bytes | None, ours: bytes | None, theirs: bytes | None,
-                              kind: update.Kind | None, note: str) -> None:
-    step = update.step_for(PurePosixPath("f"), update.Version(base, 0o644 if base else None),
-                           update.Version(ours, 0o644 if ours else None),
-                           update.Version(theirs, 0o644 if theirs else None), merge=_no_merge)
-    assert (step.kind if step else None) is kind
-    assert step is None or step.note.startswith(note)
-    if kind is update.Kind.CONFLICT:
-        assert step is not None
-        assert step.result.data == ours  # the project's file is kept
-
-
-def test_a_mode_the_template_changed_arrives_where_the_project_kept_it() -> None:
-    old, new = update.Version(b"x\n", 0o644), update.Version(b"y\n", 0o755)
-    step = update.step_for(PurePosixPath("run.sh"), old, old, new, merge=_no_merge)
-    assert step is not None
-    assert (step.kind, step.result) == (update.Kind.UPDATE, update.Version(b"y\n", 0o755))
-    only_mode = update.step_for(PurePosixPath("run.sh"), old, old, update.Version(b"x\n", 0o755),
-                                merge=_no_merge)
-    assert only_mode is not None
-    assert only_mode.kind is update.Kind.MODE
-    # Modes are compared as git records them (a umask's group bits are no change).
-    assert (update.git_mode(0o664), update.git_mode(0o775)) == (0o644, 0o755)
-
-
 def test_invoke_template_update_is_the_same(project: Project) -> None:
     before = project.snapshot()
     direct = project.update("--dry-run")
     alias = subprocess.run([str(BIN / "invoke"), "template.update", "--dry-run"], cwd=project.path,
                            env=project.env, capture_output=True, text=True, timeout=120, check=False)
-    assert alias.returncode == 0, alias.stderr
+    assert alias.returncode == direct.returncode == 1, alias.stderr  # the conflicts it would leave
     assert alias.stdout == direct.stdout
     assert before.diff(project.snapshot()) == []
