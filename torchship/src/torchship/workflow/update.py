@@ -1,24 +1,28 @@
-"""A newer template into a project: `torchship update [--to VERSION|REF] [--dry-run] [--template DIR|URL]`.
+"""A newer template into a project: `torchship update [--to VERSION|REF] [--allow-downgrade]
+[--dry-run] [--template DIR|URL]`.
 
-A three-way merge done with git, as cruft does it, not copier: the template is a runnable,
+A three-way merge done by git, as cruft does it, not copier: the template is a runnable,
 tested project at its repository's root, and copier's templating (Jinja in file and folder
 names, `{{ }}` in files) would stop it from being one. Instead both template versions are
 rendered exactly as `torchship new` renders them (the same `plan()`: the example package
-renamed to the project's), and what changed between the two renders is merged into the project
-file by file:
+renamed to the project's), written as git trees into the project's object store, and merged
+by `git merge-tree --write-tree` (merge-ort, what `git merge` runs):
 
 - base: the template at the commit recorded in ANSWERS, rendered;
-- theirs: the template at the target (`--to`, else its default branch), rendered;
-- ours: the project's file, as committed.
+- theirs: the template at the target (`--to`, else its newest release tag), rendered;
+- ours: the project's HEAD.
 
-Each changed path becomes one Step (plan, then apply): the template's new file where the
-project kept the old one, `git merge-file` where both changed it, a conflict (git's markers,
-and the three versions as unmerged index entries, as `git merge` leaves them) where both
-changed the same lines. A file the project deleted stays deleted; README.md, CHANGELOG.md and
-ANSWERS are the project's and are never merged. Clean results are staged, nothing is
-committed: the user reviews (`git diff --cached`), resolves, commits. ANSWERS records the new
-version when the merge is done, with conflicts too (as cruft does), so that a second update
-starts from the new version rather than merging the same change twice.
+So renames are found as git finds them, on both sides: the template's change lands in a file
+the project renamed, a folder the project moved gets the template's changes and new files, a
+file the template renamed moves with the project's edits; what git cannot place (both sides
+renamed it, one deleted what the other changed) is a listed conflict with every path, as
+`git merge` leaves it (the sides as unmerged index entries), never a silent skip. README.md,
+CHANGELOG.md, ANSWERS and the paths of `[tool.torchship.update] skip` are the project's: the
+merge sees no template change there. Nothing is committed and no ref moves (the merge's
+commits are scratch objects): the user reviews (`git diff --cached`), resolves, commits.
+ANSWERS records the new version when the merge is done, with conflicts too (as cruft does),
+so that a second update starts from the new version rather than merging the same change
+twice.
 """
 
 from __future__ import annotations
