@@ -532,3 +532,24 @@ def test_a_dry_run_exits_0_when_it_would_merge_cleanly(renames: Released, tmp_pa
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 conflicts" in res.stdout
     assert before.diff(p.snapshot()) == []
+
+
+def test_new_starts_from_a_chosen_template_version(renames: Released, tmp_path: Path) -> None:
+    _new_at = [str(BIN / "torchship"), "new", "--name", NAME, "--template",
+               str(renames.template), "--no-hooks"]
+    res = subprocess.run([*_new_at, str(tmp_path / "at020"), "--version", "0.2.0"],
+                         env=renames.env, capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    p = Project(tmp_path / "at020", renames.env)
+    assert (p.record()["version"], p.record()["commit"]) == ("0.2.0", renames.commits["0.2.0"])
+    assert (p.path / "tests/benchmarks/test_operations.py").is_file()
+    assert "# One file, two images" in (p.path / "docker/Dockerfile").read_text()  # not 0.3.0
+    res = p.update("--dry-run")
+    assert "-> version 0.3.0 (v0.3.0, " in res.stdout, res.stdout + res.stderr
+
+    res = subprocess.run([*_new_at, str(tmp_path / "none"), "--version", "9.9"],
+                         env=renames.env, capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 1
+    assert res.stderr.startswith("error: the template at ")
+    assert "has no version 9.9 (no tag v9.9 or 9.9) (its tags: v0.1.0, v0.2.0, v0.3.0)" in res.stderr
+    assert not (tmp_path / "none").exists()
