@@ -69,6 +69,8 @@ class Project:
     package: str                       # the import name (default: the distribution's, - -> _)
     train: tuple[str, ...]             # the training command
     smoke: tuple[str, ...]             # must exit 0 in the runtime image (the installed package)
+    # Arguments added to `train` for a short run (model.new's e2e test); () runs it in full.
+    quick_train: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -604,7 +606,7 @@ def project_contract(data: Mapping[str, Any]) -> tuple[Project, Metrics]:
 def _project(tool: Mapping[str, Any], data: Mapping[str, Any]) -> Project:
     key = "tool.torchship.project"
     table = _table(tool.get("project", {}), key)
-    _unknown(table, {"package", "train", "smoke"}, key)
+    _unknown(table, {"package", "train", "smoke", "quick_train"}, key)
     dist = str(data.get("project", {}).get("name", ""))
     package = _str(table, "package", key, default=re.sub(r"[-.]+", "_", dist).lower()) or ""
     if not package or not all(part.isidentifier() for part in package.split(".")):
@@ -612,7 +614,9 @@ def _project(tool: Mapping[str, Any], data: Mapping[str, Any]) -> Project:
                           hint="the name your code is imported by: letters, digits and _ (dots for a subpackage)")
     return Project(package=package,
                    train=_command(table, "train", key, f"python -m {package}.train"),
-                   smoke=_command(table, "smoke", key, f"python -m {package}.smoke"))
+                   smoke=_command(table, "smoke", key, f"python -m {package}.smoke"),
+                   quick_train=(_command(table, "quick_train", key, "--epochs 1")
+                                if "quick_train" in table else ()))
 
 
 def _relative(table: Mapping[str, Any], name: str, key: str, default: str) -> str:
