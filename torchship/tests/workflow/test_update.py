@@ -370,6 +370,7 @@ def renames(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Release
     (models / "extra_model.py").write_text('"""Another model of the package."""\n')
     commits["0.2.0"] = _release(tpl, env, "0.2.0")
     _edit(tpl / "docker/Dockerfile", "# One file, two images", "# One Dockerfile, two images")
+    (tpl / "scripts/tool_source.py").chmod(0o755)  # a mode-only change
     commits["0.3.0"] = _release(tpl, env, "0.3.0")
     _edit(tpl / "noxfile.py", '"""nox sessions of the project', '"""The nox sessions of the project')
     _git(tpl, env, "commit", "-q", "-am", "Unreleased: the nox file's docstring")
@@ -525,13 +526,19 @@ def test_a_skip_list_that_is_no_list_is_refused(renames: Released, tmp_path: Pat
     p.refused("--to", "0.2.0", says="tool.torchship.update.skip")
 
 
-def test_a_dry_run_exits_0_when_it_would_merge_cleanly(renames: Released, tmp_path: Path) -> None:
+def test_a_clean_dry_run_exits_0_and_a_mode_change_arrives(renames: Released, tmp_path: Path) -> None:
     p = _made(renames, tmp_path)
     before = p.snapshot()
     res = p.update("--to", "0.3.0", "--dry-run")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 conflicts" in res.stdout
+    assert "  would chmod   scripts/tool_source.py" in res.stdout
     assert before.diff(p.snapshot()) == []
+    res = p.update("--to", "0.3.0")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "  mode          scripts/tool_source.py" in res.stdout
+    assert p.git("ls-files", "-s", "scripts/tool_source.py").startswith("100755 ")
+    assert (p.path / "scripts/tool_source.py").stat().st_mode & 0o111
 
 
 def test_new_starts_from_a_chosen_template_version(renames: Released, tmp_path: Path) -> None:
