@@ -113,9 +113,11 @@ def test_a_failing_commit_leaves_the_repository_as_it_was(hooked: Project) -> No
 
 
 # A project that replaced the example: a 1-D convolutional regressor whose forward takes a
-# (batch, 1, length) signal and returns one float per signal, trained with MSE, whose
-# metrics have no loss or accuracy. The template's generic files (the registry's build, its
-# test_repro) are left as they are; its quick training is `--steps 2`.
+# (batch, 1, length) signal and returns one float per signal, whose factory needs the
+# signal's length (training passes the data's, through build's overrides; the registry holds
+# a default), trained with MSE, whose metrics have no loss or accuracy. The template's generic
+# files (the registry's build, its test_repro) are left as they are; its quick training is
+# `--steps 2`.
 WAVE_MODEL = '''"""A 1-D convolutional regressor: a (batch, 1, length) signal -> one float."""
 
 from __future__ import annotations
@@ -125,11 +127,11 @@ from torch import nn
 
 
 class WaveNet(nn.Module):
-    def __init__(self, channels: int = 8) -> None:
+    def __init__(self, length: int, channels: int = 8) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv1d(1, channels, 5, padding=2), nn.GELU(),
-            nn.AdaptiveAvgPool1d(8), nn.Flatten(), nn.Linear(channels * 8, 1),
+            nn.Flatten(), nn.Linear(channels * length, 1),
         )
 
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
@@ -137,8 +139,8 @@ class WaveNet(nn.Module):
         return out.squeeze(-1)
 
 
-def make_model(channels: int = 8) -> WaveNet:
-    return WaveNet(channels)
+def make_model(length: int, channels: int = 8) -> WaveNet:
+    return WaveNet(length, channels)
 '''
 
 WAVE_TRAIN = '''"""Fit the frequency of noisy sine waves: `python -m {package}.train --model NAME --out DIR`."""
@@ -172,7 +174,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.manual_seed(0)
     x, y = waves(256, seed=0)
-    model = build(args.model)
+    model = build(args.model, length=x.shape[-1])  # a size only the data knows
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     mse = []
     for _ in range(args.steps):
@@ -198,7 +200,7 @@ def adopted(hooked: Project) -> Project:
     src = hooked.path / "src" / pkg
     (src / "model.py").write_text(WAVE_MODEL)
     (src / "models" / "registry.toml").write_text(
-        f'[wave]\nfactory = "{pkg}.model:make_model"\nkwargs = {{ channels = 8 }}\n')
+        f'[wave]\nfactory = "{pkg}.model:make_model"\nkwargs = {{ length = 64, channels = 8 }}\n')
     (src / "train.py").write_text(WAVE_TRAIN.format(package=pkg))
     (src / "data.py").unlink()
     for example in ("unit/test_model_data.py", "e2e/test_training.py", "benchmarks/test_model.py"):
@@ -224,7 +226,7 @@ def test_a_model_with_another_signature_and_metrics_gets_passing_tests(adopted: 
     assert "class WaveNet(nn.Module):" in module  # the project's model, not a classifier
     registry = tomllib.loads((adopted.path / f"src/{pkg}/models/registry.toml").read_text())
     assert registry["wave_small"] == {"factory": f"{pkg}.models.wave_small:make_model",
-                                      "kwargs": {"channels": 8}}
+                                      "kwargs": {"length": 64, "channels": 8}}
     assert adopted.trailer() == "cpu"
     unit = (adopted.path / "tests/unit/test_model_wave_small.py").read_text()
     assert f"from {pkg}.models import build" in unit
