@@ -261,9 +261,9 @@ class Config:
         return list(self.bases)
 
 
-_TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
+_TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases", "update",
              "release", "compare", "hooks", "ci", "devel_extras", "context_extras",
-             "project", "metrics", "signatures", "tool", "update",
+             "project", "metrics", "signatures", "tool",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
 _BASE_KEYS = {"runtime", "devel", "torch", "cuda", "python", "build_args"}
 
