@@ -27,12 +27,13 @@ def names() -> list[str]:
     return list(registry())
 
 
-def build(name: str, *, features: int = 32, classes: int = 4) -> nn.Module:
-    """The model registered as `name`, for `features` inputs and `classes` outputs."""
+def build(name: str, **overrides: Any) -> nn.Module:
+    """The model registered as `name`: its factory called with the entry's kwargs, and
+    `overrides` on top (what only the data knows, such as a vocabulary's size)."""
     entries = registry()
     if name not in entries:
         raise KeyError(f"no model {name!r} in {REGISTRY.name} (known: {', '.join(entries)})")
     module, _, function = entries[name]["factory"].partition(":")
     factory = getattr(importlib.import_module(module), function)
-    model: nn.Module = factory(features, classes, **entries[name].get("kwargs", {}))
+    model: nn.Module = factory(**{**entries[name].get("kwargs", {}), **overrides})
     return model

@@ -69,6 +69,8 @@ class Project:
     package: str                       # the import name (default: the distribution's, - -> _)
     train: tuple[str, ...]             # the training command
     smoke: tuple[str, ...]             # must exit 0 in the runtime image (the installed package)
+    # Arguments added to `train` for a short run (model.new's e2e test); () runs it in full.
+    quick_train: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,8 @@ class Config:
     tool_source: ToolSource = INDEX
     # Peak figures of the project's own GPUs ([tool.torchship.gpus], torchship.gpubench.peaks).
     gpus: tuple[Peak, ...] = ()
+    # Paths the project owns, never merged by `torchship update` ([tool.torchship.update] skip).
+    update_skip: tuple[str, ...] = ()
     # The whole pyproject.toml, read once by load(): the facts other subsystems need.
     pyproject: Pyproject = field(default_factory=lambda: Pyproject({}), compare=False, repr=False)
 
@@ -301,7 +305,7 @@ class Config:
         return list(self.bases)
 
 
-_TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases",
+_TOP_KEYS = {"image", "dockerfile", "require_digest", "default_env", "bases", "update",
              "release", "compare", "hooks", "ci", "devel_extras", "context_extras",
              "project", "metrics", "signatures", "tool", "slurm",
              "gpus"}  # peak figures of extra GPUs, read by torchship.gpubench.peaks
@@ -525,6 +529,7 @@ def from_data(root: Path, data: Mapping[str, Any], *, use_local: bool = True) ->
                                    "tool.torchship.signatures"),
         tool_source=_tool_source(tool),
         gpus=_gpus(tool),
+        update_skip=_update_skip(tool),
         pyproject=Pyproject(data),
         slurm=_slurm(tool),
     )
@@ -537,6 +542,18 @@ def _tool_source(tool: Mapping[str, Any]) -> ToolSource:
     table = _table(tool.get("tool", {}), "tool.torchship.tool")
     _unknown(table, {"source"}, "tool.torchship.tool")
     return toolsource.parse(table["source"]) if "source" in table else INDEX
+
+
+def _update_skip(tool: Mapping[str, Any]) -> tuple[str, ...]:
+    """[tool.torchship.update] skip: paths (files, folders, globs) `torchship update` leaves
+    as the project has them, whatever the template does there (cruft's `skip`)."""
+    table = _table(tool.get("update", {}), "tool.torchship.update")
+    _unknown(table, {"skip"}, "tool.torchship.update")
+    value = table.get("skip", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError("tool.torchship.update.skip", "must be a list of paths",
+                          hint='e.g. skip = ["tests/benchmarks/", "docs/*.md"]')
+    return tuple(inside_project(v, "tool.torchship.update.skip", "docs/") for v in value)
 
 
 def _gpus(tool: Mapping[str, Any]) -> tuple[Peak, ...]:
@@ -649,7 +666,7 @@ def project_contract(data: Mapping[str, Any]) -> tuple[Project, Metrics]:
 def _project(tool: Mapping[str, Any], data: Mapping[str, Any]) -> Project:
     key = "tool.torchship.project"
     table = _table(tool.get("project", {}), key)
-    _unknown(table, {"package", "train", "smoke"}, key)
+    _unknown(table, {"package", "train", "smoke", "quick_train"}, key)
     dist = str(data.get("project", {}).get("name", ""))
     package = _str(table, "package", key, default=re.sub(r"[-.]+", "_", dist).lower()) or ""
     if not package or not all(part.isidentifier() for part in package.split(".")):
@@ -657,7 +674,9 @@ def _project(tool: Mapping[str, Any], data: Mapping[str, Any]) -> Project:
                           hint="the name your code is imported by: letters, digits and _ (dots for a subpackage)")
     return Project(package=package,
                    train=_command(table, "train", key, f"python -m {package}.train"),
-                   smoke=_command(table, "smoke", key, f"python -m {package}.smoke"))
+                   smoke=_command(table, "smoke", key, f"python -m {package}.smoke"),
+                   quick_train=(_command(table, "quick_train", key, "--epochs 1")
+                                if "quick_train" in table else ()))
 
 
 def _relative(table: Mapping[str, Any], name: str, key: str, default: str) -> str:

@@ -131,6 +131,7 @@ def test_the_template_states_the_defaults_and_they_are_what_it_gets(package: str
     assert cfg.project.package == package == cfg.pyproject.name.replace("-", "_")
     assert cfg.project.smoke == ("python", "-m", f"{package}.smoke")
     assert cfg.project.train == ("python", "-m", f"{package}.train")
+    assert cfg.project.quick_train == ("--epochs", "1", "--samples", "512")
     assert cfg.metrics == config.Metrics()  # the pre-contract behaviour, now written down
 
 
@@ -186,6 +187,10 @@ def test_an_empty_compare_table_compares_nothing(tmp_path: Path, monkeypatch: py
     ("[tool.torchship.project]\npackage = \"my-pkg\"\n",
      "tool.torchship.project.package: 'my-pkg' is not an importable package name"),
     ("[tool.torchship.project]\nsmoke = \"\"\n", "tool.torchship.project.smoke: is empty"),
+    ("[tool.torchship.project]\nquick_train = \"\"\n", "tool.torchship.project.quick_train: is empty"),
+    ("[tool.torchship.update]\nskip = [\"../x\"]\n",
+     "tool.torchship.update.skip: '../x' is not a path inside the project"),
+    ("[tool.torchship.update]\nskips = []\n", "tool.torchship.update.skips: unknown key"),
     ("[tool.torchship.project]\ntrain = \"python -c 'unclosed\"\n",
      "tool.torchship.project.train: \"python -c 'unclosed\" cannot be split into arguments"),
     ("[tool.torchship.project]\nsmoke = 3\n",

@@ -190,6 +190,21 @@ def test_no_evidence_is_said_in_the_tag_message(project: Project) -> None:
     assert not (project.path / "results" / "releases").exists()
 
 
+def test_a_dry_run_with_matrix_says_it_would_run_it_and_runs_nothing(project: Project) -> None:
+    """--matrix takes minutes to an hour and makes a results folder: a dry run prints the plan
+    and that the matrix would run, and changes nothing (no engine is needed: none is used)."""
+    _policy(project)
+    before = project.snapshot()
+    res = project.invoke(*RELEASE, "--matrix", "--dry-run", timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "--matrix: would run the matrix on this commit (nox -s gpu_tests) first" in res.stdout
+    assert "running the matrix" not in res.stdout
+    assert "model card: none (the matrix record --matrix would make" in res.stdout
+    assert res.stdout.rstrip().endswith("dry run: nothing was changed, nothing was run")
+    assert not (project.path / "results").exists()
+    assert before.diff(project.snapshot()) == []
+
+
 def test_matrix_waits_for_no_refusal_and_needs_evidence_to_make(project: Project) -> None:
     """--matrix can take an hour: a release that would be refused anyway (here, an empty
     [Unreleased]) is refused before it runs; --matrix with --no-evidence contradicts itself."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from workflow_helpers import DIGEST, LOCAL_BASES, Project, bases_toml
 
@@ -237,3 +238,21 @@ def test_which_on_a_commit_without_trailer_and_on_a_bad_rev(project: Project) ->
         f"error: 'no-such-rev' is not a commit in {project.path} "
         "(give a sha, branch or tag (git log --oneline))"]
     assert snapshot(project.path, env=project.env) == before
+
+
+def test_a_commit_works_from_a_shell_with_no_virtualenv_active(hooked: Project) -> None:
+    """The hooks find the project's ./.venv (scripts/setup_dev.sh's) with nothing activated
+    and no torchship on PATH; with no tool anywhere they say what to do."""
+    hooked.pin_locally(LOCAL_BASES)
+    bare = {**hooked.env, "PATH": "/usr/bin:/bin", "VIRTUAL_ENV": ""}
+    res = hooked.commit("Nothing found", env=bare)
+    assert res.returncode != 0
+    assert ("torchship hook: torchship is not in ./.venv, the active virtualenv or on PATH: run "
+            "scripts/setup_dev.sh") in res.stdout + res.stderr
+    venv = hooked.path / ".venv"  # the project's venv: this one's parts (its torch, its tool)
+    venv.mkdir()
+    for part in Path(sys.prefix).iterdir():
+        (venv / part.name).symlink_to(part)
+    res = hooked.commit("Commit from a plain shell", env=bare)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert hooked.trailer() == "cpu"

@@ -3,7 +3,6 @@ in a project whose model, training and metrics are not the example's."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tomllib
 
@@ -114,8 +113,11 @@ def test_a_failing_commit_leaves_the_repository_as_it_was(hooked: Project) -> No
 
 
 # A project that replaced the example: a 1-D convolutional regressor whose forward takes a
-# (batch, 1, length) signal and returns one float per signal, trained with MSE, whose
-# metrics have no loss or accuracy. Its registry calls factories with their kwargs only.
+# (batch, 1, length) signal and returns one float per signal, whose factory needs the
+# signal's length (training passes the data's, through build's overrides; the registry holds
+# a default), trained with MSE, whose metrics have no loss or accuracy. The template's generic
+# files (the registry's build, its test_repro) are left as they are; its quick training is
+# `--steps 2`.
 WAVE_MODEL = '''"""A 1-D convolutional regressor: a (batch, 1, length) signal -> one float."""
 
 from __future__ import annotations
@@ -125,11 +127,11 @@ from torch import nn
 
 
 class WaveNet(nn.Module):
-    def __init__(self, channels: int = 8) -> None:
+    def __init__(self, length: int, channels: int = 8) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv1d(1, channels, 5, padding=2), nn.GELU(),
-            nn.AdaptiveAvgPool1d(8), nn.Flatten(), nn.Linear(channels * 8, 1),
+            nn.Flatten(), nn.Linear(channels * length, 1),
         )
 
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
@@ -137,37 +139,8 @@ class WaveNet(nn.Module):
         return out.squeeze(-1)
 
 
-def make_model(channels: int = 8) -> WaveNet:
-    return WaveNet(channels)
-'''
-
-WAVE_MODELS = '''"""The models, by name (registry.toml: a factory and its keyword arguments)."""
-
-from __future__ import annotations
-
-import importlib
-import tomllib
-from pathlib import Path
-from typing import Any
-
-from torch import nn
-
-REGISTRY = Path(__file__).with_name("registry.toml")
-
-
-def registry() -> dict[str, dict[str, Any]]:
-    with REGISTRY.open("rb") as fh:
-        return tomllib.load(fh)
-
-
-def names() -> list[str]:
-    return list(registry())
-
-
-def build(name: str) -> nn.Module:
-    module, _, function = registry()[name]["factory"].partition(":")
-    model: nn.Module = getattr(importlib.import_module(module), function)(**registry()[name].get("kwargs", {}))
-    return model
+def make_model(length: int, channels: int = 8) -> WaveNet:
+    return WaveNet(length, channels)
 '''
 
 WAVE_TRAIN = '''"""Fit the frequency of noisy sine waves: `python -m {package}.train --model NAME --out DIR`."""
@@ -201,7 +174,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.manual_seed(0)
     x, y = waves(256, seed=0)
-    model = build(args.model)
+    model = build(args.model, length=x.shape[-1])  # a size only the data knows
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     mse = []
     for _ in range(args.steps):
@@ -226,13 +199,16 @@ def adopted(hooked: Project) -> Project:
     pkg = package(hooked)
     src = hooked.path / "src" / pkg
     (src / "model.py").write_text(WAVE_MODEL)
-    (src / "models" / "__init__.py").write_text(WAVE_MODELS)
     (src / "models" / "registry.toml").write_text(
-        f'[wave]\nfactory = "{pkg}.model:make_model"\nkwargs = {{ channels = 8 }}\n')
+        f'[wave]\nfactory = "{pkg}.model:make_model"\nkwargs = {{ length = 64, channels = 8 }}\n')
     (src / "train.py").write_text(WAVE_TRAIN.format(package=pkg))
-    for example in ("data.py", "repro.py"):
-        (src / example).unlink()
-    shutil.rmtree(hooked.path / "tests")  # the example's suites test the example
+    (src / "data.py").unlink()
+    for example in ("unit/test_model_data.py", "e2e/test_training.py", "benchmarks/test_model.py"):
+        (hooked.path / "tests" / example).unlink()  # the example's tests
+    pyproject = hooked.path / "pyproject.toml"
+    text = pyproject.read_text()
+    start = text.index("quick_train = ")
+    pyproject.write_text(text[:start] + 'quick_train = "--steps 2"' + text[text.index("\n", start):])
     hooked.git("add", "-A")
     res = hooked.run("git", "commit", "-q", "-m", "Replace the example with the wave regressor",
                      env={"TORCHSHIP_ENV": "", "SKIP": "torchship-env-check"})
@@ -250,9 +226,18 @@ def test_a_model_with_another_signature_and_metrics_gets_passing_tests(adopted: 
     assert "class WaveNet(nn.Module):" in module  # the project's model, not a classifier
     registry = tomllib.loads((adopted.path / f"src/{pkg}/models/registry.toml").read_text())
     assert registry["wave_small"] == {"factory": f"{pkg}.models.wave_small:make_model",
-                                      "kwargs": {"channels": 8}}
+                                      "kwargs": {"length": 64, "channels": 8}}
     assert adopted.trailer() == "cpu"
+    unit = (adopted.path / "tests/unit/test_model_wave_small.py").read_text()
+    assert f"from {pkg}.models import build" in unit
+    assert 'model = build("wave_small")' in unit  # through the project's own build
+    e2e = (adopted.path / "tests/e2e/test_train_wave_small.py").read_text()
+    assert 'QUICK = ["--steps", "2"]' in e2e
     assert "3 passed" in skeleton_tests_pass(adopted, "wave_small")
+    # The template's generic files were not touched, and still pass for this model.
+    repro = adopted.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "tests/unit/test_repro.py", env={"PYTHONPATH": str(adopted.path / "src")})
+    assert repro.returncode == 0, repro.stdout + repro.stderr
 
 
 def test_a_copied_module_keeps_its_imports_working_from_its_new_folder() -> None:

@@ -15,14 +15,13 @@ import subprocess
 import time
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pytest
 from workflow_helpers import BIN
 
 from torchship.testing.gitrepo import Snapshot, isolated_env, settle, snapshot
 from torchship.workflow import template as templatemod
-from torchship.workflow import update
 
 NAME = "zoo_vision"
 OVERLAY = Path(__file__).resolve().parents[1] / "adoption" / "wavefit"
@@ -193,12 +192,16 @@ def test_the_three_way_merge(project: Project, released: Released, package: str)
     assert ("<<<<<<< yours\nvenv=.venv-zoo\n=======\nvenv=.venv-template\n"
             f">>>>>>> template 0.2.0 ({released.commits['0.2.0'][:12]})\n") in setup
     assert "  CONFLICT      scripts/setup_dev.sh  (both changed: 1 conflict marked)" in out
-    assert "1 conflict: scripts/setup_dev.sh (resolve the markers" in out
+    assert ("2 conflicts: scripts/setup_dev.sh, tests/benchmarks/test_ops.py (resolve them as "
+            "`git status` lists them") in out
     status = project.git("status", "--porcelain").splitlines()
     assert "UU scripts/setup_dev.sh" in status
-    # The file the project deleted stayed deleted, and the run says so.
-    assert not (project.path / "tests/benchmarks/test_ops.py").exists()
-    assert "  skipped       tests/benchmarks/test_ops.py  (deleted here; the template changed it)" in out
+    # The file the project deleted and the template changed: a listed conflict, as `git merge`
+    # leaves it (the template's version in the tree, unmerged), never a silent skip.
+    assert "# the template's change\n" in (project.path / "tests/benchmarks/test_ops.py").read_text()
+    assert ("  CONFLICT      tests/benchmarks/test_ops.py  (deleted here; the template changed "
+            "it: `git rm` it to keep it deleted") in out
+    assert "DU tests/benchmarks/test_ops.py" in status
     # What the template removed is removed; its new module arrives renamed.
     assert not (project.path / "tests/unit/test_repro.py").exists()
     extra = (project.path / f"src/{NAME}/extra.py").read_text()
@@ -223,6 +226,7 @@ def test_the_three_way_merge(project: Project, released: Released, package: str)
     # Resolved and committed, a second update has nothing to do.
     _edit(project.path / "scripts/setup_dev.sh", setup[setup.index("<<<<<<<"):setup.index("python=")],
           "venv=.venv-zoo\n")
+    project.git("rm", "-q", "tests/benchmarks/test_ops.py")
     project.commit("Update to the template 0.2.0")
     again = project.update()
     assert again.returncode == 0, again.stderr
@@ -233,16 +237,17 @@ def test_the_three_way_merge(project: Project, released: Released, package: str)
 def test_a_dry_run_lists_the_same_and_changes_nothing(project: Project) -> None:
     before = project.snapshot()
     res = project.update("--dry-run")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # it would conflict: as the run itself, non-zero
+    assert res.stderr == ""
     assert before.diff(project.snapshot()) == []
     out = res.stdout
     assert "  would update  docker/Dockerfile" in out
     assert "  would merge   noxfile.py" in out
     assert "  CONFLICT      scripts/setup_dev.sh  (both changed: 1 conflict marked)" in out
     assert "  would add     src/zoo_vision/extra.py" in out
-    assert "  would skip    tests/benchmarks/test_ops.py" in out
+    assert "  CONFLICT      tests/benchmarks/test_ops.py  (deleted here" in out
     assert "  would remove  tests/unit/test_repro.py" in out
-    assert out.strip().endswith("dry run: nothing changed (6 files would change, 1 conflict)")
+    assert out.strip().endswith("dry run: nothing changed (7 files would change, 2 conflicts)")
 
 
 def test_a_project_with_its_own_model_updates_cleanly_for_tooling(released: Released,
@@ -324,50 +329,234 @@ def test_a_project_adopted_by_writing_the_answers_updates(released: Released,
     assert p.record()["commit"] == released.commits["0.1.1"]
 
 
-def _no_merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, int]:
-    raise AssertionError("no merge is needed here")
-
-
-@pytest.mark.parametrize(("base", "ours", "theirs", "kind", "note"), [
-    (None, None, b"new\n", update.Kind.ADD, ""),
-    (b"old\n", b"old\n", b"new\n", update.Kind.UPDATE, ""),
-    (b"old\n", b"old\n", None, update.Kind.REMOVE, ""),
-    (b"old\n", None, b"new\n", update.Kind.KEPT_DELETED, "deleted here; the template changed it"),
-    (b"old\n", b"mine\n", None, update.Kind.CONFLICT, "the template removed it, it changed here: kept"),
-    (b"\0old", b"\0mine", b"\0new", update.Kind.CONFLICT, "binary, changed here and in the template"),
-    (b"old\n", b"new\n", b"new\n", None, ""),       # the project has the change already
-    (b"old\n", None, None, None, ""),               # deleted on both sides
-])
-def test_what_each_path_needs(base: bytes | None, ours: bytes | None, theirs: bytes | None,
-                              kind: update.Kind | None, note: str) -> None:
-    step = update.step_for(PurePosixPath("f"), update.Version(base, 0o644 if base else None),
-                           update.Version(ours, 0o644 if ours else None),
-                           update.Version(theirs, 0o644 if theirs else None), merge=_no_merge)
-    assert (step.kind if step else None) is kind
-    assert step is None or step.note.startswith(note)
-    if kind is update.Kind.CONFLICT:
-        assert step is not None
-        assert step.result.data == ours  # the project's file is kept
-
-
-def test_a_mode_the_template_changed_arrives_where_the_project_kept_it() -> None:
-    old, new = update.Version(b"x\n", 0o644), update.Version(b"y\n", 0o755)
-    step = update.step_for(PurePosixPath("run.sh"), old, old, new, merge=_no_merge)
-    assert step is not None
-    assert (step.kind, step.result) == (update.Kind.UPDATE, update.Version(b"y\n", 0o755))
-    only_mode = update.step_for(PurePosixPath("run.sh"), old, old, update.Version(b"x\n", 0o755),
-                                merge=_no_merge)
-    assert only_mode is not None
-    assert only_mode.kind is update.Kind.MODE
-    # Modes are compared as git records them (a umask's group bits are no change).
-    assert (update.git_mode(0o664), update.git_mode(0o775)) == (0o644, 0o755)
-
-
 def test_invoke_template_update_is_the_same(project: Project) -> None:
     before = project.snapshot()
     direct = project.update("--dry-run")
     alias = subprocess.run([str(BIN / "invoke"), "template.update", "--dry-run"], cwd=project.path,
                            env=project.env, capture_output=True, text=True, timeout=120, check=False)
-    assert alias.returncode == 0, alias.stderr
+    assert alias.returncode == direct.returncode == 1, alias.stderr  # the conflicts it would leave
     assert alias.stdout == direct.stdout
     assert before.diff(project.snapshot()) == []
+
+
+# --- renames, both ways, and the versions an update goes to ----------------------------------
+# A second template with three releases: 0.2.0 changes a unit test (which the project may
+# rename), renames a benchmark with a change of its own (which the project may edit or
+# rename), and changes and adds to the models package (which the project may move); 0.3.0
+# changes the Dockerfile; an untagged commit on main changes the nox file.
+
+TEMPLATE_REPRO = "# the template's 0.2.0 line in the repro test\n"
+TEMPLATE_OPS = "# the template's 0.2.0 line in the renamed benchmark\n"
+TEMPLATE_MODELS = "# the template's 0.2.0 line in the models package\n"
+USER = "# the project's own line\n"
+
+
+@pytest.fixture(scope="module")
+def renames(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Released:
+    base = tmp_path_factory.mktemp("renames")
+    env = isolated_env(base / "home", PATH=f"{BIN}:/usr/bin:/bin")
+    (base / "home" / ".gitconfig").write_text("[user]\n\tname = New Person\n\temail = new@person.invalid\n")
+    tpl = base / "template"
+    shutil.copytree(template, tpl, symlinks=True)
+    commits = {"0.1.0": _release(tpl, env, "0.1.0")}
+    _new(tpl, base / "project", NAME, env)
+    package = templatemod.package_of(tpl)
+    repro, models = tpl / "tests/unit/test_repro.py", tpl / "src" / package / "models"
+    repro.write_text(repro.read_text() + TEMPLATE_REPRO)
+    _git(tpl, env, "mv", "tests/benchmarks/test_ops.py", "tests/benchmarks/test_operations.py")
+    ops = tpl / "tests/benchmarks/test_operations.py"
+    ops.write_text(ops.read_text() + TEMPLATE_OPS)
+    (models / "__init__.py").write_text((models / "__init__.py").read_text() + TEMPLATE_MODELS)
+    (models / "extra_model.py").write_text('"""Another model of the package."""\n')
+    commits["0.2.0"] = _release(tpl, env, "0.2.0")
+    _edit(tpl / "docker/Dockerfile", "# One file, two images", "# One Dockerfile, two images")
+    (tpl / "scripts/tool_source.py").chmod(0o755)  # a mode-only change
+    commits["0.3.0"] = _release(tpl, env, "0.3.0")
+    _edit(tpl / "noxfile.py", '"""nox sessions of the project', '"""The nox sessions of the project')
+    _git(tpl, env, "commit", "-q", "-am", "Unreleased: the nox file's docstring")
+    commits["main"] = _git(tpl, env, "rev-parse", "HEAD")
+    return Released(tpl, base / "project", env, commits)
+
+
+def _made(released: Released, tmp_path: Path) -> Project:
+    return _copy(released, released.project, tmp_path / "project")
+
+
+def _append(path: Path, line: str) -> None:
+    path.write_text(path.read_text() + line)
+
+
+def _prepend(path: Path, line: str) -> None:
+    """The project's line at the top: apart from the template's, at the end."""
+    path.write_text(line + path.read_text())
+
+
+def _kept(p: Project, *lines: str) -> None:
+    """Every line is in the result: a file of the work tree, or a side of a conflict."""
+    texts = [f.read_text(errors="replace") for f in p.path.rglob("*")
+             if f.is_file() and ".git" not in f.relative_to(p.path).parts]
+    for entry in p.git("ls-files", "-u").splitlines():
+        texts.append(p.git("cat-file", "blob", entry.split()[1]))
+    for line in lines:
+        assert any(line in text for text in texts), f"{line!r} was lost"
+
+
+def test_the_templates_change_lands_in_the_file_the_project_renamed(renames: Released,
+                                                                    tmp_path: Path) -> None:
+    p = _made(renames, tmp_path)
+    p.git("mv", "tests/unit/test_repro.py", "tests/unit/test_seeding.py")
+    _prepend(p.path / "tests/unit/test_seeding.py", USER)
+    p.commit("Our name for the repro test")
+    res = p.update("--to", "0.2.0")
+    assert "tests/unit/test_seeding.py  (the template's changes to tests/unit/test_repro.py)" \
+        in res.stdout, res.stdout + res.stderr
+    text = (p.path / "tests/unit/test_seeding.py").read_text()
+    assert TEMPLATE_REPRO in text
+    assert text.startswith(USER)
+    assert text.endswith(TEMPLATE_REPRO)
+    assert not (p.path / "tests/unit/test_repro.py").exists()
+    assert "test_repro" not in p.git("status", "--porcelain")
+    _kept(p, TEMPLATE_REPRO, USER)
+
+
+def test_a_template_rename_carries_the_projects_edits(renames: Released, tmp_path: Path) -> None:
+    p = _made(renames, tmp_path)
+    _prepend(p.path / "tests/benchmarks/test_ops.py", USER)
+    p.commit("Our benchmark line")
+    res = p.update("--to", "0.2.0")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert ("  renamed       tests/benchmarks/test_ops.py -> tests/benchmarks/test_operations.py"
+            "  (renamed in the template, with your edits)") in res.stdout
+    text = (p.path / "tests/benchmarks/test_operations.py").read_text()
+    assert USER in text
+    assert TEMPLATE_OPS in text
+    assert not (p.path / "tests/benchmarks/test_ops.py").exists()  # pytest collects one
+    status = p.git("status", "--porcelain").splitlines()
+    assert "R  tests/benchmarks/test_ops.py -> tests/benchmarks/test_operations.py" in status
+    _kept(p, TEMPLATE_OPS, USER)
+
+
+def test_a_rename_on_both_sides_is_a_conflict_with_both_paths(renames: Released,
+                                                              tmp_path: Path) -> None:
+    p = _made(renames, tmp_path)
+    p.git("mv", "tests/benchmarks/test_ops.py", "tests/benchmarks/test_kernels.py")
+    _append(p.path / "tests/benchmarks/test_kernels.py", USER)
+    p.commit("Our name for the benchmark")
+    dry = p.update("--to", "0.2.0", "--dry-run")
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    res = p.update("--to", "0.2.0")
+    assert res.returncode == 1, res.stdout + res.stderr
+    conflicts = [ln for ln in res.stdout.splitlines() if ln.startswith("  CONFLICT")]
+    listed = "\n".join(conflicts)
+    assert "tests/benchmarks/test_kernels.py" in listed, res.stdout
+    assert "tests/benchmarks/test_operations.py" in listed, res.stdout
+    assert "rename/rename" in listed
+    unmerged = {line.split("\t")[1] for line in p.git("ls-files", "-u").splitlines()}
+    assert {"tests/benchmarks/test_kernels.py", "tests/benchmarks/test_operations.py"} <= unmerged
+    _kept(p, TEMPLATE_OPS, USER)
+
+
+def test_a_moved_package_folder_gets_the_templates_changes(renames: Released,
+                                                           tmp_path: Path) -> None:
+    p = _made(renames, tmp_path)
+    p.git("mv", f"src/{NAME}/models", f"src/{NAME}/zoo")
+    _append(p.path / f"src/{NAME}/zoo/registry.toml", USER)
+    p.commit("models/ is zoo/ here")
+    res = p.update("--to", "0.2.0")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert TEMPLATE_MODELS in (p.path / f"src/{NAME}/zoo/__init__.py").read_text()
+    assert (p.path / f"src/{NAME}/zoo/extra_model.py").is_file()  # the template's new file
+    assert not (p.path / f"src/{NAME}/models").exists()
+    _kept(p, TEMPLATE_MODELS, USER)
+
+
+def test_a_downgrade_needs_allow_downgrade(renames: Released, tmp_path: Path) -> None:
+    p = _made(renames, tmp_path)
+    _prepend(p.path / "tests/unit/test_repro.py", USER)
+    p.commit("Our line")
+    assert p.update("--to", "0.3.0").returncode == 0
+    p.commit("Template 0.3.0")
+    p.refused("--to", "0.2.0", says="version 0.2.0 (v0.2.0, ")
+    line = p.refused("--to", "0.1.0", says="is older than the project's template version 0.3.0")
+    assert "--allow-downgrade" in line
+    res = p.update("--to", "0.2.0", "--allow-downgrade")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "  updated       docker/Dockerfile" in res.stdout  # 0.3.0's change undone
+    assert "# One file, two images" in (p.path / "docker/Dockerfile").read_text()
+    assert p.record()["version"] == "0.2.0"
+    _kept(p, USER, TEMPLATE_REPRO)
+
+
+def test_the_default_is_the_newest_release_and_a_commit_is_named_as_one(renames: Released,
+                                                                        tmp_path: Path) -> None:
+    p = _made(renames, tmp_path)
+    res = p.update("--dry-run")
+    head = res.stdout.splitlines()[0]
+    assert f"-> version 0.3.0 (v0.3.0, {renames.commits['0.3.0'][:12]})" in head, res.stdout
+    assert "noxfile.py" not in res.stdout  # the unreleased commit is not taken
+    res = p.update("--to", "main")
+    assert res.returncode == 0, res.stdout + res.stderr
+    tip = renames.commits["main"][:12]
+    assert f"-> commit {tip} (origin/main, untagged) from" in res.stdout.splitlines()[0]
+    assert "version 0.3.0 (" not in res.stdout.splitlines()[0]
+    assert f"recorded commit {tip} (origin/main, untagged)" in res.stdout
+    assert p.record()["version"] == f"0.3.0+g{tip}"
+    assert p.record()["commit"] == renames.commits["main"]
+
+
+def test_a_skip_list_keeps_the_projects_own_paths(renames: Released, tmp_path: Path) -> None:
+    p = _made(renames, tmp_path)
+    _append(p.path / "pyproject.toml", '\n[tool.torchship.update]\nskip = ["tests/unit/", '
+                                       '"src/*/models/*.py"]\n')
+    before = {f: (p.path / f).read_bytes() for f in ("tests/unit/test_repro.py",
+                                                      f"src/{NAME}/models/__init__.py")}
+    p.commit("Ours: the unit tests and the models' code")
+    res = p.update("--to", "0.2.0")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert {f: (p.path / f).read_bytes() for f in before} == before
+    assert "tests/unit" not in res.stdout
+    assert not (p.path / f"src/{NAME}/models/extra_model.py").exists()
+    assert (p.path / "tests/benchmarks/test_operations.py").is_file()  # the rest merged
+
+
+def test_a_skip_list_that_is_no_list_is_refused(renames: Released, tmp_path: Path) -> None:
+    p = _made(renames, tmp_path)
+    _append(p.path / "pyproject.toml", '\n[tool.torchship.update]\nskip = "tests/"\n')
+    p.commit("A wrong skip")
+    p.refused("--to", "0.2.0", says="tool.torchship.update.skip")
+
+
+def test_a_clean_dry_run_exits_0_and_a_mode_change_arrives(renames: Released, tmp_path: Path) -> None:
+    p = _made(renames, tmp_path)
+    before = p.snapshot()
+    res = p.update("--to", "0.3.0", "--dry-run")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "0 conflicts" in res.stdout
+    assert "  would chmod   scripts/tool_source.py" in res.stdout
+    assert before.diff(p.snapshot()) == []
+    res = p.update("--to", "0.3.0")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "  mode          scripts/tool_source.py" in res.stdout
+    assert p.git("ls-files", "-s", "scripts/tool_source.py").startswith("100755 ")
+    assert (p.path / "scripts/tool_source.py").stat().st_mode & 0o111
+
+
+def test_new_starts_from_a_chosen_template_version(renames: Released, tmp_path: Path) -> None:
+    _new_at = [str(BIN / "torchship"), "new", "--name", NAME, "--template",
+               str(renames.template), "--no-hooks"]
+    res = subprocess.run([*_new_at, str(tmp_path / "at020"), "--version", "0.2.0"],
+                         env=renames.env, capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    p = Project(tmp_path / "at020", renames.env)
+    assert (p.record()["version"], p.record()["commit"]) == ("0.2.0", renames.commits["0.2.0"])
+    assert (p.path / "tests/benchmarks/test_operations.py").is_file()
+    assert "# One file, two images" in (p.path / "docker/Dockerfile").read_text()  # not 0.3.0
+    res = p.update("--dry-run")
+    assert "-> version 0.3.0 (v0.3.0, " in res.stdout, res.stdout + res.stderr
+
+    res = subprocess.run([*_new_at, str(tmp_path / "none"), "--version", "9.9"],
+                         env=renames.env, capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 1
+    assert res.stderr.startswith("error: the template at ")
+    assert "has no version 9.9 (no tag v9.9 or 9.9) (its tags: v0.1.0, v0.2.0, v0.3.0)" in res.stderr
+    assert not (tmp_path / "none").exists()

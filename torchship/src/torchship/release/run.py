@@ -85,7 +85,15 @@ def run(start: Path | str, opts: Options, *, out: Out | None = None) -> Plan | N
 
                 # Every other refusal first (the tag, the changelog, the remote, the keys):
                 # none should wait for a matrix run that can take an hour.
-                make_plan(git, cfg, replace(opts, evidence=False))
+                first = make_plan(git, cfg, replace(opts, evidence=False))
+                if opts.dry_run:  # the matrix is the long part: a dry run says it, runs nothing
+                    note = ("Evidence: the matrix record --matrix would make (model card, "
+                            "baseline): not run in a dry run\n")
+                    write("--matrix: would run the matrix on this commit (nox -s gpu_tests) "
+                          "first; a dry run does not run it")
+                    write(steps.render(replace(first, evidence_note=note))
+                          + "dry run: nothing was changed, nothing was run")
+                    return first
                 write("--matrix: running the matrix on this commit (nox -s gpu_tests)")
                 evidence.run_matrix(project)
             plan = make_plan(git, cfg, opts)

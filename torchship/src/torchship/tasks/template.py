@@ -28,17 +28,19 @@ def new(c: Context, dest: str, name: str, template: str = ".", hooks: bool = Tru
         raise SystemExit(code)
 
 
-@task(help={"to": "the template version (its tag) or any ref (default: its default branch)",
+@task(help={"to": "the template version (its tag) or any ref (default: its newest release)",
             "dry_run": "print what would change and conflict; change nothing",
-            "template": "where the template is now (default: the recorded source)"})
+            "template": "where the template is now (default: the recorded source)",
+            "allow_downgrade": "allow --to an older template version"})
 @edge
 def update(c: Context, to: str | None = None, dry_run: bool = False,
-           template: str | None = None) -> None:
+           template: str | None = None, allow_downgrade: bool = False) -> None:
     """Merge the template's changes since the recorded version into this project."""
     from torchship.workflow import update as updatemod
 
     args = [*(["--to", to] if to else []), *(["--dry-run"] if dry_run else []),
-            *(["--template", template] if template else [])]
+            *(["--template", template] if template else []),
+            *(["--allow-downgrade"] if allow_downgrade else [])]
     code = updatemod.main(args)
     if code:
         raise SystemExit(code)

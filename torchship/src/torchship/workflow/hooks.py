@@ -1,7 +1,9 @@
 """The git hooks, run by the pre-commit framework, and `invoke hooks.install`.
 
-The hooks run the installed tool (`torchship hook commit-msg FILE | check-env`, see the
-project's .pre-commit-config.yaml): the same torchship the project's venv has.
+The hooks run the project's tool (`torchship hook commit-msg FILE | check-env`, see the
+project's .pre-commit-config.yaml) through scripts/torchship_hook.sh: the active
+virtualenv's torchship, else ./.venv's, else the one on PATH; so a commit works from a shell
+with no virtualenv active.
 """
 
 from __future__ import annotations

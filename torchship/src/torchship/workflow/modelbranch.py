@@ -6,9 +6,10 @@ pass as they are, in any project: the skeleton follows the project, not an examp
 - The module is a copy of the module of the project's default model (the registry's first
   entry): its factory is the starting point, whatever its signature.
 - The registry entry names the copy's factory with the default's kwargs.
-- The tests check what holds for every model: it is registered, it builds from its entry
-  (`factory(**kwargs)`, as the registry describes), and a run of the project's training
-  command with `--model NAME --out DIR` writes the metrics file there.
+- The tests check what holds for every model: it is registered, it builds through the
+  project's own `<package>.models.build(NAME)` (whatever the registry's contract), and a run
+  of the project's training command with `--model NAME --out DIR` and the project's
+  `quick_train` arguments ([tool.torchship.project]) writes the metrics file there.
 Every check runs before anything is touched, so a refused name changes nothing; a failure
 half-way switches back and deletes the branch.
 """
@@ -53,12 +54,13 @@ class Contract:
     package: str
     train: tuple[str, ...]
     metrics: str = DEFAULT_METRICS
+    quick_train: tuple[str, ...] = ()   # added to `train` in the e2e test: a short run
 
 
 def contract_of(pyproject: Mapping[str, Any]) -> Contract:
     """What the skeleton needs of the project's contract, read and validated by torchship.config."""
     project, metrics = configmod.project_contract(pyproject)
-    return Contract(project.package, project.train, metrics.file)
+    return Contract(project.package, project.train, metrics.file, project.quick_train)
 
 
 @dataclass(frozen=True)
@@ -229,16 +231,17 @@ def factory(s: Skeleton) -> str:
 
 
 UNIT_TEST = '''\
-"""The {name} model: registered, and it builds from its registry entry."""
+"""The {name} model: registered, and it builds through the project's models.build."""
 
 from __future__ import annotations
 
-import importlib
 import tomllib
 from importlib import resources
 from typing import Any
 
 from torch import nn
+
+from {package}.models import build
 
 FACTORY = "{factory}"
 
@@ -254,8 +257,7 @@ def test_it_is_registered() -> None:
 
 
 def test_it_builds_from_its_registry_entry() -> None:
-    module, _, function = entry()["factory"].partition(":")
-    model = getattr(importlib.import_module(module), function)(**entry().get("kwargs", {{}}))
+    model = build("{name}")
     assert isinstance(model, nn.Module)
     assert any(p.requires_grad for p in model.parameters())
 '''
@@ -270,10 +272,11 @@ import subprocess
 {imports}from pathlib import Path
 
 TRAIN = [{train}]
+QUICK = [{quick}]  # [tool.torchship.project] quick_train: a short run
 
 
 def test_{name}_trains_and_writes_its_metrics(tmp_path: Path) -> None:
-    proc = subprocess.run([*TRAIN, "--model", "{name}", "--out", str(tmp_path)],
+    proc = subprocess.run([*TRAIN, "--model", "{name}", "--out", str(tmp_path), *QUICK],
                           capture_output=True, text=True, timeout=1800, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     metrics = json.loads((tmp_path / "{metrics}").read_text())
@@ -291,6 +294,7 @@ def render(s: Skeleton) -> dict[str, str]:
         s.module: module_text(s),
         s.unit_test: UNIT_TEST.format(name=s.name, package=s.package, factory=factory(s)),
         s.e2e_test: E2E_TEST.format(name=s.name, metrics=s.contract.metrics, train=", ".join(train),
+                                    quick=", ".join(json.dumps(a) for a in s.contract.quick_train),
                                     imports="import sys\n" if "sys.executable" in train else ""),
     }
 

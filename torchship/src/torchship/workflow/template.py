@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from torchship import config as configmod
-from torchship.adapters.git import Git, GitError, ls_files, run_in
+from torchship.adapters.git import Git, GitError, ls_files, reason, run_in
 from torchship.cli import Parser, guarded
 from torchship.errors import TorchshipError
 from torchship.images.requirements import normalize
@@ -184,21 +184,46 @@ def load_template(root: Path, *, source: str | None = None) -> Template:
 
 
 @contextmanager
-def fetched(template: str | Path) -> Iterator[Template]:
+def fetched(template: str | Path, *, version: str | None = None) -> Iterator[Template]:
     """The template at `template`: a folder, or anything `git clone` takes (cloned for the
-    duration, shallow)."""
+    duration, shallow); with `version`, its release tag (`vVERSION`, or the tag `VERSION`),
+    cloned from the folder too."""
     path = Path(template).expanduser()
-    if path.is_dir():
+    if path.is_dir() and version is None:
         yield load_template(path, source=str(path.resolve()))
         return
+    url = str(path.resolve()) if path.is_dir() else str(template)
     with tempfile.TemporaryDirectory(prefix="torchship-template-") as tmp:
         clone = Path(tmp) / "template"
+        if version is not None:
+            _clone_release(url, clone, version)
+        else:
+            try:
+                Git.clone(url, clone, "--depth", "1").close()
+            except GitError as exc:
+                raise TemplateError(f"cannot get the template {url!r}: {exc.message}",
+                                    hint="give a folder or a git URL of the template") from exc
+        yield load_template(clone, source=url)
+
+
+def _clone_release(url: str, clone: Path, version: str) -> None:
+    """A shallow clone of the template's release `version` (its tag `vVERSION` or `VERSION`)."""
+    tags = dict.fromkeys([f"v{version.removeprefix('v')}", version])
+    for tag in tags:
         try:
-            Git.clone(str(template), clone, "--depth", "1").close()
-        except GitError as exc:
-            raise TemplateError(f"cannot get the template {str(template)!r}: {exc.message}",
-                                hint="give a folder or a git URL of the template") from exc
-        yield load_template(clone, source=str(template))
+            Git.clone(url, clone, "--depth", "1", "--branch", tag, "--quiet").close()
+            return
+        except GitError:
+            shutil.rmtree(clone, ignore_errors=True)
+    listed = run_in(clone.parent, "ls-remote", "--tags", "--refs", url, check=False)
+    if not listed.ok:
+        raise TemplateError(f"cannot get the template {url!r}: {reason(listed)}",
+                            hint="give a folder or a git URL of the template")
+    names = [line.split("refs/tags/", 1)[1] for line in listed.stdout.splitlines()
+             if "refs/tags/" in line]
+    raise TemplateError(f"the template at {url} has no version {version} (no tag "
+                        f"{' or '.join(tags)})",
+                        hint="its tags: " + (", ".join(sorted(names)[-8:]) or "none"))
 
 
 def belongs(rel: PurePosixPath | str) -> bool:
@@ -732,7 +757,7 @@ def new(template: Template, dest: Path, *, name: str, hooks: bool = True,
 # --- the command line: `torchship new` -------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`torchship new DEST --name NAME [--template DIR|URL] [--no-hooks]`."""
+    """`torchship new DEST --name NAME [--template DIR|URL] [--version VERSION] [--no-hooks]`."""
     parser = Parser(prog="torchship new",
                      description="Create a project from the torchship template: the example "
                                  "package renamed, the tool pinned, a first commit through the "
@@ -742,6 +767,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--template", default=os.environ.get("TORCHSHIP_TEMPLATE") or ".",
                         help="the template: a folder or a git URL ($TORCHSHIP_TEMPLATE, else "
                              "the current directory)")
+    parser.add_argument("--version", default=None, metavar="VERSION",
+                        help="the template's release to start from (its tag vVERSION; "
+                             "default: the template as it is, HEAD of a URL's default branch)")
     parser.add_argument("--no-hooks", dest="hooks", action="store_false",
                         help="do not install the git hooks or run them on the first commit")
     parser.add_argument("--tool-source", default=None, metavar="SOURCE",
@@ -756,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from torchship import __version__
 
         source = tool_source_for(__version__, args.tool_source)
-        with fetched(args.template) as template:
+        with fetched(args.template, version=args.version) as template:
             print(new(template, args.dest, name=args.name, hooks=args.hooks,
                       tool_source=source).render())
         return 0

@@ -1,28 +1,34 @@
-"""A newer template into a project: `torchship update [--to VERSION|REF] [--dry-run] [--template DIR|URL]`.
+"""A newer template into a project: `torchship update [--to VERSION|REF] [--allow-downgrade]
+[--dry-run] [--template DIR|URL]`.
 
-A three-way merge done with git, as cruft does it, not copier: the template is a runnable,
+A three-way merge done by git, as cruft does it, not copier: the template is a runnable,
 tested project at its repository's root, and copier's templating (Jinja in file and folder
 names, `{{ }}` in files) would stop it from being one. Instead both template versions are
 rendered exactly as `torchship new` renders them (the same `plan()`: the example package
-renamed to the project's), and what changed between the two renders is merged into the project
-file by file:
+renamed to the project's), written as git trees into the project's object store, and merged
+by `git merge-tree --write-tree` (merge-ort, what `git merge` runs):
 
 - base: the template at the commit recorded in ANSWERS, rendered;
-- theirs: the template at the target (`--to`, else its default branch), rendered;
-- ours: the project's file, as committed.
+- theirs: the template at the target (`--to`, else its newest release tag), rendered;
+- ours: the project's HEAD.
 
-Each changed path becomes one Step (plan, then apply): the template's new file where the
-project kept the old one, `git merge-file` where both changed it, a conflict (git's markers,
-and the three versions as unmerged index entries, as `git merge` leaves them) where both
-changed the same lines. A file the project deleted stays deleted; README.md, CHANGELOG.md and
-ANSWERS are the project's and are never merged. Clean results are staged, nothing is
-committed: the user reviews (`git diff --cached`), resolves, commits. ANSWERS records the new
-version when the merge is done, with conflicts too (as cruft does), so that a second update
-starts from the new version rather than merging the same change twice.
+So renames are found as git finds them, on both sides: the template's change lands in a file
+the project renamed, a folder the project moved gets the template's changes and new files, a
+file the template renamed moves with the project's edits; what git cannot place (both sides
+renamed it, one deleted what the other changed) is a listed conflict with every path, as
+`git merge` leaves it (the sides as unmerged index entries), never a silent skip. README.md,
+CHANGELOG.md, ANSWERS and the paths of `[tool.torchship.update] skip` are the project's: the
+merge sees no template change there. Nothing is committed and no ref moves (the merge's
+commits are scratch objects): the user reviews (`git diff --cached`), resolves, commits.
+ANSWERS records the new version when the merge is done, with conflicts too (as cruft does),
+so that a second update starts from the new version rather than merging the same change
+twice.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -125,8 +131,20 @@ def render_version(pyproject: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Target:
-    ref: str        # what names it: a tag, a branch, a commit
+    ref: str                    # what names it: a tag, a branch, a commit
     commit: str
+    version: str | None = None  # the release it is (a tag of the prefix); None: untagged
+
+    def label(self) -> str:
+        """`0.2.0 (abc…)` for a release; `commit abc… (main, untagged)` for anything else."""
+        if self.version is not None:
+            return f"{self.version} ({self.commit[:12]})"
+        return f"commit {self.commit[:12]} ({self.ref}, untagged)"
+
+    def describe(self) -> str:
+        if self.version is not None:
+            return f"version {self.version} ({self.ref}, {self.commit[:12]})"
+        return self.label()
 
 
 class Source:
@@ -147,20 +165,46 @@ class Source:
         release = data.get("tool", {}).get("torchship", {}).get("release", {})
         return str(release.get("tag_prefix", configmod.Release.tag_prefix))
 
+    def releases(self, tag_prefix: str, *merged: str) -> list[tuple[str, str]]:
+        """(tag, version) of every release tag (with `merged`: of those in the default
+        branch's history), newest first; a tag that is no version is no release."""
+        from packaging.version import InvalidVersion
+        from packaging.version import Version as Release
+
+        found = []
+        for tag in self.git.out("tag", "--list", *merged, f"{tag_prefix}*").split():
+            try:
+                found.append((Release(tag.removeprefix(tag_prefix)), tag))
+            except InvalidVersion:
+                continue
+        return [(tag, str(version)) for version, tag in sorted(found, reverse=True)]
+
+    def _version_of(self, commit: str, tag_prefix: str) -> str | None:
+        for tag, version in self.releases(tag_prefix):
+            if self.git.commit_of(f"refs/tags/{tag}") == commit:
+                return version
+        return None
+
     def resolve(self, to: str | None, *, tag_prefix: str) -> Target:
-        """`to` as the template's tag `<prefix>VERSION`, `vVERSION` or any ref; None: HEAD."""
-        if to is None:  # the default branch, named by its tag when it is a release
+        """`to` as the template's tag `<prefix>VERSION`, `vVERSION` or any ref; None: its
+        newest release (its default branch, named as a commit, when it has none)."""
+        if to is None:
+            releases = self.releases(tag_prefix, "--merged", "HEAD")
+            if releases:
+                tag, version = releases[0]
+                commit = self.git.commit_of(f"refs/tags/{tag}")
+                assert commit is not None  # a listed tag names a commit
+                return Target(tag, commit, version)
             head = self.git.head()
             assert head is not None  # a clone has a HEAD
-            tag = self.git.describe("--tags", "--exact-match", head)
-            return Target(tag or self.git.branch() or "HEAD", head)
+            return Target(self.git.branch() or "HEAD", head)
         for ref in dict.fromkeys([f"refs/tags/{tag_prefix}{to}", f"refs/tags/v{to}",
                                   f"refs/tags/{to}", f"refs/remotes/origin/{to}", to]):
             commit = self.git.commit_of(ref)
             if commit is not None:
                 return Target(ref.removeprefix("refs/tags/").removeprefix("refs/remotes/"),
-                              commit)
-        tags = self.git.out("tag", "--list", "--sort=-version:refname", f"{tag_prefix}*").split()
+                              commit, self._version_of(commit, tag_prefix))
+        tags = [tag for tag, _ in self.releases(tag_prefix)]
         raise UpdateError(f"the template at {self.where} has no version or ref {to!r}",
                           hint="its versions: " + (", ".join(tags[:8]) if tags else "no tags")
                           + "; --to takes a version, a tag, a branch or a commit")
@@ -190,32 +234,55 @@ def cloned(where: str) -> Iterator[Source]:
             yield Source(git, url, Path(tmp))  # a folder recorded by its absolute path
 
 
-# --- the merge, one step per path ---------------------------------------------------------
+# --- the merge: git's own, with rename detection -------------------------------------------
 
 class Kind(Enum):
     ADD = "add"             # new in the template, absent here
     UPDATE = "update"       # the project had the old version: the template's new one
-    MERGE = "merge"         # both changed it, different lines: merged
+    MERGE = "merge"         # both changed it (or the project renamed it): merged
+    RENAME = "rename"       # the template renamed it: moved, with the project's edits
     REMOVE = "remove"       # the template removed it, the project had the old version
     MODE = "mode"           # only the file mode changed
-    CONFLICT = "conflict"   # both changed the same lines (or cannot be merged): markers
-    KEPT_DELETED = "kept deleted"  # the project deleted it: the template's change is left out
+    CONFLICT = "conflict"   # git could not merge it: markers, or both paths of a rename
 
 
 # What each kind says, in a run and in a dry run.
-_DONE = {Kind.ADD: "added", Kind.UPDATE: "updated", Kind.MERGE: "merged", Kind.REMOVE: "removed",
-         Kind.MODE: "mode", Kind.CONFLICT: "CONFLICT", Kind.KEPT_DELETED: "skipped"}
+_DONE = {Kind.ADD: "added", Kind.UPDATE: "updated", Kind.MERGE: "merged", Kind.RENAME: "renamed",
+         Kind.REMOVE: "removed", Kind.MODE: "mode", Kind.CONFLICT: "CONFLICT"}
 _WOULD = {Kind.ADD: "would add", Kind.UPDATE: "would update", Kind.MERGE: "would merge",
-          Kind.REMOVE: "would remove", Kind.MODE: "would chmod", Kind.CONFLICT: "CONFLICT",
-          Kind.KEPT_DELETED: "would skip"}
+          Kind.RENAME: "would rename", Kind.REMOVE: "would remove", Kind.MODE: "would chmod",
+          Kind.CONFLICT: "CONFLICT"}
+
+# Each merge's commits are made with one fixed identity and date: they are scratch objects
+# (never on a branch), and the same merge makes the same objects.
+_SCRATCH_COMMIT = {"GIT_AUTHOR_NAME": "torchship update", "GIT_AUTHOR_EMAIL": "update@torchship",
+                   "GIT_COMMITTER_NAME": "torchship update",
+                   "GIT_COMMITTER_EMAIL": "update@torchship",
+                   "GIT_AUTHOR_DATE": "@0 +0000", "GIT_COMMITTER_DATE": "@0 +0000"}
+# merge-ort's directory rename detection moves a file the template adds into a folder the
+# project renamed (its default, "conflict", would mark every such file as a conflict).
+_MERGE_CONFIG = {"GIT_CONFIG_COUNT": "2",
+                 "GIT_CONFIG_KEY_0": "merge.directoryRenames", "GIT_CONFIG_VALUE_0": "true",
+                 "GIT_CONFIG_KEY_1": "merge.renames", "GIT_CONFIG_VALUE_1": "true"}
+_MARKER = re.compile(rb"^(<{7}|>{7}|\|{7}) ([0-9a-f]{40})(?=[:\n]|$)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class Version:
-    """One side of the merge: a file's bytes and mode (None: absent)."""
+    """A file's bytes and mode (data None: absent)."""
 
     data: bytes | None
     mode: int | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One side of a conflict, as `git merge` leaves it in the index (1 base, 2 ours, 3
+    theirs)."""
+
+    stage: int
+    mode: str
+    oid: str
 
 
 @dataclass(frozen=True)
@@ -224,96 +291,30 @@ class Step:
 
     path: PurePosixPath
     kind: Kind
-    result: Version          # the work tree's file afterwards (data None: no file)
-    base: Version
-    ours: Version
-    theirs: Version
+    result: Version                          # the work tree's file afterwards (None: no file)
+    source: PurePosixPath | None = None      # a rename's old path (removed)
+    stages: tuple[Stage, ...] = ()           # a conflict's sides, for the index
     note: str = ""
 
     def describe(self, *, dry_run: bool) -> str:
         verb = (_WOULD if dry_run else _DONE)[self.kind]
-        return f"  {verb:<13} {self.path}" + (f"  ({self.note})" if self.note else "")
+        where = f"{self.source} -> {self.path}" if self.source else str(self.path)
+        return f"  {verb:<13} {where}" + (f"  ({self.note})" if self.note else "")
 
     def write(self, root: Path) -> None:
         """The work tree's side of the step."""
+        if self.source is not None:
+            (root / self.source).unlink(missing_ok=True)
         target = root / self.path
-        if self.kind is Kind.KEPT_DELETED:
-            return
         if self.result.data is None:
             if target.is_file() or target.is_symlink():
                 target.unlink()
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        if self.ours.data != self.result.data:
+        if not target.is_file() or target.read_bytes() != self.result.data:
             target.write_bytes(self.result.data)
         if self.result.mode is not None:
             target.chmod(self.result.mode)
-
-
-def _text(data: bytes | None) -> bool:
-    if data is None:
-        return True
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return b"\0" not in data
-
-
-def merge_file(git: Git, scratch: Path, ours: bytes, base: bytes, theirs: bytes, *,
-               labels: tuple[str, str, str]) -> tuple[bytes, int]:
-    """`git merge-file -p`: the merged text and how many conflicts it has."""
-    files = []
-    for side, data in zip(("ours", "base", "theirs"), (ours, base, theirs), strict=True):
-        path = scratch / f"merge-{side}"
-        path.write_bytes(data)
-        files.append(str(path))
-    res = git.run("merge-file", "-p", "-L", labels[0], "-L", labels[1], "-L", labels[2],
-                  *files, check=False)
-    if res.status < 0 or res.status >= 128:
-        raise GitError(f"git merge-file failed: {res.stderr.strip()}")
-    return res.stdout.encode("utf-8"), res.status
-
-
-def _mode_after(ours: Version, base: Version, theirs: Version) -> int | None:
-    """The template's new mode where the project kept the old one; else the project's."""
-    if ours.mode is not None and ours.mode == base.mode and theirs.mode is not None:
-        return theirs.mode
-    return ours.mode if ours.mode is not None else theirs.mode
-
-
-def step_for(path: PurePosixPath, base: Version, ours: Version, theirs: Version, *,
-             merge: Any) -> Step | None:
-    """The step one path needs; None when there is nothing to do. `merge(ours, base, theirs)`
-    returns (merged bytes, conflicts)."""
-    def make(kind: Kind, result: Version, note: str = "") -> Step:
-        return Step(path, kind, result, base, ours, theirs, note)
-
-    if ours.data == theirs.data:
-        if ours.data is None or ours.mode == theirs.mode or ours.mode != base.mode:
-            return None  # already as the template has it (or a mode the project chose)
-        return make(Kind.MODE, Version(ours.data, theirs.mode))
-    if ours.data is None:
-        if base.data is None:
-            return make(Kind.ADD, theirs)
-        return make(Kind.KEPT_DELETED, ours, "deleted here; the template changed it"
-                    if theirs.data is not None else "deleted here and in the template")
-    if theirs.data is None:
-        if ours.data == base.data:
-            return make(Kind.REMOVE, theirs)
-        return make(Kind.CONFLICT, ours, "the template removed it, it changed here: kept")
-    mode = _mode_after(ours, base, theirs)
-    if ours.data == base.data:
-        return make(Kind.UPDATE, Version(theirs.data, mode))
-    if not (_text(ours.data) and _text(base.data) and _text(theirs.data)):
-        return make(Kind.CONFLICT, ours, "binary, changed here and in the template: kept "
-                                         "yours; `git checkout --theirs` takes the template's")
-    merged, conflicts = merge(ours.data, base.data or b"", theirs.data)
-    if conflicts:
-        what = "added here and in the template" if base.data is None else "both changed"
-        return make(Kind.CONFLICT, Version(merged, mode),
-                    f"{what}: {conflicts} conflict{'s' if conflicts > 1 else ''} marked")
-    return make(Kind.MERGE, Version(merged, mode))
 
 
 def git_mode(mode: int | None) -> int | None:
@@ -321,28 +322,199 @@ def git_mode(mode: int | None) -> int | None:
     return None if mode is None else 0o755 if mode & 0o111 else 0o644
 
 
-def project_file(root: Path, rel: PurePosixPath) -> Version:
-    path = root / rel
-    if path.is_symlink() or not path.is_file():
-        return Version(None)
-    return Version(path.read_bytes(), git_mode(path.stat().st_mode))
+def owned(rel: PurePosixPath, skip: Sequence[str]) -> bool:
+    """The project's own path: README, CHANGELOG, ANSWERS, or one its `skip` list names (a
+    path, a folder, or a glob)."""
+    if rel in PROJECTS_OWN:
+        return True
+    text = rel.as_posix()
+    return any(fnmatch.fnmatchcase(text, pattern) or text.startswith(pattern.rstrip("/") + "/")
+               for pattern in skip)
 
 
-def steps(old: templatemod.Plan, new: templatemod.Plan, root: Path, *,
-          merge: Any) -> list[Step]:
-    """Every path the two renders differ in, as steps against the project at `root`."""
-    out = []
-    for rel in sorted(set(old.files) | set(new.files)):
-        if rel in PROJECTS_OWN:
+def theirs_files(old: templatemod.Plan, new: templatemod.Plan,
+                 skip: Sequence[str]) -> tuple[dict[PurePosixPath, bytes], dict[PurePosixPath, int]]:
+    """The new render, with the project's own paths as the old render had them: the merge
+    sees no template change there, and keeps the project's file whatever it is."""
+    files = {rel: data for rel, data in new.files.items() if not owned(rel, skip)}
+    modes = {rel: mode for rel, mode in new.modes.items() if rel in files}
+    for rel, data in old.files.items():
+        if owned(rel, skip):
+            files[rel] = data
+            if rel in old.modes:
+                modes[rel] = old.modes[rel]
+    return files, modes
+
+
+def write_tree(git: Git, scratch: Path, files: Mapping[PurePosixPath, bytes],
+               modes: Mapping[PurePosixPath, int], *, name: str) -> str:
+    """A git tree of `files` in the project's object store (a scratch index; nothing else of
+    the repository is touched)."""
+    folder = scratch / f"tree-{name}"
+    order = sorted(files)
+    for i, rel in enumerate(order):
+        (folder / str(i)).parent.mkdir(parents=True, exist_ok=True)
+        (folder / str(i)).write_bytes(files[rel])
+    oids = git.run("hash-object", "-w", "--no-filters", "--stdin-paths",
+                   input="".join(f"{folder / str(i)}\n" for i in range(len(order)))
+                   ).stdout.split() if order else []
+    env = {"GIT_INDEX_FILE": str(scratch / f"index-{name}")}
+    info = "".join(f"{'100755' if (git_mode(modes.get(rel)) or 0) & 0o111 else '100644'} "
+                   f"{oid}\t{rel.as_posix()}\0" for rel, oid in zip(order, oids, strict=True))
+    git.run("update-index", "-z", "--add", "--index-info", input=info, env=env)
+    return git.run("write-tree", env=env).stdout.strip()
+
+
+def _commit(git: Git, tree: str, *parents: str) -> str:
+    args = [x for p in parents for x in ("-p", p)]
+    return git.run("commit-tree", "--no-gpg-sign", tree, *args, "-m", "torchship update",
+                   env=_SCRATCH_COMMIT).stdout.strip()
+
+
+@dataclass(frozen=True)
+class Merged:
+    """`git merge-tree --write-tree` of the project (ours) and the new render (theirs) on the
+    old render (their base): the result tree, the unmerged entries, git's messages."""
+
+    base: str                  # commits
+    ours: str
+    theirs: str
+    tree: str
+    unmerged: dict[str, list[Stage]]
+    messages: list[tuple[list[str], str, str]]   # (paths, type, text)
+
+
+def merge_trees(git: Git, base_tree: str, theirs_tree: str) -> Merged:
+    """git's three-way merge of HEAD and the new render, as `git merge` does it (merge-ort:
+    renames and moved folders found by content on both sides), without touching the work
+    tree, the index or any ref."""
+    base = _commit(git, base_tree)
+    ours = _commit(git, git.out("rev-parse", "HEAD^{tree}"), base)
+    theirs = _commit(git, theirs_tree, base)
+    res = git.run("merge-tree", "--write-tree", "-z", ours, theirs, check=False, env=_MERGE_CONFIG)
+    if res.status not in (0, 1):
+        raise UpdateError(f"git merge-tree failed: {res.stderr.strip() or res.stdout.strip()}",
+                          hint="torchship update needs git 2.38 or newer")
+    head, _, rest = res.stdout.partition("\0\0") if res.status else (res.stdout, "", "")
+    fields = head.split("\0")
+    tree = fields[0]
+    unmerged: dict[str, list[Stage]] = {}
+    for entry in fields[1:]:
+        if not entry:
             continue
-        base = Version(old.files.get(rel), git_mode(old.modes.get(rel)))
-        theirs = Version(new.files.get(rel), git_mode(new.modes.get(rel)))
-        if base == theirs:
-            continue
-        step = step_for(rel, base, project_file(root, rel), theirs, merge=merge)
-        if step is not None:
-            out.append(step)
-    return out
+        meta, path = entry.split("\t", 1)
+        mode, oid, stage = meta.split()
+        unmerged.setdefault(path, []).append(Stage(int(stage), mode, oid))
+    messages = []
+    items = rest.split("\0") if rest else []
+    i = 0
+    while i < len(items) and items[i]:
+        count = int(items[i])
+        paths = items[i + 1:i + 1 + count]
+        kind, text = items[i + 1 + count], items[i + 2 + count]
+        messages.append((paths, kind, text.strip()))
+        i += 3 + count
+    return Merged(base, ours, theirs, tree.strip(), unmerged, messages)
+
+
+def _renames(git: Git, old: str, new: str) -> dict[str, str]:
+    """new path -> old path of every rename git finds from tree-ish `old` to `new`."""
+    out = git.run("diff-tree", "-r", "-z", "-M", "--diff-filter=R", old, new).stdout.split("\0")
+    found, i = {}, 0
+    while i + 2 < len(out):
+        if out[i].startswith(":"):
+            found[out[i + 2]] = out[i + 1]
+            i += 3
+        else:
+            i += 1
+    return found
+
+
+def _tree_files(git: Git, tree: str) -> dict[str, tuple[str, str]]:
+    """path -> (mode, blob) of every file of `tree`."""
+    found = {}
+    for entry in git.run("ls-tree", "-r", "-z", tree).stdout.split("\0"):
+        if entry:
+            meta, path = entry.split("\t", 1)
+            mode, _kind, oid = meta.split()
+            found[path] = (mode, oid)
+    return found
+
+
+def steps(git: Git, merged: Merged, labels: Mapping[str, str]) -> list[Step]:
+    """What the merge changes in the project, path by path: git's result tree against HEAD,
+    its unmerged paths as conflicts (noted with git's own message), renames named."""
+    ours, result = _tree_files(git, merged.ours), _tree_files(git, merged.tree)
+    base = _tree_files(git, merged.base)
+    template_renames = _renames(git, merged.base, merged.theirs)
+    our_renames = _renames(git, merged.base, merged.ours)
+
+    def name(text: str) -> str:
+        for oid, label in labels.items():
+            text = text.replace(oid, label)
+        return text
+
+    def data(path: str) -> bytes:
+        raw = git.show(merged.tree, path)
+        return _MARKER.sub(lambda m: m.group(1) + b" " + labels.get(
+            m.group(2).decode(), m.group(2).decode()).encode(), raw)
+
+    def version(path: str) -> Version:
+        if path not in result:
+            return Version(None)
+        return Version(data(path), 0o755 if result[path][0] == "100755" else 0o644)
+
+    notes: dict[str, list[str]] = {}
+    for paths, kind, text in merged.messages:
+        if kind.startswith("CONFLICT"):
+            for path in paths:
+                notes.setdefault(path, []).append(name(text))
+    out, consumed = [], set()
+    for path in sorted(merged.unmerged):
+        stages = tuple(sorted(merged.unmerged[path], key=lambda s: s.stage))
+        result_v = version(path)
+        markers = result_v.data.count(b"\n<<<<<<< ") + result_v.data.startswith(b"<<<<<<< ") \
+            if result_v.data else 0
+        sides = {s.stage for s in stages}
+        if markers and sides == {1, 2, 3}:
+            note = f"both changed: {markers} conflict{'s' if markers > 1 else ''} marked"
+        elif markers and sides == {2, 3}:
+            note = (f"added here and in the template: {markers} "
+                    f"conflict{'s' if markers > 1 else ''} marked")
+        elif sides == {1, 3}:
+            note = ("deleted here; the template changed it: `git rm` it to keep it deleted (and "
+                    "list it in [tool.torchship.update] skip), or move the change to where it "
+                    "is now")
+        elif sides == {1, 2}:
+            note = "the template removed it, it changed here: `git add` keeps yours, `git rm` drops it"
+        else:
+            note = "; ".join(notes.get(path, [])) or "git could not merge it"
+        out.append(Step(PurePosixPath(path), Kind.CONFLICT, result_v, stages=stages, note=note))
+        consumed.add(path)
+    for path in sorted(set(result) - set(ours) - consumed):
+        source = template_renames.get(path)
+        if source is not None and source in ours and source not in result \
+                and source not in merged.unmerged:
+            consumed.add(source)
+            edited = ours[source][1] != base.get(source, ("", ""))[1]
+            out.append(Step(PurePosixPath(path), Kind.RENAME, version(path), PurePosixPath(source),
+                            note="renamed in the template" + (", with your edits" if edited
+                                                              else "")))
+        else:
+            out.append(Step(PurePosixPath(path), Kind.ADD, version(path)))
+    for path in sorted(set(ours) - consumed):
+        if path not in result:
+            out.append(Step(PurePosixPath(path), Kind.REMOVE, Version(None)))
+        elif result[path] != ours[path]:
+            if result[path][1] == ours[path][1]:
+                out.append(Step(PurePosixPath(path), Kind.MODE, version(path)))
+                continue
+            renamed = our_renames.get(path)
+            kept_old = base.get(path, ("", ""))[1] == ours[path][1]
+            out.append(Step(PurePosixPath(path), Kind.UPDATE if kept_old else Kind.MERGE,
+                            version(path),
+                            note=f"the template's changes to {renamed}" if renamed else ""))
+    return sorted(out, key=lambda s: str(s.path))
 
 
 # --- plan, apply --------------------------------------------------------------------------
@@ -366,8 +538,7 @@ class Update:
 
     def header(self) -> str:
         return (f"update {self.name}: template version {self.old.version} "
-                f"({self.old.commit[:12]}) -> version {self.new.version} "
-                f"({self.target.ref}, {self.new.commit[:12]}) from {self.new.source}")
+                f"({self.old.commit[:12]}) -> {self.target.describe()} from {self.new.source}")
 
     def render(self, *, dry_run: bool) -> str:
         lines = [self.header()]
@@ -376,17 +547,17 @@ class Update:
                          f"the merge's base is its commit {self.old.commit[:12]})")
         lines += [s.describe(dry_run=dry_run) for s in self.steps] or ["  no file changes"]
         conflicts = self.conflicts
-        changes = [s for s in self.steps if s.kind is not Kind.KEPT_DELETED]
         if dry_run:
-            lines.append(f"dry run: nothing changed ({_count(len(changes), 'file')} would "
+            lines.append(f"dry run: nothing changed ({_count(len(self.steps), 'file')} would "
                          f"change, {_count(len(conflicts), 'conflict')})")
             return "\n".join(lines)
-        lines.append(f"recorded version {self.new.version} ({self.new.commit[:12]}) in "
-                     f"{templatemod.ANSWERS}; nothing committed")
+        lines.append(f"recorded {self.target.label()} in {templatemod.ANSWERS}; nothing "
+                     "committed")
         if conflicts:
             lines.append(f"{_count(len(conflicts), 'conflict')}: "
                          + ", ".join(str(s.path) for s in conflicts)
-                         + " (resolve the markers, `git add` them, then commit)")
+                         + " (resolve them as `git status` lists them: the markers, or `git rm`/"
+                           "`git add` for a path only one side has; then commit)")
         else:
             lines.append("review with `git diff --cached`, then commit")
         return "\n".join(lines)
@@ -427,7 +598,7 @@ def check_writable(git: Git, root: Path, found: list[Step]) -> None:
     tracked = set(git.out("ls-files", "-z").split("\0"))
     hit = []
     for step in found:
-        if step.kind is Kind.KEPT_DELETED:
+        if step.result.data is None:
             continue
         target = root / step.path
         parents = [root / p for p in step.path.parents if str(p) != "."]
@@ -441,46 +612,64 @@ def check_writable(git: Git, root: Path, found: list[Step]) -> None:
                                "it or commit it first")
 
 
+def check_direction(source: Source, record: Record, target: Target, *,
+                    allow_downgrade: bool) -> None:
+    """Going back to an older template version undoes its changes: only when asked."""
+    if allow_downgrade or target.commit == record.commit:
+        return
+    older = source.git.is_ancestor(target.commit, record.commit)
+    if not older and target.version is not None:
+        from packaging.version import InvalidVersion
+        from packaging.version import Version as Release
+
+        try:
+            older = Release(target.version) < Release(record.version)
+        except InvalidVersion:
+            older = False
+    if older:
+        raise UpdateError(f"{target.describe()} is older than the project's template version "
+                          f"{record.version} ({record.commit[:12]})",
+                          hint="pass --allow-downgrade to undo the template's changes since "
+                               "then, or --to a newer version")
+
+
 def plan_update(root: Path, source: Source, git: Git, record: Record, target: Target,
                 *, scratch: Path) -> Update:
-    """Render both versions, check the tool's major, and work out every step."""
+    """Render both versions, check the tool's major, merge with git (no file, index or ref
+    of the project changes), and list every step."""
+    project = configmod.load(root, use_local=False)
     with source.checkout(record.commit) as old_t, source.checkout(target.commit) as new_t:
         template_py = configmod.Pyproject.read(new_t.root).data
-        check_tool(configmod.Pyproject.read(root).data, template_py, target.ref)
+        check_tool(project.pyproject.data, template_py, target.ref)
         old_py = configmod.Pyproject.read(old_t.root).data
         # Both rendered with the project's own tool source, so that its choice is no change.
-        mine = configmod.load(root, use_local=False).tool_source
         old = templatemod.plan(old_t, record.name, tool_version=render_version(old_py),
-                               tool_source=mine, strict=False)
+                               tool_source=project.tool_source, strict=False)
         new = templatemod.plan(new_t, record.name, tool_version=render_version(template_py),
-                               tool_source=mine)
-
-    def merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, int]:
-        return merge_file(git, scratch, ours, base, theirs, labels=(
-            "yours", f"template {old_t.version} ({old_t.commit[:12]})",
-            f"template {new_t.version} ({new_t.commit[:12]})"))
-
-    found = steps(old, new, root, merge=merge)
+                               tool_source=project.tool_source)
+    files, modes = theirs_files(old, new, project.update_skip)
+    merged = merge_trees(git, write_tree(git, scratch, old.files, old.modes, name="base"),
+                         write_tree(git, scratch, files, modes, name="theirs"))
+    found = steps(git, merged, {merged.ours: "yours",
+                                merged.theirs: f"template {target.label()}",
+                                merged.base: f"template {old_t.version} ({old_t.commit[:12]})"})
     check_writable(git, root, found)
     from torchship import __version__
 
     made = templatemod.answers(new_t, name=record.name, tool_version=__version__)
+    if target.version is None:  # an untagged commit is recorded as one, not as a version
+        made = made.replace(f'version = "{new_t.version}"',
+                            f'version = "{new_t.version}+g{new_t.commit[:12]}"', 1)
     return Update(root, record.name, old_t, new_t, target, tuple(found), made, record.dirty)
 
 
-def _hash(git: Git, scratch: Path, data: bytes) -> str:
-    path = scratch / "blob"
-    path.write_bytes(data)
-    return git.out("hash-object", "-w", "--no-filters", str(path))
-
-
-def apply(update: Update, git: Git, *, scratch: Path) -> None:
+def apply(update: Update, git: Git) -> None:
     """Write every step, stage the clean ones, leave the conflicts unmerged in the index (the
-    three versions as stages 1-3, as `git merge` does), and record the new version."""
+    sides as stages 1-3, as `git merge` does), and record the new version."""
     for step in update.steps:
         step.write(update.root)
-    clean = [str(s.path) for s in update.steps
-             if s.kind not in (Kind.CONFLICT, Kind.KEPT_DELETED)]
+    clean = [p for s in update.steps if s.kind is not Kind.CONFLICT
+             for p in (str(s.path), *([str(s.source)] if s.source else []))]
     (update.root / templatemod.ANSWERS).write_text(update.answers, encoding="utf-8")
     # --force: a file the template tracks is the project's too, even where its .gitignore says
     # otherwise (check_writable refused any such file already there).
@@ -488,17 +677,15 @@ def apply(update: Update, git: Git, *, scratch: Path) -> None:
     entries = []
     for step in update.conflicts:
         entries.append(f"0 {'0' * 40}\t{step.path}")
-        for stage, side in ((1, step.base), (2, step.ours), (3, step.theirs)):
-            if side.data is not None:
-                mode = "100755" if (side.mode or 0) & 0o111 else "100644"
-                entries.append(f"{mode} {_hash(git, scratch, side.data)} {stage}\t{step.path}")
+        entries += [f"{s.mode} {s.oid} {s.stage}\t{step.path}" for s in step.stages]
     if entries:
         git.run("update-index", "--index-info", input="\n".join(entries) + "\n")
 
 
 def verify(update: Update, git: Git) -> None:
     """Check the state again: every conflict unmerged, and nothing else."""
-    unmerged = {c.path for c in git.status() if c.code in ("UU", "AA", "UD", "DU", "AU", "UA")}
+    unmerged = {c.path for c in git.status()
+                if c.code in ("UU", "AA", "UD", "DU", "AU", "UA", "DD")}
     expected = {str(s.path) for s in update.conflicts}
     if unmerged != expected:
         raise UpdateError(f"after the merge git lists {sorted(unmerged)} as conflicts, "
@@ -506,7 +693,7 @@ def verify(update: Update, git: Git) -> None:
 
 
 def update(root: Path, *, to: str | None = None, template: str | None = None,
-           dry_run: bool = False) -> Update:
+           dry_run: bool = False, allow_downgrade: bool = False) -> Update:
     """Update the project at `root` to the template at `to`; with `dry_run`, only plan."""
     root = root.resolve()
     with Git.discover(root) as git:
@@ -519,9 +706,10 @@ def update(root: Path, *, to: str | None = None, template: str | None = None,
                                   f"(recorded in {templatemod.ANSWERS})",
                                   hint="pass --template DIR|URL of the template it came from")
             target = source.resolve(to, tag_prefix=source.tag_prefix())
+            check_direction(source, record, target, allow_downgrade=allow_downgrade)
             made = plan_update(root, source, git, record, target, scratch=source.scratch)
             if not dry_run and made.target.commit != record.commit:
-                apply(made, git, scratch=source.scratch)
+                apply(made, git)
                 verify(made, git)
         return made
 
@@ -529,14 +717,19 @@ def update(root: Path, *, to: str | None = None, template: str | None = None,
 # --- the command line ----------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None, *, root: Path | None = None) -> int:
-    """`torchship update [--to VERSION|REF] [--dry-run] [--template DIR|URL]`."""
+    """`torchship update [--to VERSION|REF] [--allow-downgrade] [--dry-run] [--template DIR|URL]`."""
     parser = Parser(prog="torchship update",
                      description="Merge what the template changed since the project's recorded "
-                                 "version into the project (three-way, with git); the "
-                                 "project's own changes are kept, conflicts marked.")
+                                 "version into the project (three-way, with git's merge: "
+                                 "renames and moved folders are followed on both sides); the "
+                                 "project's own changes are kept, conflicts marked. Exit 1 "
+                                 "when there are conflicts (with --dry-run: would be).")
     parser.add_argument("--to", metavar="VERSION|REF",
                         help="the template version (its tag) or any ref (default: the "
-                             "template's default branch)")
+                             "template's newest release tag)")
+    parser.add_argument("--allow-downgrade", action="store_true",
+                        help="allow --to an older template version (its later changes are "
+                             "undone)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print what would change and conflict; change nothing")
     # No $TORCHSHIP_TEMPLATE default here (`new` has one): the project records where it came
@@ -548,12 +741,12 @@ def main(argv: Sequence[str] | None = None, *, root: Path | None = None) -> int:
 
     def body() -> int:
         made = update(root or Path.cwd(), to=args.to, template=args.template,
-                      dry_run=args.dry_run)
+                      dry_run=args.dry_run, allow_downgrade=args.allow_downgrade)
         if made.target.commit == made.old.commit:
             print(f"{made.name} is at the template's version {made.old.version} "
                   f"({made.old.commit[:12]}) already: nothing to do")
             return 0
         print(made.render(dry_run=args.dry_run))
-        return 1 if made.conflicts and not args.dry_run else 0
+        return 1 if made.conflicts else 0
 
     return guarded(body)
