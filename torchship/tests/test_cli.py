@@ -125,7 +125,8 @@ def test_a_bad_flag_is_one_line_naming_the_command_s_help(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith("error: ") and f"(see `torchship {command} --help`)" in err, err
+    assert err.startswith("error: "), err
+    assert f"(see `torchship {command} --help`)" in err, err
 
 
 def test_an_unknown_group_is_one_line_and_the_top_help_lists_every_group(
@@ -135,7 +136,8 @@ def test_an_unknown_group_is_one_line_and_the_top_help_lists_every_group(
 
     assert main(["bogus"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: unknown group 'bogus'")
+    assert err.count("\n") == 1
+    assert err.startswith("error: unknown group 'bogus'")
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: torchship <group>")
@@ -168,7 +170,8 @@ def test_the_installed_torchship_reaches_every_group() -> None:
     assert exe is not None
     for group in ("release", "images", "dev"):
         res = subprocess.run([exe, group, "--help"], capture_output=True, text=True, check=False)
-        assert res.returncode == 0 and res.stdout.startswith(f"usage: torchship {group} ")
+        assert res.returncode == 0
+        assert res.stdout.startswith(f"usage: torchship {group} ")
     res = subprocess.run([exe, "images", "build", "--bogus"], capture_output=True, text=True,
                          check=False)
     assert res.returncode == 2

@@ -26,7 +26,8 @@ def test_the_release_plans_on_the_project_it_is_given(project: Project,
         git(project.path, "commit", "-qam", "a bad key", env=project.env)
         out: list[str] = []
         plan = run(proj, Options(part="patch", images=False, dry_run=True), out=out.append)
-        assert plan is not None and plan.tag == "v0.1.1"
+        assert plan is not None
+        assert plan.tag == "v0.1.1"
         assert out[-1].endswith("dry run: nothing was changed")
     with pytest.raises(ConfigError, match="not_a_key"):  # a folder: the Project made afresh
         run(project.path, Options(part="patch", images=False, dry_run=True), out=print)
@@ -38,5 +39,5 @@ def test_find_outside_a_project_is_one_clear_error(project: Project) -> None:
     with pytest.raises(TorchshipError, match="not inside a git repository"):
         projectmod.find(outside)
     (project.path / "pyproject.toml").unlink()
-    with pytest.raises(TorchshipError, match="no pyproject.toml in .* or above it"):
+    with pytest.raises(TorchshipError, match=r"no pyproject.toml in .* or above it"):
         projectmod.find(project.path / "src")
