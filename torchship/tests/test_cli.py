@@ -75,16 +75,121 @@ def test_the_words_after_dashes_keep_their_quoting(monkeypatch: pytest.MonkeyPat
         after_dashes("sh -c 'unbalanced")
 
 
-@pytest.mark.parametrize("command", ["matrix", "compare"])
-def test_each_command_s_help_names_its_own_usage(command: str,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """`torchship compare --help` printed `usage: nox -s gpu_tests -- ...`."""
+# Every command of the one command line: `torchship <group> [<command>]`.
+COMMANDS = [
+    "release", "release verify", "release last-good",
+    "images", "images build", "images lock", "images pin", "images push", "images run",
+    "images rebuild",
+    "matrix", "compare", "new", "update",
+    "model", "model new", "ci", "ci generate",
+    "dev", "dev shell", "dev jupyter", "dev ssh", "dev devcontainer",
+    "env", "env which", "env detect", "hooks", "hooks install", "hook",
+]
+
+
+def _help(words: list[str]) -> tuple[int, str]:
+    """`torchship WORDS --help`: its exit status and what it printed on stdout."""
+    import contextlib
+    import io
+
     from torchship.cli import main
 
-    with pytest.raises(SystemExit) as info:
-        main([command, "--help"])
-    assert info.value.code == 0
-    assert capsys.readouterr().out.startswith(f"usage: torchship {command} ")
-    with pytest.raises(SystemExit):
-        main([command, "--bogus"])
-    assert f"(see `torchship {command} --help`)" in capsys.readouterr().err
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            code = main([*words, "--help"])
+        except SystemExit as exited:  # argparse's --help
+            code = int(exited.code or 0)
+    return code, out.getvalue()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_s_help_names_its_own_usage(command: str) -> None:
+    """`torchship compare --help` printed `usage: nox -s gpu_tests -- ...`; release, images,
+    model, ci, dev, env and hooks were invoke tasks only."""
+    code, out = _help(command.split())
+    assert code == 0
+    assert out.startswith(f"usage: torchship {command} "), out
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != "hook"])
+def test_a_bad_flag_is_one_line_naming_the_command_s_help(
+        command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from torchship.cli import main
+
+    words = command.split()
+    if command in ("images run", "images rebuild", "release verify"):
+        words.append("v1.0.0")  # the positional they need, so the flag is what is wrong
+    with pytest.raises(SystemExit) as exited:
+        main([*words, "--bogus"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: "), err
+    assert f"(see `torchship {command} --help`)" in err, err
+
+
+def test_an_unknown_group_is_one_line_and_the_top_help_lists_every_group(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from torchship.cli import main
+    from torchship.commands import GROUPS
+
+    assert main(["bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: unknown group 'bogus'")
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: torchship <group>")
+    assert all(f"\n  {group} " in out for group in GROUPS)
+    assert set(GROUPS) == {c.split()[0] for c in COMMANDS}
+
+
+def test_every_invoke_task_is_an_alias_of_a_torchship_command() -> None:
+    """`invoke --list` names nothing `torchship` does not: each task is its command's alias."""
+    from torchship.tasks import ns
+
+    named = {"release.release": "release", "template.new": "new",
+             "template.update": "update", "hooks.install": "hooks install"}
+    tasks = set(ns.task_names)
+    assert len(tasks) >= 20
+    for task in tasks:
+        command = named.get(task, task.replace(".", " "))
+        assert command in COMMANDS, task
+        assert _help(command.split())[0] == 0
+
+
+def test_the_installed_torchship_reaches_every_group() -> None:
+    """The console script (pyproject's [project.scripts]) is this command line."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("torchship", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    for group in ("release", "images", "dev"):
+        res = subprocess.run([exe, group, "--help"], capture_output=True, text=True, check=False)
+        assert res.returncode == 0
+        assert res.stdout.startswith(f"usage: torchship {group} ")
+    res = subprocess.run([exe, "images", "build", "--bogus"], capture_output=True, text=True,
+                         check=False)
+    assert res.returncode == 2
+    assert res.stderr == ("error: unrecognized arguments: --bogus "
+                          "(see `torchship images build --help`)\n")
+
+
+def test_the_command_line_imports_nothing_heavy() -> None:
+    """`invoke --list`, `nox -l` and every group's parser stay cheap: no torch, docker,
+    matplotlib or rich until a command runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib; import torchship.tasks, torchship.cli; "
+            "from torchship.commands import GROUPS; "
+            "[importlib.import_module('torchship.commands.' + m) for m, _ in GROUPS.values()]; "
+            "print(sorted(m for m in ('torch', 'docker', 'matplotlib', 'rich', 'git') "
+            "if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.strip() == "[]"

@@ -1,14 +1,7 @@
-"""The CLI edge: the `torchship` command, and `edge` for invoke tasks.
+"""The CLI edge: the `torchship` command (its groups are torchship.commands), and `edge`
+for invoke tasks.
 
 Expected failures become one `error:` line on stderr and an exit code, never a traceback.
-
-    torchship new DEST --name NAME [--template DIR]   a new project from the template
-    torchship update [--to VERSION|REF] [--dry-run]   a newer template merged into the project
-    torchship matrix [options]      what `nox -s gpu_tests` runs (python -m torchship.matrix)
-    torchship compare [options]     what `nox -s compare` runs
-    torchship hook commit-msg FILE  the git hooks (.pre-commit-config.yaml)
-    torchship hook check-env
-    torchship --version
 """
 
 from __future__ import annotations
@@ -17,15 +10,11 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 from torchship.errors import TorchshipError
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-USAGE = "usage: torchship {new,update,matrix,compare,hook} ... | torchship --version"
-
 
 class Parser(argparse.ArgumentParser):
     """argparse with its usage errors as one line, as every expected failure, and exit 2."""
@@ -122,36 +111,11 @@ def stoppable(interrupted: str) -> Callable[[F], F]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`torchship COMMAND ...`: dispatch to the subsystem; the subsystems print their errors."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    command, rest = (args[0], args[1:]) if args else ("", [])
-    if command in ("matrix", "compare"):
-        from torchship.matrix.run import main as matrix_main
+    """`torchship GROUP ...`: one command line (torchship.commands); the invoke tasks and the
+    nox sessions are aliases of its commands."""
+    from torchship.commands import main as commands_main
 
-        return matrix_main(rest, root=Path.cwd(),
-                           what="compare" if command == "compare" else "gpu_tests")
-    if command == "new":
-        from torchship.workflow.template import main as new_main
-
-        return new_main(rest)
-    if command == "update":
-        from torchship.workflow.update import main as update_main
-
-        return update_main(rest)
-    if command == "hook":
-        from torchship.workflow.hooks import main as hook_main
-
-        return hook_main(rest)
-    if command in ("--version", "-V"):
-        from torchship import __version__
-
-        print(f"torchship {__version__}")
-        return 0
-    if command in ("-h", "--help"):
-        print(__doc__.strip().splitlines()[0] + "\n\n" + USAGE)
-        return 0
-    print(f"error: unknown command {command!r} ({USAGE})" if command else USAGE, file=sys.stderr)
-    return 2
+    return commands_main(argv)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 
 from torchship import config as configmod
 from torchship.config import Config, Pyproject
+from torchship.errors import TorchshipError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from torchship.adapters.git import Git
 
-__all__ = ["Project", "Pyproject", "load"]
+__all__ = ["Project", "Pyproject", "find", "load", "root_in"]
 
 
 class Project:
@@ -63,3 +64,29 @@ class Project:
 def load(root: Path | str = ".", *, use_local: bool = True) -> Project:
     """Read and validate the project at `root` (pyproject.toml and the local override)."""
     return Project(configmod.load(root, use_local=use_local))
+
+
+def root_in(git: Git, start: Path | str) -> Path:
+    """The project `start` is in: the nearest folder holding a pyproject.toml, up to the top
+    of `git`'s work tree (a repository may hold several projects)."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+        if folder == git.top:
+            break
+    raise TorchshipError(f"no pyproject.toml in {here} or above it in the repository",
+                       hint="run it from your project's folder")
+
+
+def find(start: Path | str = ".", *, use_local: bool = True) -> Project:
+    """The project `start` is in, inside a git repository (GitError outside one), with that
+    repository's handle: what a command that works on the repository builds once."""
+    from torchship.adapters.git import Git
+
+    git = Git.discover(start)
+    try:
+        return Project(configmod.load(root_in(git, start), use_local=use_local), git=git)
+    except BaseException:
+        git.close()
+        raise

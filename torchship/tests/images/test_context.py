@@ -173,3 +173,26 @@ def test_a_killed_builds_staged_context_is_removed_by_the_next_build(tmp_path: P
         assert not orphan.exists()
         assert running.exists()
     assert not where.exists()
+
+
+def test_a_clone_stages_at_the_same_path_each_build_and_beside_a_running_one(
+        tmp_path: Path) -> None:
+    """A stable path per clone (BuildKit then sends only what changed since its last transfer
+    from it; a random folder per build sent everything every time), another one for a build
+    running beside it, and nothing left behind."""
+    from torchship.images.context import STAGING, staged
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("x\n")
+    _git(root, "init", "-q")
+    _git(root, "add", "pyproject.toml")
+    with staged(root) as first:
+        assert first == root / STAGING / "context-0"
+        with staged(root) as beside:  # a second build of this clone, at the same time
+            assert beside == root / STAGING / "context-1"
+            assert (beside / "pyproject.toml").is_file()
+    with staged(root) as again:
+        assert again == first
+    assert not first.exists()
+    assert not beside.exists()

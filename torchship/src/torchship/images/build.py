@@ -27,7 +27,7 @@ from torchship.errors import CommandFailed, ConfigError, TorchshipError
 from torchship.images import buildkit, context, toolwheel
 from torchship.images.context import staged
 from torchship.images.locks import requirements_for, wanted
-from torchship.images.owner import BUILDER, builder_id, owned
+from torchship.images.owner import built_here, owned, record
 from torchship.images.probe import (
     Found,
     cached_probe,
@@ -158,7 +158,9 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     for key, value in args.items():
         argv += ["--build-arg", f"{key}={value}"]
     argv += secret_args()
-    labels = {**oci_labels(spec, prov), BUILDER: builder_id(config.root)}
+    # Nothing of the clone or the host in the image (ownership: torchship.images.owner): the
+    # same commit and bases give the same image ID in any clone.
+    labels = oci_labels(spec, prov)
 
     def run_build(with_labels: Mapping[str, str], *, fresh: bool = no_cache) -> str:
         full = [*argv, "--no-cache"] if fresh else list(argv)
@@ -215,11 +217,15 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
     store_probe(key, found)
     store_layers(lkey, found, own)
     seconds = time.monotonic() - start
-    # The unlabelled first image and what the tags named before are nameless now: removed
-    # when this clone built them (never another clone's, torchship.images.owner). Without
-    # --force, rmi refuses an image another tag or a container still uses: those stay.
-    for old in owned(docker, (previous | {first_id}) - {info["Id"]}, config.root):
-        docker("rmi", old, check=False)
+    # The unlabelled first image, what the tags named before and what this clone built
+    # earlier are removed when this clone built them and no tag names them (never another
+    # clone's, torchship.images.owner). rmi refuses an image a container uses: it stays.
+    record(config.root, str(info["Id"]))
+    earlier = previous | {first_id} | built_here(config.root)
+    gone = [old for old in owned(docker, earlier - {info["Id"]}, config.root)
+            if docker("rmi", old, check=False).returncode == 0]
+    if gone:
+        record(config.root, str(info["Id"]), dropped=gone)
     reader = buildkit.read(output)
     steps, cached = reader.counts()
     ran = reader.ran()

@@ -9,15 +9,15 @@ names (the tool's wheel folder, `[tool.torchship] context_extras`). `.dockerigno
 is tracked and so staged too, still applies inside it: its patterns match at any depth
 (`**/`), a second guard for a secret someone committed by mistake.
 
-The copy is made of hard links where the file system allows (no bytes copied), in a folder
-of the build's own under `.torchship/` (git-ignored), removed when the build ends.
+The copy is made of hard links where the file system allows (no bytes copied, times kept),
+in a folder of the clone's own under `.torchship/` (git-ignored) at a stable path, so that
+BuildKit sends only the files that changed since the last build; emptied when the build ends.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -111,8 +111,8 @@ def files(root: Path, extras: Sequence[str]) -> list[str] | None:
 
 
 def _remove_orphans(staging: Path) -> None:
-    """Remove the staged contexts of builds whose process is gone (killed before its
-    cleanup ran); another build of this clone may be using its own right now."""
+    """Remove the staged contexts `context-<pid>-*` (a random folder per build, as earlier
+    versions staged) of builds whose process is gone; a running one's stays."""
     for folder in staging.glob("context-*-*"):
         pid = folder.name.split("-")[1]
         if not pid.isdigit() or alive(int(pid)):
@@ -121,21 +121,48 @@ def _remove_orphans(staging: Path) -> None:
 
 
 @contextmanager
+def _slot(staging: Path) -> Iterator[Path]:
+    """This clone's first staging folder no other build holds: `context-0` for one build at
+    a time, the same path every time (BuildKit sends only what changed since its last
+    transfer from a path), the next one for a build beside it. flock(2): a killed build's
+    hold goes with it, and the next build clears what it left."""
+    import fcntl
+
+    for n in range(64):
+        fd = os.open(staging / f"context-{n}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield staging / f"context-{n}"
+        finally:
+            os.close(fd)  # closing drops the lock
+        return
+    raise ConfigError("build context", f"64 builds of this clone are staging in {staging}",
+                      hint="wait for one to finish")
+
+
+@contextmanager
 def staged(root: Path, extras: Sequence[str] = ()) -> Iterator[Path]:
-    """A folder holding the build context of the project at `root`; removed on exit."""
+    """A folder holding the build context of the project at `root`, at a stable path of the
+    clone's own (.torchship/context-N); emptied on exit."""
     names = files(root, extras)
     if names is None:
         yield root
         return
     (root / STAGING).mkdir(exist_ok=True)
     _remove_orphans(root / STAGING)
-    folder = Path(tempfile.mkdtemp(prefix=f"context-{os.getpid()}-", dir=root / STAGING))
-    try:
-        for rel in names:
-            _place(root / rel, folder / rel)
-        for rel in extras:  # an empty folder the build mounts must exist too
-            if (root / rel).is_dir():
-                (folder / rel).mkdir(parents=True, exist_ok=True)
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with _slot(root / STAGING) as folder:
+        shutil.rmtree(folder, ignore_errors=True)  # what a killed build left
+        folder.mkdir()
+        try:
+            for rel in names:
+                _place(root / rel, folder / rel)
+            for rel in extras:  # an empty folder the build mounts must exist too
+                if (root / rel).is_dir():
+                    (folder / rel).mkdir(parents=True, exist_ok=True)
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

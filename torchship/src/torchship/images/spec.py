@@ -50,7 +50,7 @@ class Provenance:
     tag_version: str      # what goes into tags: the version, or version-g<sha> off a release
     revision: str | None  # the full commit
     source: str | None    # the repository URL
-    created: str          # RFC 3339, UTC
+    created: str          # RFC 3339, UTC: the commit's time (now outside a repository)
 
 
 def image_tags(image: str, tag_version: str, env: str, variant: str, *,
@@ -127,24 +127,33 @@ def oci_labels(spec: ImageSpec, prov: Provenance) -> dict[str, str]:
 
 # --- provenance -------------------------------------------------------------------------------
 
-def _git_facts(root: Path, tag: str) -> tuple[str | None, bool, str | None]:
-    """HEAD, whether `tag` names it, and origin's URL (None, False, None outside a repository)."""
+def _git_facts(root: Path, tag: str) -> tuple[str | None, bool, str | None, int | None]:
+    """HEAD, whether `tag` names it, origin's URL and HEAD's commit time (None, False, None,
+    None outside a repository)."""
     from torchship.adapters.git import Git
 
     repo = Git.find(root)
     if repo is None:
-        return None, False, None
+        return None, False, None, None
     with repo:
         head = repo.head()
         at_tag = head is not None and repo.commit_of(f"refs/tags/{tag}") == head
-        return head, at_tag, repo.config("remote.origin.url") or None
+        when = int(repo.log1(head, "%ct")) if head is not None else None
+        return head, at_tag, repo.config("remote.origin.url") or None, when
+
+
+def created_at(seconds: int | None) -> str:
+    """RFC 3339 UTC of a commit's time (seconds since the epoch), else of now."""
+    when = datetime.now(UTC) if seconds is None else datetime.fromtimestamp(seconds, UTC)
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def provenance(config: Config, *, version: str | None = None, revision: str | None = None,
                release: bool = False) -> Provenance:
     """Version and git state of the project at `config.root` (or as given, for a release)."""
     version = version or config.pyproject.version or "0.0.0"
-    head, head_at_tag, origin = _git_facts(config.root, f"{config.release.tag_prefix}{version}")
+    head, head_at_tag, origin, when = _git_facts(config.root,
+                                                 f"{config.release.tag_prefix}{version}")
     revision = revision or head
     at_tag = release or (revision is not None and head_at_tag)
     source = origin or config.pyproject.urls.get("Source")
@@ -152,5 +161,7 @@ def provenance(config: Config, *, version: str | None = None, revision: str | No
         version=version,
         tag_version=tag_version(version, revision=revision, at_release=at_tag),
         revision=revision, source=source,
-        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        # The commit's time, not the build's (SOURCE_DATE_EPOCH's rule): the labels, and so
+        # the image ID, are the same wherever and whenever the commit is built.
+        created=created_at(when if revision == head else None),
     )

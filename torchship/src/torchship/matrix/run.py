@@ -315,9 +315,11 @@ def _existing(cfg: configmod.Config, env: str, variant: str, *, required: bool =
     return None
 
 
-def execute(opts: Options, *, builder: Builder = default_builder) -> tuple[Run, Path]:
-    """Run the suites in every environment and save the records; return the run and folder."""
-    cfg = configmod.load(opts.root)
+def execute(opts: Options, *, builder: Builder = default_builder,
+            cfg: configmod.Config | None = None) -> tuple[Run, Path]:
+    """Run the suites in every environment and save the records; return the run and folder.
+    `cfg`: the command's configuration of the project at opts.root (else read here)."""
+    cfg = cfg or configmod.load(opts.root)
     check_envs(cfg, opts)
     mode, why = resolve_mode(opts, cfg)
     baseline_check = opts.baseline
@@ -386,13 +388,16 @@ def report_and_verdict(run: Run, folder: Path, opts: Options, *, cfg: configmod.
         raise MatrixFailed([p.render() for p in cmp.problems], folder)
 
 
-def gpu_tests(opts: Options, *, builder: Builder = default_builder) -> Path:
+def gpu_tests(opts: Options, *, builder: Builder = default_builder,
+              cfg: configmod.Config | None = None) -> Path:
     """The whole job: run (on the runner --on names), save, compare, report. Raises
-    MatrixFailed when anything failed."""
+    MatrixFailed when anything failed. The configuration is read once (or given: `cfg`)
+    and used by every part."""
     from torchship.matrix import runners
 
-    run, folder = runners.get(opts.on)(opts, builder=builder)
-    report_and_verdict(run, folder, opts, cfg=configmod.load(opts.root))
+    cfg = cfg or configmod.load(opts.root)
+    run, folder = runners.get(opts.on)(opts, builder=builder, cfg=cfg)
+    report_and_verdict(run, folder, opts, cfg=cfg)
     return folder
 
 
@@ -410,18 +415,20 @@ def latest_run(root: Path) -> Path:
     return runs[0]
 
 
-def compare_only(opts: Options, run_dir: Path | None = None) -> Path:
+def compare_only(opts: Options, run_dir: Path | None = None, *,
+                 cfg: configmod.Config | None = None) -> Path:
     """`nox -s compare`: re-compare a saved run (default: the latest) against a baseline;
     with --merge, the shards of many machines as one run (saved in --out)."""
     if opts.merge:
         from torchship.matrix import runners
 
-        run, folder = runners.get("ci-shards")(opts, builder=default_builder)
-        report_and_verdict(run, folder, opts, cfg=configmod.load(opts.root))
+        cfg = cfg or configmod.load(opts.root)  # before anything is written
+        run, folder = runners.get("ci-shards")(opts, builder=default_builder, cfg=cfg)
+        report_and_verdict(run, folder, opts, cfg=cfg)
         return folder
     folder = run_dir or latest_run(opts.root)
     run = load_run(folder)
-    report_and_verdict(run, folder, opts, cfg=configmod.load(opts.root))
+    report_and_verdict(run, folder, opts, cfg=cfg or configmod.load(opts.root))
     return folder
 
 
@@ -485,19 +492,21 @@ def parse(argv: Sequence[str], *, root: Path, prog: str = "torchship matrix",
 def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare"] = "gpu_tests",
          ) -> int:
     """Entry point for the nox sessions: one `error:` line and a non-zero exit on failure."""
+    from torchship import project
     from torchship.adapters.proc import raise_interrupt, signals
     from torchship.cli import guarded
 
     def body() -> int:
         opts, run_dir = parse(argv, root=root,
                               prog="torchship compare" if what == "compare" else "torchship matrix")
+        cfg = project.load(opts.root).config  # read once, passed to every part
         # SIGTERM and SIGHUP (a CI job cancelled, a terminal closed) clean up as Ctrl-C does:
         # every container of the run removed, the suite's process group killed.
         with signals(raise_interrupt):
             if what == "compare":
-                compare_only(opts, run_dir)
+                compare_only(opts, run_dir, cfg=cfg)
             else:
-                gpu_tests(opts)
+                gpu_tests(opts, cfg=cfg)
         return 0
 
     return guarded(body, interrupted="interrupted; every container of the run was removed")

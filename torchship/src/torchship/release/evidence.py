@@ -141,12 +141,13 @@ def headline(cfg: tsconfig.Config, run: Run, reference: str | None) -> tuple[Hea
     return tuple(out)
 
 
-def run_matrix(root: Path) -> None:
-    """`--matrix`: the release runs `nox -s gpu_tests`'s job itself, before it plans."""
+def run_matrix(root: Path, *, cfg: tsconfig.Config | None = None) -> None:
+    """`--matrix`: the release runs `torchship matrix`'s job itself, before it plans, on the
+    release's configuration (`cfg`) when it has one."""
     from torchship.matrix import run as matrix
 
     try:
-        matrix.gpu_tests(matrix.Options(root=root))
+        matrix.gpu_tests(matrix.Options(root=root), cfg=cfg)
     except matrix.MatrixFailed as exc:
         raise ReleaseError(f"--matrix: the matrix failed: {exc.message}",
                            hint=f"report in {exc.folder}/compare.md; nothing was released"

@@ -147,15 +147,10 @@ class Plan:
 
 
 def project_root(git: Git, start: Path) -> Path:
-    """The project `start` is in: the nearest folder holding a pyproject.toml, up to the top."""
-    here = start.resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file():
-            return folder
-        if folder == git.top:
-            break
-    raise ReleaseError(f"no pyproject.toml in {here} or above it in the repository",
-                       hint="run it from your project's folder")
+    """The project `start` is in (torchship.project.root_in)."""
+    from torchship.project import root_in
+
+    return root_in(git, start)
 
 
 def prefix_of(git: Git, project: Path) -> str:

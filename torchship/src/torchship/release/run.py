@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torchship import config as tsconfig
+from torchship import project as projectmod
 from torchship.adapters.git import Git
-from torchship.release.plan import Options, Plan, ReleaseError, make_plan, project_root
+from torchship.release.plan import Options, Plan, ReleaseError, make_plan
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -53,13 +53,23 @@ def _locked(git: Git) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
-def run(start: Path | str, opts: Options, *, out: Out | None = None) -> Plan | None:
-    """`invoke release`: preflight, plan, then (unless --dry-run) its steps, verify included."""
+def _opened(start: projectmod.Project | Path | str, stack: ExitStack) -> projectmod.Project:
+    """The Project the command built, or one found from `start` (closed with `stack`)."""
+    if isinstance(start, projectmod.Project):
+        return start
+    return stack.enter_context(projectmod.find(start))
+
+
+def run(start: projectmod.Project | Path | str, opts: Options, *, out: Out | None = None,
+        ) -> Plan | None:
+    """`torchship release`: preflight, plan, then (unless --dry-run) its steps, verify
+    included. `start`: the command's Project (or a folder inside one)."""
     from torchship.release import resume, steps
 
     write = out or _print
-    with Git.discover(start) as git:
-        project = project_root(git, Path(start))
+    with ExitStack() as stack:
+        proj = _opened(start, stack)
+        git, project = proj.git, proj.root
         with _locked(git):
             if opts.resume:
                 resume.resume(git, write)
@@ -72,7 +82,7 @@ def run(start: Path | str, opts: Options, *, out: Out | None = None) -> Plan | N
                 raise ReleaseError(f"the release of {journal.data.tag} stopped before it "
                                    f"finished ({journal.path} is left)",
                                    hint="`invoke release --resume` rolls it back")
-            cfg = tsconfig.load(project)
+            cfg = proj.config
             # [tool.torchship.release] sets the team's policy; flags narrow it for one run.
             opts = replace(opts, sign=opts.sign and cfg.release.sign,
                            sign_commit=opts.sign_commit or cfg.release.sign_commit)
@@ -95,7 +105,7 @@ def run(start: Path | str, opts: Options, *, out: Out | None = None) -> Plan | N
                           + "dry run: nothing was changed, nothing was run")
                     return first
                 write("--matrix: running the matrix on this commit (nox -s gpu_tests)")
-                evidence.run_matrix(project)
+                evidence.run_matrix(project, cfg=cfg)
             plan = make_plan(git, cfg, opts)
             if opts.dry_run:
                 write(steps.render(plan) + "dry run: nothing was changed")
@@ -108,13 +118,14 @@ def run(start: Path | str, opts: Options, *, out: Out | None = None) -> Plan | N
             return plan
 
 
-def verify_cli(start: Path | str, tag: str, *, out: Out | None = None) -> None:
-    """`invoke release.verify TAG`."""
+def verify_cli(start: projectmod.Project | Path | str, tag: str, *, out: Out | None = None,
+               ) -> None:
+    """`torchship release verify TAG`."""
     from torchship.release.verify import verify
 
     write = out or _print
-    with Git.discover(start) as git:
-        cfg = tsconfig.load(project_root(git, Path(start)))
-        for line in verify(git, cfg, tag):
+    with ExitStack() as stack:
+        proj = _opened(start, stack)
+        for line in verify(proj.git, proj.config, tag):
             write(f"✓ {line}")
     write(f"{tag} verifies")

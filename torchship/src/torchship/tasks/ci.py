@@ -1,8 +1,6 @@
-"""invoke ci.*: the CI files, generated from [tool.torchship]."""
+"""invoke ci.*: the CI files, generated from [tool.torchship]; aliases of `torchship ci`."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -15,15 +13,9 @@ from torchship.cli import edge
 @edge
 def generate(c: Context, check: bool = False) -> None:
     """Write .github/workflows/{ci,release}.yml and .gitlab-ci.yml from [tool.torchship]."""
-    from torchship import config
-    from torchship.workflow import cigen
+    from torchship.commands import ci as command
 
-    # pyproject only: a machine's torchship.local.toml must not change the committed CI files.
-    result = cigen.generate(config.load(Path.cwd(), use_local=False), check=check)
-    for rel in result.written:
-        print(f"wrote {rel}")
-    for rel in result.unchanged:
-        print(f"up to date: {rel}")
+    command.generate(check=check)
 
 
 ns = Collection("ci", generate)

@@ -1,8 +1,7 @@
-"""invoke dev.*: work inside the pinned devel image (a shell, a command, an IDE's container)."""
+"""invoke dev.*: work inside the pinned devel image (a shell, a command, an IDE's container);
+aliases of `torchship dev` (torchship.commands.dev)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -19,10 +18,10 @@ from torchship.cli import after_dashes, edge
 def shell(c: Context, env: str | None = None, image: str | None = None,
           network: str = "host") -> None:
     """A shell in the pinned devel image (source mounted, your uid, GPUs); `-- CMD` runs CMD."""
-    from torchship.workflow import devcontainer
+    from torchship.commands import dev as command
 
-    code = devcontainer.shell(Path.cwd(), env=env, command=after_dashes(c.remainder), image=image,
-                              network=network)
+    code = command.shell(env=env, image=image, network=network,
+                         command=after_dashes(c.remainder))
     if code:
         raise Exit(code=code)
 
@@ -35,9 +34,9 @@ def shell(c: Context, env: str | None = None, image: str | None = None,
 def jupyter(c: Context, env: str | None = None, port: int = 8888, image: str | None = None,
             name: str | None = None) -> None:
     """JupyterLab in the pinned devel image on 127.0.0.1, token from $JUPYTER_TOKEN."""
-    from torchship.workflow import devcontainer
+    from torchship.commands import dev as command
 
-    code = devcontainer.jupyter(Path.cwd(), env=env, port=port, image=image, name=name)
+    code = command.jupyter(env=env, port=port, image=image, name=name)
     if code:
         raise Exit(code=code)
 
@@ -52,10 +51,9 @@ def jupyter(c: Context, env: str | None = None, port: int = 8888, image: str | N
 def ssh(c: Context, key: str, env: str | None = None, port: int = 2222,
         address: str = "127.0.0.1", image: str | None = None, name: str | None = None) -> None:
     """Opt-in sshd in the pinned devel image: keys only, user `dev`, on 127.0.0.1."""
-    from torchship.workflow import devssh
+    from torchship.commands import dev as command
 
-    code = devssh.ssh(Path.cwd(), key=Path(key).expanduser(), env=env, port=port,
-                      address=address, image=image, name=name)
+    code = command.ssh(key=key, env=env, port=port, address=address, image=image, name=name)
     if code:
         raise Exit(code=code)
 
@@ -65,13 +63,9 @@ def ssh(c: Context, key: str, env: str | None = None, port: int = 2222,
 @edge
 def devcontainer(c: Context, env: str | None = None, check: bool = False) -> None:
     """Write .devcontainer/devcontainer.json on the pinned devel base (VS Code, Codespaces)."""
-    from torchship import config
-    from torchship.workflow import devcontainer as dc
+    from torchship.commands import dev as command
 
-    # pyproject only, as ci.generate: a machine's local pins must not change a committed file.
-    changed = dc.write_devcontainer(config.load(Path.cwd(), use_local=False), env=env,
-                                    check=check)
-    print(f"{'wrote' if changed else 'up to date:'} {dc.DEVCONTAINER}")
+    command.devcontainer(env=env, check=check)
 
 
 ns = Collection("dev", shell, jupyter, ssh, devcontainer)

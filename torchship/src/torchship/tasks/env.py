@@ -1,8 +1,7 @@
-"""invoke env.*: which pinned environment a commit names, and which one we are in."""
+"""invoke env.*: which pinned environment a commit names, and which one we are in; aliases
+of `torchship env`."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -15,22 +14,18 @@ from torchship.cli import edge
 @edge
 def which(c: Context, commit: str) -> None:
     """Print the environment COMMIT names (its Env trailer) and the base image digests pinned for it."""
-    from torchship.workflow import commitenv
+    from torchship.commands import env as command
 
-    print(commitenv.which(Path.cwd(), commit).render())
+    command.which(commit=commit)
 
 
 @task
 @edge
 def detect(c: Context) -> None:
     """Print the environment a commit made here now would name, and why."""
-    from torchship import config
-    from torchship.workflow import commitenv
+    from torchship.commands import env as command
 
-    choice = commitenv.choose(config.load(Path.cwd()))
-    trailer = f"; a commit here gets `{commitenv.TRAILER}: {choice.trailer}`" \
-        if choice.env is None and choice.trailer else ""
-    print(f"{choice.env or '(none)'}: {choice.reason}{trailer}")
+    command.detect()
 
 
 ns = Collection("env", which, detect)

@@ -1,8 +1,6 @@
-"""invoke hooks.*: the commit template and the git hooks."""
+"""invoke hooks.*: the commit template and the git hooks; aliases of `torchship hooks`."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -15,10 +13,9 @@ from torchship.cli import edge
 @edge
 def install(c: Context) -> None:
     """Set commit.template to .gitmessage and install the pre-commit and commit-msg hooks."""
-    from torchship.workflow import hooks
+    from torchship.commands import hooks as command
 
-    for line in hooks.install(Path.cwd()):
-        print(line)
+    command.install()
 
 
 ns = Collection("hooks", install)

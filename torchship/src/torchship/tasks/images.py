@@ -1,4 +1,5 @@
-"""`invoke images.*`: build, pin, push the project's images (docs/images.md)."""
+"""`invoke images.*`: build, pin, push the project's images (docs/images.md); aliases of
+`torchship images` (torchship.commands.images)."""
 
 from __future__ import annotations
 
@@ -16,54 +17,36 @@ from torchship.cli import after_dashes, edge, stoppable
 def build(c: Context, env: str | None = None, variant: str | None = None,
           no_cache: bool = False, verbose: bool = False) -> None:
     """Build runtime and devel images on every pinned base (or the ones named)."""
-    from torchship import config
-    from torchship.images import build as images
+    from torchship.commands import images as command
 
-    images.build(config.load(), envs=[env] if env else None,
-                 variants=[variant] if variant else None, no_cache=no_cache, verbose=verbose)
+    command.build(env=env, variant=variant, no_cache=no_cache, verbose=verbose)
 
 
 @task(help={"check": "only check: fail when a base is unpinned or its tag moved"})
 @edge
 def pin(c: Context, check: bool = False) -> None:
     """Resolve every base to its registry digest and write it back (or --check)."""
-    from pathlib import Path
+    from torchship.commands import images as command
 
-    from torchship.images.pin import pin as pin_bases
-    from torchship.images.pin import source_file
-
-    pins = pin_bases(Path.cwd(), check=check)
-    where = source_file(Path.cwd())[0].name
-    for p in pins:
-        state = "pinned" if not p.changed else ("would change" if check else "updated")
-        print(f"{where}: {p.key} {state}: {p.new}")
+    command.pin(check=check)
 
 
 @task
 @stoppable("interrupted; the images pushed before it (listed above) stay in the registry")
 def push(c: Context) -> None:
     """Push this version's images and confirm each by pulling its digest back."""
-    from torchship import config
-    from torchship.images import publish
+    from torchship.commands import images as command
 
-    # Each line as its image lands in the registry: a later failure never hides one.
-    publish.push(config.load(), on_pushed=lambda p: print(
-        f"pushed {p.tag} {p.digest} (pulled back, same image)", flush=True))
+    command.push()
 
 
 @task(help={"env": "only this pinned environment"})
 @edge
 def lock(c: Context, env: str | None = None) -> None:
     """Resolve each image's dependencies inside its base; write docker/locks/."""
-    from torchship import config
-    from torchship.adapters.docker import require_engine
-    from torchship.images import locks
+    from torchship.commands import images as command
 
-    cfg = config.load()
-    for path in locks.lock(cfg, cfg.pyproject.data, docker=require_engine(),
-                           envs=[env] if env else None):
-        pinned = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
-        print(f"{path.relative_to(cfg.root)}: {len(pinned)} packages pinned")
+    command.lock(env=env)
 
 
 @task(name="run", help={"variant": "runtime (default) or devel",
@@ -73,10 +56,10 @@ def lock(c: Context, env: str | None = None) -> None:
 def run_(c: Context, tag: str, variant: str = "runtime", env: str | None = None,
          insecure: bool = False) -> None:
     """Run a release's image by digest after verifying it: invoke images.run TAG [-- CMD]."""
-    from torchship.release.lastgood import run_release
+    from torchship.commands import images as command
 
-    code = run_release(".", tag, variant=variant, env=env, insecure=insecure,
-                       cmd=after_dashes(c.remainder))
+    code = command.run(tag=tag, variant=variant, env=env, insecure=insecure,
+                       command=after_dashes(c.remainder))
     if code:
         raise SystemExit(code)
 
@@ -86,9 +69,9 @@ def run_(c: Context, tag: str, variant: str = "runtime", env: str | None = None,
 @stoppable("interrupted; its worktree and the images it rebuilt were removed")
 def rebuild(c: Context, tag: str, no_cache: bool = False, verbose: bool = False) -> None:
     """Rebuild a release's images in a clean worktree of TAG; report how they differ."""
-    from torchship.images.rebuild import rebuild as rebuild_release
+    from torchship.commands import images as command
 
-    rebuild_release(".", tag, verbose=verbose, no_cache=no_cache)
+    command.rebuild(tag=tag, no_cache=no_cache, verbose=verbose)
 
 
 ns = Collection("images", build, lock, pin, push, rebuild, run_)

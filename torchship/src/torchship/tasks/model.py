@@ -1,8 +1,6 @@
-"""invoke model.*: one branch per model."""
+"""invoke model.*: one branch per model; aliases of `torchship model`."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -16,9 +14,9 @@ from torchship.cli import edge
 @edge
 def new(c: Context, name: str, commit: bool = True) -> None:
     """Create feature/model-NAME from main with a model skeleton, a unit and an e2e test."""
-    from torchship.workflow import modelbranch
+    from torchship.commands import model as command
 
-    print(modelbranch.new(Path.cwd(), name, commit=commit).render())
+    command.new(name=name, commit=commit)
 
 
 ns = Collection("model", new)

@@ -1,4 +1,5 @@
-"""`invoke release` (bump, changelog, signed tag, images, push) and `invoke release.verify`."""
+"""`invoke release`, `release.verify`, `release.last-good`: aliases of `torchship release`
+(torchship.commands.release)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from torchship.cli import edge
         "remote": "remote to check and push to (default: the branch's upstream, or origin)",
         "evidence": "require the passing matrix record of this commit (--no-evidence: release "
                     "without one, said in the tag message)",
-        "matrix": "run the matrix (nox -s gpu_tests) first, to make that record",
+        "matrix": "run the matrix (torchship matrix) first, to make that record",
     },
 )
 @edge
@@ -33,30 +34,29 @@ def release(c: Context, part: str | None = None, pre: str | None = None, final: 
             sign_commit: bool = False, resume: bool = False, remote: str | None = None,
             evidence: bool = True, matrix: bool = False) -> None:
     """Release: bump the version, promote the changelog, commit, sign a tag, verify."""
-    from torchship.release.plan import Options
-    from torchship.release.run import run
+    from torchship.commands import release as command
 
-    run(".", Options(part=part, pre=pre, final=final, dry_run=dry_run, push=push,
-                     images=images, sign=sign, sign_commit=sign_commit, resume=resume,
-                     remote=remote, evidence=evidence, matrix=matrix))
+    command.release(part=part, pre=pre, final=final, dry_run=dry_run, push=push,
+                    images=images, sign=sign, sign_commit=sign_commit, resume=resume,
+                    remote=remote, evidence=evidence, matrix=matrix)
 
 
 @task(name="verify")
 @edge
 def verify(c: Context, tag: str) -> None:
     """Check a release tag: signed, versions and changelog agree, images signed in the registry."""
-    from torchship.release.run import verify_cli
+    from torchship.commands import release as command
 
-    verify_cli(".", tag)
+    command.verify(tag=tag)
 
 
 @task(name="last-good")
 @edge
 def last_good(c: Context) -> None:
     """Name the newest release that verifies: the rollback target, its digests, how to run it."""
-    from torchship.release.lastgood import last_good as find
+    from torchship.commands import release as command
 
-    find(".")
+    command.last_good()
 
 
 ns = Collection("release", release, verify, last_good)

@@ -19,11 +19,11 @@ from torchship.cli import edge
 def new(c: Context, dest: str, name: str, template: str = ".", hooks: bool = True,
         tool_source: str | None = None) -> None:
     """Create a project at DEST from the template: package NAME, the tool pinned, first commit."""
-    from torchship.workflow import template as templatemod
+    from torchship.commands import template as command
 
     args = [dest, "--name", name, "--template", template, *([] if hooks else ["--no-hooks"]),
             *(["--tool-source", tool_source] if tool_source is not None else [])]
-    code = templatemod.main(args)
+    code = command.new(args)
     if code:
         raise SystemExit(code)
 
@@ -36,12 +36,12 @@ def new(c: Context, dest: str, name: str, template: str = ".", hooks: bool = Tru
 def update(c: Context, to: str | None = None, dry_run: bool = False,
            template: str | None = None, allow_downgrade: bool = False) -> None:
     """Merge the template's changes since the recorded version into this project."""
-    from torchship.workflow import update as updatemod
+    from torchship.commands import template as command
 
     args = [*(["--to", to] if to else []), *(["--dry-run"] if dry_run else []),
             *(["--template", template] if template else []),
             *(["--allow-downgrade"] if allow_downgrade else [])]
-    code = updatemod.main(args)
+    code = command.update(args)
     if code:
         raise SystemExit(code)
 

@@ -48,6 +48,9 @@ def install(root: Path) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """`torchship hook commit-msg FILE` or `torchship hook check-env`."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["-h"], ["--help"]):
+        print("usage: torchship hook commit-msg FILE | check-env")
+        return 0
     root = Path.cwd()  # pre-commit runs hooks from the top of the work tree
     try:
         if args[:1] == ["commit-msg"] and len(args) == 2:

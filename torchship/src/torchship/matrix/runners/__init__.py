@@ -1,6 +1,6 @@
 """Where the matrix runs: each runner one module behind the same small interface.
 
-A runner takes the run's Options (and the image builder) and returns the saved Run and the
+A runner takes the run's Options (the image builder, the project's configuration) and returns the saved Run and the
 folder it is in; comparing, reporting and the exit status are the same for all of them
 (torchship.matrix.run.report_and_verdict):
 
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from torchship.errors import ConfigError
 
 if TYPE_CHECKING:
+    from torchship.config import Config
     from torchship.matrix.records import Run
     from torchship.matrix.run import Builder, Options
 
@@ -37,7 +38,7 @@ RUNNERS: dict[str, str] = {
 class Runner(Protocol):
     """Run (or gather) the matrix's records; save them; return the Run and its folder."""
 
-    def __call__(self, opts: Options, /, *, builder: Builder) -> tuple[Run, Path]: ...
+    def __call__(self, opts: Options, /, *, builder: Builder, cfg: Config) -> tuple[Run, Path]: ...
 
 
 def get(name: str) -> Runner:

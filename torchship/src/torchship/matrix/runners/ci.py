@@ -8,17 +8,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from torchship.config import Config
     from torchship.matrix.records import Run
     from torchship.matrix.run import Builder, Options
 
 
-def run(opts: Options, /, *, builder: Builder) -> tuple[Run, Path]:
-    from torchship import config as configmod
+def run(opts: Options, /, *, builder: Builder, cfg: Config) -> tuple[Run, Path]:
     from torchship.matrix import merge
     from torchship.matrix.records import save
     from torchship.matrix.run import MATRIX, RESULTS
 
-    configmod.load(opts.root)  # a broken configuration is refused before anything is written
+    # `cfg` was loaded (a broken configuration refused) before anything is written.
     shards = [(d, *merge.read_shard(d)) for d in opts.merge]
     merged = merge.merge(shards)
     folder = opts.out or opts.root / RESULTS / MATRIX / merged.run_id

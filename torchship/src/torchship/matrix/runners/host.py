@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from torchship.config import Config
     from torchship.matrix.records import Run
     from torchship.matrix.run import Builder, Options
 
 
-def run(opts: Options, /, *, builder: Builder) -> tuple[Run, Path]:
+def run(opts: Options, /, *, builder: Builder, cfg: Config) -> tuple[Run, Path]:
     from torchship.matrix.run import execute
 
-    return execute(opts, builder=builder)
+    return execute(opts, builder=builder, cfg=cfg)

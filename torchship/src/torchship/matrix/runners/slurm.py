@@ -113,13 +113,11 @@ def job(spec: JobSpec) -> str:
 # ---------------------------------------------------------------- on the submitting machine
 
 
-def run(opts: Options, /, *, builder: Builder) -> tuple[Run, Path]:
+def run(opts: Options, /, *, builder: Builder, cfg: configmod.Config) -> tuple[Run, Path]:
     """Submit, wait (Ctrl-C cancels), gather; the merged Run saved in the run's folder."""
-    from torchship import config as configmod
     from torchship.matrix.records import save
     from torchship.matrix.run import MATRIX, RESULTS, plan_envs, run_id
 
-    cfg = configmod.load(opts.root)
     envs = plan_envs(cfg, opts, "containers")
     for env, ref in opts.images.items():
         _pinned(ref, f"--image {env}")   # refused before anything is built or submitted
