@@ -185,15 +185,19 @@ class BaseUnavailable(TorchshipError):
 
 
 def check_bases(cfg: configmod.Config, opts: Options, envs: Sequence[str]) -> None:
-    """Before any build: every base the run builds on is on the engine, or its registry
-    serves it. Otherwise one line naming the base and the two ways on, rather than a build
-    per environment failing deep inside BuildKit."""
+    """Before any build: can any environment be built at all? A base is available when the
+    engine has it or its registry serves it. When no environment of the run has all of its
+    bases, nothing could run: one line naming the first base it cannot pull and the two ways
+    on, rather than every build failing deep inside BuildKit. When some can, the others are
+    built and recorded as build-failed, naming their base, beside the ones that ran."""
     from torchship.adapters.docker import require_engine
     from torchship.images.registry import RegistryError, resolve_digest
 
     docker = require_engine()
+    first: tuple[str, str, str, RegistryError] | None = None
     for env in envs:
         variants = ([] if env in opts.images else ["devel"]) + (["runtime"] if opts.smoke else [])
+        missing = None
         for variant in variants:
             ref = str(getattr(cfg.bases[env], variant))
             if docker.image_exists(ref):
@@ -201,11 +205,18 @@ def check_bases(cfg: configmod.Config, opts: Options, envs: Sequence[str]) -> No
             try:
                 resolve_digest(ref)
             except RegistryError as exc:
-                raise BaseUnavailable(
-                    f"cannot pull the {env} {variant} base {ref} ({exc.problem})",
-                    hint="where its registry is out of reach, build stand-in bases into "
-                         "torchship.local.toml (`python -m torchship.testing.standins`), or "
-                         "run the suites on this host with --local") from exc
+                missing = (env, variant, ref, exc)
+                break
+        if missing is None:
+            return  # this environment can run
+        first = first or missing
+    if first is not None:
+        env, variant, ref, cause = first
+        raise BaseUnavailable(
+            f"cannot pull the {env} {variant} base {ref} ({cause.problem})",
+            hint="where its registry is out of reach, build stand-in bases into "
+                 "torchship.local.toml (`python -m torchship.testing.standins`), or "
+                 "run the suites on this host with --local") from cause
 
 
 def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], rid: str,
