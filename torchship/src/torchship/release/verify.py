@@ -50,9 +50,7 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
     found = version.at_rev(data)
     if found != ver:
         raise ReleaseError(f"{tag}: [tool.bumpversion] current_version is {found!r}, not {ver}")
-    with tempfile.TemporaryDirectory(prefix="torchship-verify-") as tmp, \
-            git.worktree(tag, Path(tmp) / "tree") as tree:
-        missing = version.not_holding(tree / prefix, ver)
+    missing = _not_holding_at(git, tag, prefix, ver)
     if missing:
         raise ReleaseError(f"{tag}: {in_repo(missing[0])} does not hold version {ver}")
     checked.append(f"version {ver} in {pyproject} and every [tool.bumpversion] file")
@@ -157,3 +155,14 @@ def images_in(message: str) -> list[str]:
             break
         out.append(line[2:].strip())
     return out
+
+
+def _not_holding_at(git: Git, tag: str, prefix: str, ver: str) -> list[str]:
+    """The files bump-my-version names at `tag` that do not hold `ver`: asked in the work
+    tree itself when it is the tag's tree (HEAD is the tag's commit, nothing changed or
+    untracked: a release's own verify step), else in a detached work tree of the tag."""
+    if git.head() == git.commit_of(f"refs/tags/{tag}") and not git.status():
+        return version.not_holding(git.top / prefix, ver)
+    with tempfile.TemporaryDirectory(prefix="torchship-verify-") as tmp, \
+            git.worktree(tag, Path(tmp) / "tree") as tree:
+        return version.not_holding(tree / prefix, ver)

@@ -218,14 +218,34 @@ def next_version(current: Version, *, part: str | None, pre: str | None, final: 
     return Version(base.major, base.minor, base.patch, pre, 1) if pre else base
 
 
-def _config(root: Path) -> tuple[Any, Path]:
-    from bumpversion.config import get_configuration
-    from bumpversion.config.files import find_config_file
+# bump-my-version's configuration of a project, by its file and [tool.bumpversion] table less
+# current_version: a release reads it to plan, and again to verify what it wrote, where only
+# current_version differs (reading it costs a TOML parse and a model of ~0.1 s each time).
+_CONFIGS: dict[tuple[Path, str], Any] = {}
 
-    found = find_config_file(root / "pyproject.toml")
-    if found is None:
+
+def _config(root: Path) -> tuple[Any, Path]:
+    import json
+
+    from bumpversion.config import get_configuration
+
+    from torchship.config import parse_toml
+
+    # The file bump-my-version's find_config_file would pick for it (which parses it with
+    # tomlkit to ask the same question, twice as slowly).
+    found = root / "pyproject.toml"
+    data = parse_toml(found.read_text(encoding="utf-8"), where=str(found)) if found.is_file() else {}
+    if "bumpversion" not in data.get("tool", {}):
         raise VersionError("pyproject.toml has no [tool.bumpversion] table")
-    return get_configuration(found), found
+    table = dict(data["tool"]["bumpversion"])
+    current = table.pop("current_version", None)
+    key = (Path(found).resolve(), json.dumps(table, sort_keys=True, default=str))
+    known = _CONFIGS.get(key)
+    if known is not None and current is not None:
+        return known.model_copy(update={"current_version": str(current)}), found
+    config = get_configuration(found)
+    _CONFIGS[key] = config
+    return config, found
 
 
 def plan(root: Path, *, part: str | None, pre: str | None, final: bool,
