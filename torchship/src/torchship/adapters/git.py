@@ -578,22 +578,26 @@ class Git:
                                 "gpg.format ssh for SSH keys) or pass --no-sign")
 
     def verify_tag(self, name: str) -> str:
-        """`git tag -v`: GitError with git's own reason when the signature does not verify."""
-        res = self.run("tag", "-v", name, check=False)
+        """`git verify-tag --raw`: GitError with git's own reason when the signature does not
+        verify; else what the verifier said (gpg's status lines, which tag_signer reads)."""
+        res = self.run("verify-tag", "--raw", name, check=False)
+        if not res.ok:
+            res = self.run("tag", "-v", name, check=False)  # gpg's words for a person, not its status lines
         if not res.ok:
             raise GitError(f"tag {name} does not verify: {reason(res)}",
                            hint="for SSH signatures set gpg.ssh.allowedSignersFile; for GPG "
                                 "import the signer's public key")
         return res.stdout + res.stderr
 
-    def tag_signer(self, name: str) -> tuple[list[str], str]:
+    def tag_signer(self, name: str, raw: str | None = None) -> tuple[list[str], str]:
         """Who made tag `name`'s good OpenPGP signature: the fingerprints of the signing
         (sub)key and of its primary key (gpg's VALIDSIG status line), and the key's user id
-        (GOODSIG); ([], "") when there is none."""
-        res = self.run("verify-tag", "--raw", name, check=False)
+        (GOODSIG); ([], "") when there is none. `raw`: what verify_tag said (no second gpg)."""
+        if raw is None:
+            raw = self.run("verify-tag", "--raw", name, check=False).stderr
         fprs: list[str] = []
         uid = ""
-        for line in res.stderr.splitlines():
+        for line in raw.splitlines():
             fields = line.split()
             if fields[:2] == ["[GNUPG:]", "VALIDSIG"] and len(fields) >= 3:
                 fprs = list(dict.fromkeys([fields[2], fields[-1]]))

@@ -41,9 +41,9 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
     if require_signature:
         if "-----BEGIN" not in body:
             raise ReleaseError(f"tag {tag} is not signed", hint="release with signing on")
-        git.verify_tag(tag)
+        said = git.verify_tag(tag)
         checked.append(f"{tag} signature verifies ({git.signing_format()})")
-        checked.append(check_signer(git, cfg, tag))
+        checked.append(check_signer(git, cfg, tag, raw=said))
     ver = tag[len(cfg.release.tag_prefix):] if tag.startswith(cfg.release.tag_prefix) else tag
     pyproject = in_repo("pyproject.toml")
     data = parse_toml(git.show(tag, pyproject).decode("utf-8"), where=f"{pyproject} at {tag}")
@@ -103,7 +103,7 @@ def team_signers(git: Git, cfg: tsconfig.Config) -> tuple[list[str], str]:
     return sign.keyring_fingerprints(key), "user.signingkey"
 
 
-def check_signer(git: Git, cfg: tsconfig.Config, tag: str) -> str:
+def check_signer(git: Git, cfg: tsconfig.Config, tag: str, *, raw: str | None = None) -> str:
     """Refuse a tag whose good signature is not the team's: `git tag -v` accepts any key of
     the keyring (OpenPGP), so the signer is compared with the team's fingerprints. SSH
     signatures are held to gpg.ssh.allowedSignersFile by git itself."""
@@ -114,10 +114,16 @@ def check_signer(git: Git, cfg: tsconfig.Config, tag: str) -> str:
         return f"{tag} signer is in gpg.ssh.allowedSignersFile"
     if "-----BEGIN PGP SIGNATURE-----" not in body:
         return f"{tag} signer accepted by git ({git.signing_format()})"
-    signer, uid = git.tag_signer(tag)
+    signer, uid = git.tag_signer(tag, raw)
     if not signer:
         raise ReleaseError(f"tag {tag}: gpg names no signer of its signature",
                            hint="check it with: git verify-tag --raw " + tag)
+    if not cfg.signatures.signers and not cfg.signatures.public_key:
+        # The key git signs with, named by its full fingerprint and signing this tag: no
+        # keyring lookup needed (gpg's start-up is most of the check's cost).
+        key = _norm((git.config("user.signingkey") or "").rstrip("!"))
+        if len(key) == 40 and key in {_norm(s) for s in signer}:
+            return f"{tag} is signed by the team's key {signer[-1][-16:]} (user.signingkey)"
     team, source = team_signers(git, cfg)
     allowed = {_norm(f) for f in team}
     if not any(s in allowed or any(len(a) >= 16 and s.endswith(a) for a in allowed)
