@@ -8,26 +8,10 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from torchship.cli import edge
+from torchship.commands.release import HELP  # one table of the flags, for both surfaces
 
 
-@task(
-    default=True,
-    help={
-        "part": "major, minor or patch",
-        "pre": "make a pre-release with this label (a, b, rc); on a pre-release, the next one",
-        "final": "finalise the current pre-release (1.2.0rc2 -> 1.2.0)",
-        "dry-run": "print the whole plan and change nothing",
-        "push": "push images, then the release commit and tag together (git push --atomic)",
-        "images": "build the release images (--no-images skips them)",
-        "sign": "sign the tag with your git signing config (--no-sign: annotated only)",
-        "sign-commit": "sign the release commit too",
-        "resume": "finish a release that failed after publishing, or roll back one that stopped",
-        "remote": "remote to check and push to (default: the branch's upstream, or origin)",
-        "evidence": "require the passing matrix record of this commit (--no-evidence: release "
-                    "without one, said in the tag message)",
-        "matrix": "run the matrix (torchship matrix) first, to make that record",
-    },
-)
+@task(default=True, help=HELP)
 @edge
 def release(c: Context, part: str | None = None, pre: str | None = None, final: bool = False,
             dry_run: bool = False, push: bool = False, images: bool = True, sign: bool = True,
