@@ -49,8 +49,9 @@ def test_an_interrupted_rebuild_leaves_nothing_and_a_killed_one_is_pruned_next_t
                 if ln.startswith("worktree ")]
 
     def scratch_images() -> list[str]:
-        return engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-                      scratch).stdout.split()
+        """The images of every rebuild of this project (`<image>-rebuild-<pid>`)."""
+        return [ref for ref in engine("image", "ls", "--format", "{{.Repository}}:{{.Tag}}"
+                                      ).stdout.split() if ref.startswith(f"{scratch}-")]
 
     def start(*flags: str) -> subprocess.Popen[str]:
         return subprocess.Popen([*INVOKE, "images.rebuild", "v0.1.1", "--verbose", *flags],

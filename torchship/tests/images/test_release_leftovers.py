@@ -24,11 +24,16 @@ def _release(project: Path) -> subprocess.CompletedProcess[str]:
                           text=True, env=env, timeout=1200, check=False)
 
 
+# The clone's own bookkeeping, kept from build to build by design (docs/images.md): the
+# images it built (.torchship/built) and the locks of its stable staging folders.
+BOOKKEEPING = (".torchship/built", ".torchship/context-")
+
+
 def _outputs(project: Path) -> list[str]:
-    """Every file under the folders a build writes to (both git-ignored)."""
-    return sorted(p.relative_to(project).as_posix()
-                  for folder in ("results", ".torchship") for p in (project / folder).rglob("*")
-                  if p.is_file())
+    """Every file under the folders a build writes to (both git-ignored), but the clone's
+    bookkeeping."""
+    return sorted(rel for folder in ("results", ".torchship") for p in (project / folder).rglob("*")
+                  if p.is_file() and not (rel := p.relative_to(project).as_posix()).startswith(BOOKKEEPING))
 
 
 def _commit(project: Path, *args: str) -> None:

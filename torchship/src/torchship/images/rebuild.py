@@ -75,24 +75,20 @@ def _alive(pid: int) -> bool:
 
 def prune(git: Git, cfg: tsconfig.Config, out: Out, docker: Docker | None = None) -> list[str]:
     """Remove what killed rebuilds of this repository left: their worktrees (git's entries and
-    their folders) and their `<image>-rebuild` images (found by the builder label the worktree
-    gave them). Only a rebuild whose process is gone. Returns what was removed."""
-    from torchship.release.plan import prefix_of
-
-    prefix = prefix_of(git, cfg.root)
-    dead: list[Path] = []
+    their folders) and their `<image>-rebuild-<pid>` images. Only a rebuild whose process is
+    gone. Returns what was removed."""
+    dead: list[tuple[Path, int]] = []
     listed = git.run("worktree", "list", "--porcelain", check=False).stdout
     for line in listed.splitlines():
         path = line.removeprefix("worktree ")
         m = _OWNED.search(path) if line.startswith("worktree ") else None
         if m and not _alive(int(m.group(1))):
-            dead.append(Path(path))
+            dead.append((Path(path), int(m.group(1))))
     said = []
     if dead:
         docker = docker or require_engine()
-        for tree in dead:
-            removed = remove_scratch(docker, f"{cfg.image}-rebuild",
-                                     tree / prefix if prefix else tree)
+        for tree, pid in dead:
+            removed = remove_scratch(docker, f"{cfg.image}-rebuild-{pid}")
             git.run("worktree", "remove", "--force", str(tree), check=False)
             shutil.rmtree(tree.parent, ignore_errors=True)
             said.append(f"removed the worktree {tree} that a killed rebuild left"
@@ -103,22 +99,20 @@ def prune(git: Git, cfg: tsconfig.Config, out: Out, docker: Docker | None = None
     return said
 
 
-def remove_scratch(docker: Docker, scratch: str, root: Path) -> list[str]:
-    """Remove the images named `scratch` that the project folder `root` (a rebuild's
-    worktree) built: found by their builder label, whatever tags they reached."""
-    from torchship.images.owner import owned
-
+def remove_scratch(docker: Docker, scratch: str) -> list[str]:
+    """Remove every image of the repository `scratch`, the name one rebuild gives its images
+    (`<image>-rebuild-<pid>`, so all of them are that rebuild's, whatever tags they reached,
+    recorded or not: a build stopped midway has tagged images it never returned)."""
     pairs = [ln.split(" ", 1) for ln in docker(
         "image", "ls", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}", scratch,
         check=False).stdout.splitlines() if " " in ln]
-    ids = set(owned(docker, [t for _, t in pairs], root))
-    for image in sorted(ids):
+    for image in sorted({i for i, _ in pairs}):
         # A killed rebuild's probe (`docker run --rm` in the image) may still be running:
         # the image cannot go while a container of it is there.
         boxes = docker("ps", "-aq", "--filter", f"ancestor={image}", check=False).stdout.split()
         if boxes:
             docker("rm", "-f", *boxes, check=False)
-    return remove_images([t for i, t in pairs if i in ids], docker=docker)
+    return remove_images([t for _, t in pairs], docker=docker)
 
 
 @contextmanager
@@ -224,7 +218,7 @@ def rebuild(start: Path | str, tag: str, *, out: Out = print, quiet: bool = Fals
                                       devel=ref.get("devel", base.devel))
             # A scratch name: the release's own images keep their tags.
             image = wt.image
-            wt = replace(wt, bases=pinned, image=f"{image}-rebuild")
+            wt = replace(wt, bases=pinned, image=f"{image}-rebuild-{os.getpid()}")
             prov = provenance(wt, version=ver, revision=commit, release=True)
             try:
                 # The build logs outlive the worktree: a failure's "full log" path must exist.
@@ -235,7 +229,7 @@ def rebuild(start: Path | str, tag: str, *, out: Out = print, quiet: bool = Fals
             except BaseException:
                 # Stopped (Ctrl-C, SIGTERM) or failed: an image tagged before its build
                 # returned is not among those build() knows to remove.
-                remove_scratch(docker, wt.image, wt.root)
+                remove_scratch(docker, wt.image)
                 raise
         try:
             return _report(tag, wt.image, image, built, manifests, out)
