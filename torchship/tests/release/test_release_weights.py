@@ -121,7 +121,7 @@ def test_the_weights_round_trip_and_each_tampering_is_named(
     verified = shipping.invoke("release.verify", "v0.1.1", timeout=300)
     assert verified.returncode == 0, verified.stderr
     assert f"model {ref}: its signature verifies" in verified.stdout
-    assert f"model {ref}: 1 weight file(s) as the model card records" in verified.stdout
+    assert f"model {ref}: 1 weight file(s) as the model card and the tag record" in verified.stdout
 
     # Pulled back by digest, its signature checked: the bytes are those released.
     out = tmp_path / "pulled"
@@ -195,12 +195,27 @@ def test_weights_not_trained_at_the_release_commit_are_refused_writing_nothing(
     data["commit"] = None
     (run / "metrics.json").write_text(json.dumps(data))
     shipping.refused(*RELEASE, says="results/train/metrics.json names no commit")
-    # Trained again at HEAD: the release goes ahead. Without --push the tag lists the model
-    # by name only, and release.verify says nothing ties it to registry bytes.
+    # Trained again at HEAD. The remote refuses the git push: nothing is published, so the
+    # model pushed and signed before it is undone with the rest.
     train(shipping)
+    cfg = config(shipping, monkeypatch)
+    ref = weights.reference(cfg, "0.1.1")
+    shipping.hook("pre-receive", 'echo "policy: releases need review" >&2\nexit 1\n', remote=True)
+    before = shipping.git("rev-parse", "HEAD")
+    res = shipping.invoke(*RELEASE, "--push", timeout=600)
+    assert res.returncode != 0
+    assert "push failed" in res.stderr
+    assert "rolled back" in res.stderr
+    assert f"deleted the model {ref.rpartition(':')[0]}@sha256:" in res.stdout
+    assert "removed the model's signature" in res.stdout
+    assert shipping.git("rev-parse", "HEAD") == before
+    assert oci.resolve(ref) is None
+    assert not list(sign.Store.of(cfg).root.rglob("signature-*"))
+    (shipping.remote / "hooks" / "pre-receive").unlink()
+    # Without --push the tag lists the model by name only, and release.verify says nothing
+    # ties it to registry bytes.
     res = shipping.invoke(*RELEASE, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
-    ref = weights.reference(config(shipping, monkeypatch), "0.1.1")
     assert f"\nModel:\n- {ref}\nWeights:\n- checkpoint.safetensors sha256:" in \
         shipping.git("cat-file", "tag", "v0.1.1")
     assert oci.resolve(ref) is None

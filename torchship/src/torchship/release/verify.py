@@ -91,7 +91,8 @@ def _model(git: Git, cfg: tsconfig.Config, tag: str, body: str, commit: str, *,
     ref, digest = weights.released(body) or found
     assert digest is not None
     text = git.show(tag, card).decode("utf-8")
-    return weights.check(cfg, ref, digest, commit=commit, card=text, signatures=signatures)[0]
+    return weights.check(cfg, ref, digest, commit=commit, card=text, signatures=signatures,
+                         message=body)[0]
 
 
 def _norm(fpr: str) -> str:

@@ -290,6 +290,20 @@ def recorded(message: str) -> tuple[str, str | None] | None:
     return ref, digest or None
 
 
+def message_digests(message: str) -> dict[str, str]:
+    """The weight files a tag message records under `Weights:`: {name: sha256:...}."""
+    lines = message.splitlines()
+    if "Weights:" not in lines:
+        return {}
+    out = {}
+    for line in lines[lines.index("Weights:") + 1:]:
+        parts = line.split()
+        if len(parts) < 3 or parts[0] != "-":
+            break
+        out[parts[1]] = parts[2]
+    return out
+
+
 def pin(message: str, digest: str | None) -> str:
     """The tag message with the model's line pinned: `name:tag@sha256:...`."""
     found = recorded(message)
@@ -411,10 +425,10 @@ def remove(ref: str, commit: str) -> list[str]:
 
 
 def check(cfg: tsconfig.Config, ref: str, digest: str, *, commit: str, card: str | None,
-          signatures: bool) -> tuple[list[str], dict[str, Any]]:
+          signatures: bool, message: str = "") -> tuple[list[str], dict[str, Any]]:
     """A released artifact: its tag still names `digest`, its manifest is ModelPack's with
-    revision `commit`, its weights are those `card` records, and (with `signatures`) the team
-    key signed it. Returns what was checked and the manifest; WeightsError names the
+    revision `commit`, its weights are those `card` and the tag `message` record, and (with
+    `signatures`) the team key signed it. Returns what was checked and the manifest; WeightsError names the
     artifact and what differs."""
     from torchship.adapters import oci
 
@@ -437,7 +451,12 @@ def check(cfg: tsconfig.Config, ref: str, digest: str, *, commit: str, card: str
         if not recorded_weights or recorded_weights != shipped:
             raise WeightsError(f"model {ref}: its weights {_listed(shipped)} are not those the "
                                f"model card records ({_listed(recorded_weights) or 'none'})")
-        checked.append(f"model {ref}: {len(shipped)} weight file(s) as the model card records")
+        in_tag = message_digests(message)
+        if message and in_tag != shipped:
+            raise WeightsError(f"model {ref}: its weights {_listed(shipped)} are not those the "
+                               f"tag message records ({_listed(in_tag) or 'none'})")
+        checked.append(f"model {ref}: {len(shipped)} weight file(s) as the model card "
+                       f"{'and the tag record' if message else 'records'}")
     if signatures:
         checked.append(verify_signature(cfg, ref, digest))
     return checked, found
