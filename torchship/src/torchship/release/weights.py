@@ -130,6 +130,9 @@ def plan(cfg: tsconfig.Config, *, head: str, version: str) -> Shipped | None:
                            f"not at {head[:12]}, the commit this release is made on",
                            hint=f"train at HEAD ({cfg.project.train}), then release")
     shipped = tuple(_weight(cfg, p) for p in files if p != record)
+    if not shipped:
+        raise WeightsError(f"weights = {pattern!r} matches only the run's record "
+                           f"{_rel(cfg, record)}", hint="name the weight files")
     return Shipped(ref=reference(cfg, version), weights=shipped, record=_rel(cfg, record),
                    commit=head, card=cfg.release.model_card)
 
