@@ -34,6 +34,10 @@ USED = {
                 "tomlkit:array", "tomlkit:item", "tomlkit:key", "tomlkit:comment"],
     "jsonschema": ["jsonschema.validators:validator_for"],
     "bump-my-version": ["bumpversion.bump:do_bump"],
+    "oras": ["oras.provider:Registry.upload_blob", "oras.provider:Registry.download_blob",
+             "oras.provider:Registry.do_request", "oras.provider:Registry.get_container",
+             "oras.oci:NewLayer"],
+    "safetensors": ["safetensors.torch:save"],
     "pydantic": ["pydantic:BaseModel", "pydantic:ConfigDict", "pydantic:ValidationError",
                  "pydantic:field_validator"],
 }

@@ -133,6 +133,9 @@ class Release:
     headline: tuple[str, ...] = ()
     model_card: str = "MODEL_CARD.md"
     task: str = "other"        # the model card's model-index task type (Hugging Face's names)
+    # The trained weights a release ships as a ModelPack artifact (release/weights.py): a
+    # path or glob from the project, e.g. "results/train/checkpoint.pt"; "" ships none.
+    weights: str = ""
 
 
 @dataclass(frozen=True)
@@ -593,6 +596,15 @@ def _release(tool: Mapping[str, Any]) -> Release:
     release = replace(release, headline=tuple(headline))
     inside_project(release.model_card, "tool.torchship.release.model_card", "MODEL_CARD.md")
     inside_project(release.changelog, "tool.torchship.release.changelog", "CHANGELOG.md")
+    if release.weights:
+        weights = inside_project(release.weights, "tool.torchship.release.weights",
+                                 "results/train/checkpoint.pt")
+        if "**" in weights:
+            raise ConfigError("tool.torchship.release.weights",
+                              f"{release.weights!r}: a release ships the weights of one run "
+                              "(one folder), and ** spans folders",
+                              hint='name the run\'s folder, e.g. "results/train/*.pt"')
+        release = replace(release, weights=weights)
     if not release.branch:
         raise ConfigError("tool.torchship.release.branch", "is empty", hint='e.g. "main"')
     return release

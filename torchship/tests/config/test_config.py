@@ -75,6 +75,11 @@ def test_a_valid_table_gives_frozen_typed_config(tmp_path: Path, monkeypatch: py
     ('[tool.torchship]\ndevel_extras = ["notebook"]\n',
      "tool.torchship.devel_extras: 'notebook' is not an extra of the project"),
     ("[tool.torchship]\nrelease = 3\n", "tool.torchship.release: must be a table"),
+    ('[tool.torchship.release]\nweights = "../runs/model.pt"\n',
+     "tool.torchship.release.weights: '../runs/model.pt' is not a path inside the project"),
+    ('[tool.torchship.release]\nweights = "runs/**/model.pt"\n',
+     "tool.torchship.release.weights: 'runs/**/model.pt': a release ships the weights of one run"),
+    ("[tool.torchship.release]\nweights = 1\n", "tool.torchship.release.weights: must be str"),
 ])
 def test_each_mistake_is_one_line_naming_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  tool: str, message: str) -> None:

@@ -28,6 +28,7 @@ from torchship.release import changelog, version
 if TYPE_CHECKING:
     from torchship.adapters.git import Git
     from torchship.release.evidence import Evidence
+    from torchship.release.weights import Shipped
 
 
 T = TypeVar("T")
@@ -130,6 +131,8 @@ class Plan:
     card_new: bytes | None = None
     card_existed: bool = False
     baseline: str | None = None      # from the project: results/releases/<tag>
+    # The trained weights it ships as a ModelPack artifact (release/weights.py); None: none.
+    weights: Shipped | None = None
 
     @property
     def new(self) -> str:
@@ -348,6 +351,16 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
     if signed is not None:
         signed()
     proof = _evidence(cfg, opts, head=head, new=new, tag=tag)
+    # The trained weights ([tool.torchship.release] weights): checked against HEAD, and
+    # recorded by their digests in the card (release/weights.py). None configured: untouched.
+    shipped = None
+    if cfg.release.weights:
+        from torchship.release import modelcard, weights
+
+        shipped = weights.plan(cfg, head=head, version=new)
+        if shipped is not None:
+            proof = weights.with_card(proof, cfg, shipped, name=modelcard.project_name(cfg),
+                                      version=new, tag=tag)
     if not opts.images:
         planned: list[str] = []
         note = "skipped (--no-images)"
@@ -367,6 +380,8 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
     # In a repository of several projects, the subject says which one is released.
     subject = f"Release {prefix} {new}" if prefix else f"Release {new}"
     message = f"{subject}\n\n{section}\n{proof.text}\n{manifest(cfg, planned)}"
+    if shipped is not None:
+        message += shipped.message()
     return Plan(root=project, prefix=prefix, branch=branch, head=head, remote=remote,
                 bump=bump, tag=tag, changelog_path=rel_log,
                 changelog_new=_bom(project / rel_log) + promoted.encode("utf-8"),
@@ -375,7 +390,7 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
                 images_note=note, push=opts.push, sign=opts.sign,
                 sign_commit=opts.sign_commit, evidence=proof.evidence,
                 evidence_note=proof.text, card_path=proof.card_path, card_new=proof.card_new,
-                card_existed=proof.card_existed, baseline=proof.baseline)
+                card_existed=proof.card_existed, baseline=proof.baseline, weights=shipped)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from torchship.release.journal import (
 )
 from torchship.release.plan import Plan, ReleaseError, image_step
 from torchship.release.verify import pin_images, verify
+from torchship.release.weights_records import ModelSignUndo, ModelUndo
 
 JOURNAL_NAME = "torchship-release.json"
 INDEX_COPY = "torchship-release.index"
@@ -395,8 +396,9 @@ class ModelCard(Step):
         if plan.card_new is None or plan.card_path is None:
             return [f"model card: none ({plan.evidence_note.strip().removeprefix('Evidence: ')})"]
         how = "updated (the author's sections kept)" if plan.card_existed else "written"
-        return [f"model card: {plan.card_path} {how}, from matrix run "
-                f"{plan.evidence.run_id if plan.evidence else '?'}"]
+        source = (f"from matrix run {plan.evidence.run_id}" if plan.evidence
+                  else "with the weights' digests")
+        return [f"model card: {plan.card_path} {how}, {source}"]
 
     def prepare(self, ctx: Context) -> FilesUndo:
         assert ctx.plan.card_path is not None
@@ -409,8 +411,9 @@ class ModelCard(Step):
         plan = ctx.plan
         assert plan.card_path is not None
         assert plan.card_new is not None
-        ctx.out(f"• {plan.card_path}: model card from matrix run "
-                f"{plan.evidence.run_id if plan.evidence else '?'}")
+        ctx.out(f"• {plan.card_path}: model card "
+                + (f"from matrix run {plan.evidence.run_id}" if plan.evidence
+                   else "with the weights' digests"))
         path = plan.root / plan.card_path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(plan.card_new)
@@ -538,6 +541,12 @@ class Tag(Step):
         plan = ctx.plan
         # The images pushed just before: each recorded by its digest, under the signature.
         message = pin_images(plan.tag_message, ctx.journal.data.digests)
+        # The model too (release/weights.py), when one was pushed.
+        pushed_model = ctx.journal.entry(PushModel.name)
+        if pushed_model is not None and pushed_model.done:
+            from torchship.release import weights
+
+            message = weights.pin(message, pushed_model.result.get("digest"))
         oid = ctx.git.tag(plan.tag, message, sign=plan.sign)
         ctx.journal.note(tag_oid=oid)
         ctx.out(f"• tag {plan.tag} ({'signed' if plan.sign else 'unsigned'})")
@@ -744,6 +753,99 @@ class SignImages(Step):
         return [f"removed {len(gone)} image signature(s)"] if gone else []
 
 
+# -- the model (release/weights.py): pushed before the tag records it, signed after ----------
+
+
+class PushModel(Step):
+    """Push the trained weights, the run's record and the card as a CNCF ModelPack artifact
+    before the tag, which records its digest. Not publishing yet: the undo deletes it."""
+
+    name = "push model"
+    Undo = ModelUndo
+
+    def active(self, plan: Plan) -> bool:
+        return plan.push and plan.weights is not None
+
+    def describe(self, plan: Plan) -> list[str]:
+        if plan.weights is None:
+            return ["push model: none (no [tool.torchship.release] weights)"]
+        if not plan.push:
+            return [f"push model: nothing (no --push): the tag lists {plan.weights.ref} "
+                    "without a digest"]
+        return [f"push model: {plan.weights.ref} (CNCF ModelPack), its digest goes into the tag:",
+                *(f"  {w.name} {w.digest} ({w.note})" for w in plan.weights.weights),
+                f"  {plan.weights.record}, {plan.weights.card}"]
+
+    def prepare(self, ctx: Context) -> Record:
+        assert ctx.plan.weights is not None
+        return ModelUndo(ref=ctx.plan.weights.ref)
+
+    def do(self, ctx: Context) -> dict[str, Any]:
+        from torchship.release import weights
+
+        shipped = ctx.plan.weights
+        assert shipped is not None
+        digest = weights.push(ctx.cfg, shipped, commit=ctx.journal.data.commit,
+                              version=ctx.plan.new)
+        ctx.out(f"• pushed model {shipped.ref} {digest} (CNCF ModelPack: "
+                f"{', '.join(w.name for w in shipped.weights)}, {shipped.record}, {shipped.card})")
+        return {"digest": digest}
+
+    def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
+        from torchship.release import weights
+
+        u = ModelUndo.model_validate(entry.undo)
+        return weights.remove(u.ref, journal.data.commit)
+
+
+class SignModel(Step):
+    """Sign the model's digest as the images are signed: the tag's GPG key, skopeo simple
+    signing, the lookaside store."""
+
+    name = "sign model"
+    Undo = ModelSignUndo
+
+    def active(self, plan: Plan) -> bool:
+        return plan.push and plan.sign and plan.weights is not None
+
+    def describe(self, plan: Plan) -> list[str]:
+        if plan.weights is None or not plan.push:
+            return ["sign model: nothing (no model pushed)"]
+        if not plan.sign:
+            return ["sign model: nothing (--no-sign)"]
+        return ["sign model: its digest, with the tag's GPG key (skopeo simple signing, "
+                "lookaside store)"]
+
+    def _pushed(self, journal: Journal) -> tuple[str, str]:
+        entry = journal.entry(PushModel.name)
+        assert entry is not None
+        assert entry.done
+        return (ModelUndo.model_validate(entry.undo).ref,
+                str(entry.result["digest"]))
+
+    def prepare(self, ctx: Context) -> Record:
+        from torchship.release import weights
+
+        ref, digest = self._pushed(ctx.journal)
+        return ModelSignUndo(path=weights.next_signature(ctx.cfg, ref, digest))
+
+    def do(self, ctx: Context) -> dict[str, Any]:
+        from torchship.images import sign
+        from torchship.release import weights
+
+        ref, digest = self._pushed(ctx.journal)
+        key = sign.signing_key(ctx.git.top)
+        path = weights.sign_artifact(ctx.cfg, ref, digest, key)
+        ctx.out(f"• signed model {ref} with {key[-16:]} into {sign.Store.of(ctx.cfg).root}")
+        return {"signature": path}
+
+    def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
+        from torchship.images import sign
+
+        gone = sign.remove([ModelSignUndo.model_validate(entry.undo).path])
+        return ["removed the model's signature"] if gone else []
+
+
 class Push(Step):
     """The point of no return: once git push starts, only the remote knows whether the
     release is published, so it is asked (git ls-remote) before anything is undone.
@@ -855,7 +957,8 @@ def pushed_line(git: Git, journal: Journal, refs: list[str]) -> str:
 # Images come before the tag, which records their digests (pushed) and is signed with them;
 # the model card is in the release commit, the baseline is the tag's evidence.
 STEPS: tuple[Step, ...] = (Bump(), Changelog(), ModelCard(), Commit(), Images(), PushImages(),
-                           Tag(), Baseline(), SignImages(), Verify(), Push())
+                           PushModel(), Tag(), Baseline(), SignImages(), SignModel(), Verify(),
+                           Push())
 
 
 def step_named(name: str) -> Step | None:

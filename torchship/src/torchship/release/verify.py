@@ -73,7 +73,26 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
     elif images:  # a release without --push: its images are in the local engine only
         image_step(cfg).verify(images, commit)
         checked.append(f"{len(images)} image(s) labelled with {commit[:12]}")
+    checked += _model(git, cfg, tag, body, commit, signatures=require_signature,
+                      own=images is not None, card=in_repo(cfg.release.model_card))
     return checked
+
+
+def _model(git: Git, cfg: tsconfig.Config, tag: str, body: str, commit: str, *,
+           signatures: bool, own: bool, card: str) -> list[str]:
+    """The model the tag records (release/weights.py): in the registry at its digest, its
+    weights those the card at the tag records, signed by the team key. A release's own verify
+    step skips a model it did not push (no --push); `release.verify` refuses that."""
+    from torchship.release import weights
+
+    found = weights.recorded(body)
+    if found is None or (found[1] is None and own):
+        return []
+    ref, digest = weights.released(body) or found
+    assert digest is not None
+    text = git.show(tag, card).decode("utf-8")
+    return weights.check(cfg, ref, digest, commit=commit, card=text, signatures=signatures,
+                         message=body)[0]
 
 
 def _norm(fpr: str) -> str:

@@ -1,4 +1,4 @@
-"""invoke model.*: one branch per model; aliases of `torchship model`."""
+"""invoke model.*: one branch per model, a release's model; aliases of `torchship model`."""
 
 from __future__ import annotations
 
@@ -19,4 +19,14 @@ def new(c: Context, name: str, commit: bool = True) -> None:
     command.new(name=name, commit=commit)
 
 
-ns = Collection("model", new)
+@task(help={"tag": "the release tag (e.g. v1.2.0)",
+            "out": "a new folder for its files (default: results/models/TAG)"})
+@edge
+def pull(c: Context, tag: str, out: str | None = None) -> None:
+    """Fetch the model a release tag records, by its digest, after its signature verifies."""
+    from torchship.commands import model as command
+
+    command.pull(tag=tag, out=out)
+
+
+ns = Collection("model", new, pull)
