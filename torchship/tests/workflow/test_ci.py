@@ -143,8 +143,14 @@ def test_suites_run_in_each_pinned_image_on_the_branches_configured(pinned: Proj
     assert not [j for j, v in shards.items() if "pull_request" in v["if"]]
     assert "feature/model-" in shards["gpu-shard-cu121-a100"]["if"]
     shard_runs = " ".join(s.get("run", "") for s in shards["gpu-shard-cu121-a100"]["steps"])
-    assert ("nox --no-venv -s gpu_tests -- --env cu121 --gpu-kind a100 --require-gpu "
+    # In the build job's images, by digest: a shard builds nothing.
+    assert ('nox --no-venv -s gpu_tests -- --env cu121 --gpu-kind a100 --require-gpu '
+            '--no-build --image cu121="$DEVEL" --runtime-image cu121="$RUNTIME" '
             "--out shards/gpu-shard-cu121-a100") in shard_runs
+    assert shards["gpu-shard-cu121-a100"]["needs"] == ["build-cu121"]
+    assert shards["gpu-shard-cu121-a100"]["env"] == {
+        "DEVEL": "${{ needs.build-cu121.outputs.devel }}",
+        "RUNTIME": "${{ needs.build-cu121.outputs.runtime }}"}
     report = jobs["gpu-report"]
     assert report["needs"] == sorted(shards)
     assert report["if"].startswith("always() && (")

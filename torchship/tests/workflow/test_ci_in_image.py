@@ -15,7 +15,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from torchship.adapters.docker import Docker
 from torchship.images.commit import cache_ref
 from torchship.images.reference import Reference, commit_tag
 from torchship.images.registry import resolve_digest
+from torchship.matrix.records import load as load_run
 from torchship.testing.engine import remove_images_of
 from torchship.testing.standins import PinnedBases, Registry
 from torchship.workflow import cigen
@@ -44,11 +45,13 @@ def fill(text: str, known: Mapping[str, str]) -> str:
 
 def run_job(job: Mapping[str, Any], *, cwd: Path, env: Mapping[str, str],
             known: Mapping[str, str], installed: str | None = None,
+            edit: Callable[[str], str] = lambda script: script,
             ) -> tuple[dict[str, str], str]:
     """Each `run:` step of `job` without an `if:` (the e2e step runs on main only), in bash as
     a runner runs it; returns the steps' outputs ($GITHUB_OUTPUT, by step id) and the log.
     `installed`: the name of the job's install step, which this venv stands in for (it must
-    not reinstall the tool and project from the test's copy into it)."""
+    not reinstall the tool and project from the test's copy into it). `edit`: what the test
+    changes in a script (each use says why)."""
     job_env = {k: fill(str(v), known) for k, v in (job.get("env") or {}).items()}
     outputs: dict[str, str] = {}
     log = ""
@@ -62,7 +65,8 @@ def run_job(job: Mapping[str, Any], *, cwd: Path, env: Mapping[str, str],
         out_file.write_text("")
         step_env = {k: fill(str(v), known) for k, v in (step.get("env") or {}).items()}
         res = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", fill(step["run"], known)],
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+             edit(fill(step["run"], known))],
             cwd=cwd, env={**env, **job_env, **step_env, "GITHUB_OUTPUT": str(out_file)},
             capture_output=True, text=True, timeout=1200, check=False)
         log += res.stdout + res.stderr
@@ -166,6 +170,26 @@ def test_ci_builds_once_and_tests_inside_the_digests_it_pushed(
         assert "pip" not in steps
         assert "uses" not in steps
         assert not [args for args in runs if "pip" in " ".join(args)]
+
+        # A GPU shard job: the matrix in the build job's images, by digest, building nothing.
+        # This machine has no GPU: --require-gpu becomes the unit suite only (for time).
+        [shard_id] = [j for j in jobs if j.startswith(f"gpu-shard-{env_name}-")]
+        shard = jobs[shard_id]
+        assert shard["needs"] == [f"build-{env_name}"]
+        forget(engine, image, outputs.values())
+        _, shard_log = run_job(shard, cwd=project.path, env=runner, known={**secrets, **needs},
+                               installed="Install",
+                               edit=lambda script: script.replace("--require-gpu",
+                                                                  "--suite unit"))
+        # Nothing built: the engine holds the image's two digests only, no tag of it.
+        assert set(engine("image", "ls", "--format", "{{.Tag}}", image).stdout.split()) == {
+            "<none>"}, shard_log[-2000:]
+        [record] = load_run(project.path / "shards" / shard_id).records
+        assert record.image == outputs["devel"]
+        assert record.image_digest == pushed["devel"].digest
+        assert [(s.suite, s.status) for s in record.suites] == [("unit", "passed")]
+        assert record.smoke is not None
+        assert record.smoke.status == "passed"
     finally:
         forget(engine, image, [f"{image}@{d}" for d in re.findall(
             r"@(sha256:[0-9a-f]{64})", calls.read_text() if calls.exists() else "")])

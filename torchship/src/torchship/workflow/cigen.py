@@ -15,7 +15,8 @@ What runs where (both forges):
   installing anything. GitLab still runs the suites in the devel base after an install.
   (With no environment pinned: both suites on the host.)
 - per environment and GPU kind ([tool.torchship.ci.gpus]: runner labels), on the branches
-  that select both: `nox -s gpu_tests -- --env E --gpu-kind K`, its records an artefact
+  that select both: `nox -s gpu_tests -- --env E --gpu-kind K` in the build job's images
+  (`--no-build --image E=... --runtime-image E=...`, by digest), its records an artefact
   (a shard); a last job merges every shard into one comparison and report;
 - weekly (ci.schedule): `invoke images.pin --check`, a base whose tag moved fails;
 - a v* tag: full history, `invoke release.verify` on the tag, lint and types. The release
@@ -387,17 +388,28 @@ def github_ci(cfg: Config) -> dict[str, Any]:
         shard_jobs.append(job)
         labels = [label.strip() for label in cfg.ci.gpu_kinds[kind].split(",")
                   if label.strip() and label.strip() != "self-hosted"]
+        # The build job's images, by digest (a shard's environment always has one: the
+        # rule that selects the shard selects the environment); nothing is built here.
+        build = _job_id("build", env)
+        quoted = shlex.quote(env)
         jobs[job] = _gh_job(
             f"GPU matrix: {env} on {kind}", ["self-hosted", *labels], **{"if": _gh_if(patterns)},
+            needs=[build], env={"DEVEL": f"${{{{ needs.{build}.outputs.devel }}}}",
+                                "RUNTIME": f"${{{{ needs.{build}.outputs.runtime }}}}"},
             steps=[_checkout(),
                    {"name": "Install",
                     "run": f"python3 -m venv .venv\n.venv/bin/{install.host}\n"
                            'echo "$PWD/.venv/bin" >> "$GITHUB_PATH"'},
-                   {"name": f"Every suite in {env}'s images on {kind}",
-                    "run": f"nox --no-venv -s gpu_tests -- --env {env} --gpu-kind {kind} "
-                           f"--require-gpu --out {SHARDS}/{job}"},
+                   _gh_ci_login(cfg),
+                   {"name": f"Every suite in {env}'s images (the build job's) on {kind}",
+                    "run": 'docker pull "$DEVEL"\ndocker pull "$RUNTIME"\n'
+                           f"nox --no-venv -s gpu_tests -- --env {quoted} --gpu-kind {kind} "
+                           f'--require-gpu --no-build --image {quoted}="$DEVEL" '
+                           f'--runtime-image {quoted}="$RUNTIME" --out {SHARDS}/{job}'},
                    _uses("upload-artifact", name=job, path=f"{SHARDS}/{job}/",
                          **{"if-no-files-found": "error"}) | {"if": "always()"}])
+        if not _registry(cfg.image):
+            jobs[job]["permissions"] = {**READ, "packages": "read"}
     if shard_jobs:
         any_branch = sorted({p for ps in sel.shards.values() for p in ps})
         jobs["gpu-report"] = _gh_job(
