@@ -4,7 +4,13 @@ build, push and registry cache run for real in tests/workflow/test_ci_in_image.p
 from __future__ import annotations
 
 from torchship.adapters.docker import Docker
-from torchship.images.commit import CommitImage, cache_args, cache_ref, github_output
+from torchship.images.commit import (
+    CommitImage,
+    cache_args,
+    cache_ref,
+    exports_cache,
+    github_output,
+)
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -14,11 +20,19 @@ def test_the_registry_cache_is_exported_with_buildx_and_inline_without() -> None
     tag; the engine's built-in BuildKit cannot export one, so the image carries its own."""
     ref = cache_ref("ghcr.io/team/app", "cu128", "devel")
     assert ref == "ghcr.io/team/app:buildcache-cu128-devel"
-    assert cache_args(Docker("docker", "28.0.0", buildx=True), ref) == [
+    buildx = Docker("docker", "28.0.0", buildx=True)
+    assert cache_args(buildx, ref, export=True) == [
         "--cache-from", f"type=registry,ref={ref}",
         "--cache-to", f"type=registry,ref={ref},mode=max"]
-    assert cache_args(Docker("/usr/bin/docker", "20.10.24", buildx=False), ref) == [
-        "--cache-from", ref, "--build-arg", "BUILDKIT_INLINE_CACHE=1"]
+    # buildx on the engine's own builder (the `docker` driver): inline, read from the registry
+    assert cache_args(buildx, ref, export=False) == [
+        "--cache-from", f"type=registry,ref={ref}", "--cache-to", "type=inline"]
+    assert cache_args(Docker("/usr/bin/docker", "20.10.24", buildx=False), ref,
+                      export=False) == ["--cache-from", ref, "--build-arg", "BUILDKIT_INLINE_CACHE=1"]
+
+
+def test_a_client_without_buildx_exports_no_cache() -> None:
+    assert not exports_cache(Docker("/usr/bin/docker", "20.10.24", buildx=False))
 
 
 def test_the_step_outputs_name_each_variant_by_digest() -> None:

@@ -7,12 +7,13 @@ registry cache read and written, each pushed under `<image>:sha-<12 hex>-<env>-<
 digests are what CI's test jobs run, by digest (torchship.workflow.cigen), and what a
 release can take instead of building again.
 
-The registry cache is `<image>:buildcache-<env>-<variant>`. With the buildx plugin (CI:
-docker/setup-buildx-action's builder) BuildKit exports it there itself (`type=registry`,
-mode=max: every stage's layers). A client with BuildKit built in (Docker 20.10, as on the
-machines this is tested on) cannot export a cache: the image carries its own
-(BUILDKIT_INLINE_CACHE: the final stage's layers) and is pushed under that tag too. Either
-way the next commit's build reads it with `--cache-from`.
+The registry cache is `<image>:buildcache-<env>-<variant>`. With buildx and a builder that
+can export one (CI: docker/setup-buildx-action's docker-container builder) BuildKit writes
+it there itself (`type=registry`, mode=max: every stage's layers). The engine's own builder
+(buildx's `docker` driver) and a client with BuildKit built in (Docker 20.10, as on the
+machines this is tested on) cannot: the image carries its own (inline: the final stage's
+layers) and is pushed under that tag too. Either way the next commit's build reads it with
+`--cache-from`.
 """
 
 from __future__ import annotations
@@ -50,12 +51,27 @@ def cache_ref(image: str, env: str, variant: str) -> str:
     return f"{image}:buildcache-{env}-{variant}"
 
 
-def cache_args(docker: Docker, ref: str) -> list[str]:
-    """BuildKit's arguments to read (and, where the client can, write) the cache at `ref`."""
-    if docker.buildx:
+def exports_cache(docker: Docker) -> bool:
+    """Whether builds can export a registry cache: buildx with a builder whose driver is not
+    the engine's own (`docker`, which cannot: docker-container, as setup-buildx-action
+    makes, kubernetes and remote can)."""
+    if not docker.buildx:
+        return False
+    out = docker("buildx", "inspect", check=False)
+    drivers = [value.strip() for key, _, value in
+               (line.partition(":") for line in out.stdout.splitlines()) if key.strip() == "Driver"]
+    return out.returncode == 0 and bool(drivers) and drivers[0] != "docker"
+
+
+def cache_args(docker: Docker, ref: str, *, export: bool) -> list[str]:
+    """BuildKit's arguments to read the cache at `ref` and, with `export`, write it there;
+    without, the image carries its cache (inline), pushed to `ref` after the build."""
+    if export:
         return ["--cache-from", f"type=registry,ref={ref}",
                 "--cache-to", f"type=registry,ref={ref},mode=max"]
-    # `docker build`'s built-in BuildKit: no --cache-to; the image carries its cache.
+    if docker.buildx:  # buildx on the engine's own builder: inline only
+        return ["--cache-from", f"type=registry,ref={ref}", "--cache-to", "type=inline"]
+    # `docker build`'s built-in BuildKit: no --cache-to at all.
     return ["--cache-from", ref, "--build-arg", "BUILDKIT_INLINE_CACHE=1"]
 
 
@@ -92,8 +108,10 @@ def build_commit(config: Config, *, env: str, commit: str | None = None,
     from torchship.images.build import build
     from torchship.images.publish import push
 
+    export = exports_cache(docker)
+
     def cache(spec: ImageSpec) -> Sequence[str]:
-        return cache_args(docker, cache_ref(config.image, spec.env, spec.variant))
+        return cache_args(docker, cache_ref(config.image, spec.env, spec.variant), export=export)
 
     built = build(config, envs=[env], variants=["devel", "runtime"],
                   prov=provenance(config, revision=head), cache=cache, quiet=quiet,
@@ -103,7 +121,7 @@ def build_commit(config: Config, *, env: str, commit: str | None = None,
         tag = f"{config.image}:{commit_tag(head, b.spec.env, b.spec.variant)}"
         docker("tag", b.tag, tag)
         [pushed] = push(config, [tag], docker=docker)
-        if not docker.buildx:  # the inline cache travels in the image: push it as the cache
+        if not export:  # the inline cache travels in the image: push it as the cache
             ref = cache_ref(config.image, b.spec.env, b.spec.variant)
             docker("tag", b.tag, ref)
             try:
