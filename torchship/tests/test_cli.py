@@ -81,7 +81,7 @@ COMMANDS = [
     "images", "images build", "images lock", "images pin", "images push", "images run",
     "images rebuild",
     "matrix", "compare", "new", "update",
-    "model", "model new", "model pull", "ci", "ci generate",
+    "model", "model new", "model pull", "ci", "ci generate", "ci build",
     "dev", "dev shell", "dev jupyter", "dev ssh", "dev devcontainer",
     "env", "env which", "env detect", "hooks", "hooks install", "hook",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from torchship.errors import ConfigError
-from torchship.images.reference import Reference
+from torchship.images.reference import Reference, commit_tag
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -46,3 +46,20 @@ def test_pinned_prefers_the_digest_and_local_registries_are_plain_http() -> None
 def test_what_is_not_a_reference_is_one_error_naming_its_key(text: str) -> None:
     with pytest.raises(ConfigError, match=r"^bases\.cpu\.runtime: .* is not an image reference"):
         Reference.parse(text, key="bases.cpu.runtime")
+
+
+def test_commit_tag_names_the_commit_environment_and_variant() -> None:
+    """CI's per-commit tag: 12 hex digits of the commit, the environment, the variant; a tag
+    Reference accepts beside any image name."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert commit_tag(commit, "cu128", "devel") == "sha-0123456789ab-cu128-devel"
+    assert commit_tag(commit[:12], "cpu", "runtime") == "sha-0123456789ab-cpu-runtime"
+    assert commit_tag(commit, "rocm6.2+x", "runtime") == "sha-0123456789ab-rocm6.2-x-runtime"
+    ref = Reference.parse(f"ghcr.io/team/mlproject:{commit_tag(commit, 'cu128', 'devel')}")
+    assert ref.tag == "sha-0123456789ab-cu128-devel"
+
+
+@pytest.mark.parametrize("commit", ["HEAD", "0123456789a", "0123456789ABCDEF", "v1.2.3"])
+def test_commit_tag_refuses_what_is_not_a_commit_id(commit: str) -> None:
+    with pytest.raises(ConfigError, match="is not a commit id"):
+        commit_tag(commit, "cu128", "devel")

@@ -41,6 +41,11 @@ def matrix(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (["--env", "nosuch"], "error: --env: 'nosuch' is not a configured environment"),
     (["--image", "cpu=::bad::"], "error: --image cpu: '::bad::' is not an image reference"),
     (["--image", "nosuch=mlproject:1"], "error: --image: 'nosuch' is not a configured"),
+    (["--runtime-image", "cpu"], "error: --runtime-image: 'cpu' is not ENV=REF"),
+    (["--runtime-image", "cpu=::bad::"],
+     "error: --runtime-image cpu: '::bad::' is not an image reference"),
+    (["--runtime-image", "nosuch=mlproject:1"],
+     "error: --runtime-image: 'nosuch' is not a configured"),
     (["--jobs", "-3"], "error: --jobs: -3 is not a number of environments"),
     (["--jobs", "0"], "error: --jobs: 0 is not a number of environments"),
 ])

@@ -61,9 +61,11 @@ def pinned(project: Project) -> Project:
     return project
 
 
-def zizmor(folder: Path) -> list[dict[str, Any]]:
-    """zizmor's findings (offline, default persona) on the workflows in `folder`."""
-    res = subprocess.run([str(BIN / "zizmor"), "--offline", "--format", "json", str(folder)],
+def zizmor(folder: Path, *, persona: str = "regular") -> list[dict[str, Any]]:
+    """zizmor's findings (offline, the default persona unless named) on the workflows in
+    `folder`."""
+    res = subprocess.run([str(BIN / "zizmor"), "--offline", "--persona", persona, "--format",
+                          "json", str(folder)],
                          capture_output=True, text=True, check=False)
     assert res.returncode in (0, 10, 11, 12, 13, 14), res.stderr  # 1x: findings (by severity)
     findings: list[dict[str, Any]] = json.loads(res.stdout)
@@ -92,24 +94,44 @@ def test_suites_run_in_each_pinned_image_on_the_branches_configured(pinned: Proj
     ci = files[cigen.GITHUB_CI]
     jobs = ci["jobs"]
     assert ci["on"]["push"]["branches"] == ["**"]
-    # Only lint and types on the host: no host unit/e2e job once environments are pinned.
-    assert [j for j, v in jobs.items() if "container" not in v and not j.startswith("gpu")] == [
-        "lint"]
+    # Only lint and types on the host: no host unit/e2e job once environments are pinned;
+    # per environment a build job, and test jobs in what it built.
+    assert [j for j in jobs if not j.startswith("gpu")] == [
+        "lint", "build-cu121", "suites-cu121", "smoke-cu121",
+        "build-cu124", "suites-cu124", "smoke-cu124"]
     assert "if" not in jobs["lint"]
     for env in ("cu121", "cu124"):
-        job = jobs[f"suites-{env}"]
-        assert job["container"]["image"] == (
-            f"127.0.0.1:5000/stand-in/pytorch:{env}-devel@{DIGEST}")
-        runs = [step.get("run", "") for step in job["steps"]]
-        assert "nox --no-venv -s unit" in runs
-        assert "-c /tmp/torch.txt" in runs[1]  # torch stays the base's own
+        build, suites, smoke = (jobs[f"{j}-{env}"] for j in ("build", "suites", "smoke"))
+        # The build job: the commit's images, GHCR under the repository's owner (the image
+        # names no registry), the digests its outputs.
+        assert build["outputs"] == {"devel": "${{ steps.build.outputs.devel }}",
+                                    "runtime": "${{ steps.build.outputs.runtime }}"}
+        [step] = [s for s in build["steps"] if s.get("id") == "build"]
+        assert (f'torchship ci build --env {env} --commit "$GITHUB_SHA" --image '
+                '"ghcr.io/$owner/mlproject" --output "$GITHUB_OUTPUT"') in step["run"]
+        assert "$GITHUB_REPOSITORY_OWNER" in step["run"]
+        assert any(s.get("uses", "").startswith("docker/setup-buildx-action@")
+                   for s in build["steps"])
+        # The test jobs: after the build, in its images by digest, nothing installed, no
+        # checkout (the source is the image's).
+        assert suites["needs"] == smoke["needs"] == [f"build-{env}"]
+        assert suites["env"] == {"IMAGE": f"${{{{ needs.build-{env}.outputs.devel }}}}"}
+        assert smoke["env"] == {"IMAGE": f"${{{{ needs.build-{env}.outputs.runtime }}}}"}
+        runs = [step.get("run", "") for step in suites["steps"]]
+        assert 'docker run --rm --network none "$IMAGE" python -m nox --no-venv -s unit' in runs
+        assert ('docker run --rm --network none "$IMAGE" python -m mlproject.smoke'
+                in [step.get("run", "") for step in smoke["steps"]])
+        for job in (suites, smoke):
+            assert "pip" not in json.dumps(job)
+            assert not [s for s in job["steps"] if "uses" in s]
+            assert "container" not in job
     # feature/* runs the default environment (the first) only; main and model branches all.
-    assert "refs/heads/feature/'" in jobs["suites-cu121"]["if"]
-    assert "refs/heads/feature/'" not in jobs["suites-cu124"]["if"]
-    assert "refs/heads/main" in jobs["suites-cu124"]["if"]
+    assert "refs/heads/feature/'" in jobs["build-cu121"]["if"]
+    assert "refs/heads/feature/'" not in jobs["build-cu124"]["if"]
+    assert "refs/heads/main" in jobs["build-cu124"]["if"]
     # A pull request (github.ref is refs/pull/N/merge) runs the suites its branch would.
     assert ("|| (github.event_name == 'pull_request' && (github.head_ref == 'main' || "
-            "startsWith(github.head_ref, 'feature/model-')") in jobs["suites-cu124"]["if"]
+            "startsWith(github.head_ref, 'feature/model-')") in jobs["build-cu124"]["if"]
 
     # One shard per environment and GPU kind, on its runner's labels; h100 only on main.
     shards = {j: v for j, v in jobs.items() if j.startswith("gpu-shard-")}
@@ -121,8 +143,14 @@ def test_suites_run_in_each_pinned_image_on_the_branches_configured(pinned: Proj
     assert not [j for j, v in shards.items() if "pull_request" in v["if"]]
     assert "feature/model-" in shards["gpu-shard-cu121-a100"]["if"]
     shard_runs = " ".join(s.get("run", "") for s in shards["gpu-shard-cu121-a100"]["steps"])
-    assert ("nox --no-venv -s gpu_tests -- --env cu121 --gpu-kind a100 --require-gpu "
+    # In the build job's images, by digest: a shard builds nothing.
+    assert ('nox --no-venv -s gpu_tests -- --env cu121 --gpu-kind a100 --require-gpu '
+            '--no-build --image cu121="$DEVEL" --runtime-image cu121="$RUNTIME" '
             "--out shards/gpu-shard-cu121-a100") in shard_runs
+    assert shards["gpu-shard-cu121-a100"]["needs"] == ["build-cu121"]
+    assert shards["gpu-shard-cu121-a100"]["env"] == {
+        "DEVEL": "${{ needs.build-cu121.outputs.devel }}",
+        "RUNTIME": "${{ needs.build-cu121.outputs.runtime }}"}
     report = jobs["gpu-report"]
     assert report["needs"] == sorted(shards)
     assert report["if"].startswith("always() && (")
@@ -368,3 +396,89 @@ def test_every_job_installs_the_tool_from_the_recorded_source(pinned: Project, k
         assert re.search(rf"pip install {re.escape(args)}(-c /tmp/torch\.txt \"\$@\" )?-e '\.\[",
                          install), install
     assert "./torchship" not in json.dumps(docs)
+
+
+def _permissions(doc: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {job: spec.get("permissions", doc.get("permissions")) for job, spec in doc["jobs"].items()}
+
+
+def test_only_the_build_jobs_may_write_packages(pinned: Project) -> None:
+    """`packages: write` on the build jobs alone; every other job of every generated workflow
+    reads at most (the workflow's own default grants nothing)."""
+    assert pinned.invoke("ci.generate").returncode == 0
+    docs = load(pinned.path)
+    writers: list[str] = []
+    for rel in (cigen.GITHUB_CI, cigen.GITHUB_RELEASE, cigen.GITHUB_BASES):
+        assert docs[rel]["permissions"] == {}
+        for job, granted in _permissions(docs[rel]).items():
+            assert set(granted.values()) <= {"read", "write"}, (rel, job)
+            writers += [f"{job}: {scope}" for scope, level in granted.items() if level == "write"]
+    assert sorted(writers) == ["build-cu121: packages", "build-cu124: packages"]
+    jobs = docs[cigen.GITHUB_CI]["jobs"]
+    assert jobs["build-cu121"]["permissions"] == {"contents": "read", "packages": "write"}
+    # GHCR: the test jobs pull with the job's own token, which may only read packages.
+    assert jobs["suites-cu121"]["permissions"] == jobs["smoke-cu121"]["permissions"] == {
+        "packages": "read"}
+    login = jobs["suites-cu121"]["steps"][0]
+    assert login["env"]["REGISTRY_PASSWORD"] == "${{ secrets.GITHUB_TOKEN }}"
+    assert "docker login ghcr.io" in login["run"]
+    # Each grant beyond reading the checkout says why, beside it (zizmor's auditor persona).
+    text = (pinned.path / cigen.GITHUB_CI).read_text()
+    assert text.count("packages: write # push this commit's images") == 2
+    generated = {Path(rel).name for rel in SCHEMAS}
+    assert [f["ident"] for f in zizmor(pinned.path / ".github" / "workflows", persona="auditor")
+            if f["ident"] == "undocumented-permissions" and Path(
+                f["locations"][0]["symbolic"]["key"]["Local"]["verbatim_path"]).name
+            in generated] == []
+
+
+def test_an_image_naming_a_registry_is_where_ci_pushes(pinned: Project) -> None:
+    """[tool.torchship] image with a registry host: the build job pushes there (no --image),
+    logs in with the REGISTRY_* secrets, and the test jobs need no token at all."""
+    path = pinned.path / "pyproject.toml"
+    path.write_text(path.read_text().replace(
+        "[tool.torchship]\n", '[tool.torchship]\nimage = "registry.example.com/team/app"\n', 1))
+    assert pinned.invoke("ci.generate").returncode == 0
+    validate(pinned.path)
+    assert [f for f in zizmor(pinned.path / ".github" / "workflows")
+            if f["determinations"]["severity"] not in ("Unknown", "Informational")] == []
+    jobs = load(pinned.path)[cigen.GITHUB_CI]["jobs"]
+    [step] = [s for s in jobs["build-cu124"]["steps"] if s.get("id") == "build"]
+    assert step["run"] == ('torchship ci build --env cu124 --commit "$GITHUB_SHA" '
+                           '--output "$GITHUB_OUTPUT"')
+    for job in ("build-cu124", "suites-cu124", "smoke-cu124"):
+        [login] = [s for s in jobs[job]["steps"] if s.get("name", "").startswith("Log in")]
+        assert "docker login registry.example.com " in login["run"]
+        assert login["env"]["REGISTRY_PASSWORD"] == "${{ secrets.REGISTRY_PASSWORD }}"
+    assert jobs["suites-cu124"]["permissions"] == jobs["smoke-cu124"]["permissions"] == {}
+
+
+def test_ci_build_refuses_what_would_tag_another_commit_in_one_line(project: Project) -> None:
+    """The build job's command builds HEAD as it is committed: an unknown environment, a
+    --commit that is not HEAD or a changed work tree is one line, and nothing is built."""
+    head = project.git("rev-parse", "HEAD").strip()
+    other = "0" * 40
+    build = (str(BIN / "torchship"), "ci", "build")
+    cases = [
+        (["--env", "cu999"], "error: --env: 'cu999' is not a configured environment (one of: "
+                             "cu128)"),
+        (["--env", "cu128", "--commit", other],
+         f"error: --commit: {other} is not HEAD ({head[:12]}) (check out that commit first "
+         "(CI: actions/checkout does))"),
+        (["--env", "cu128", "--image", "Bad/Name"],
+         "error: tool.torchship.image: 'Bad/Name' is not a name Docker can use (lower-case "
+         "letters, digits and . _ - in /-separated parts, after an optional registry "
+         "host[:port]; no tag)"),
+    ]
+    for args, line in cases:
+        res = project.run(*build, *args)
+        assert res.returncode == 1, res.stdout
+        assert res.stderr.strip().splitlines() == [line]
+    (project.path / "README.md").write_text("changed\n")
+    before = snapshot(project.path, env=project.env)
+    res = project.run(*build, "--env", "cu128", "--commit", head)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        f"error: the work tree has changes: its images would not be {head[:12]}'s (commit or "
+        "stash them)"]
+    assert snapshot(project.path, env=project.env) == before

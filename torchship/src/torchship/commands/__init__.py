@@ -8,6 +8,7 @@
     torchship update [--to REF]     a newer template merged into the project
     torchship model new NAME        a branch with a model skeleton
     torchship ci generate [--check] the CI files from [tool.torchship]
+    torchship ci build --env ENV    a commit's images built once and pushed (CI's build job)
     torchship dev {shell,jupyter,ssh,devcontainer} ...
     torchship env {which,detect}    the environment a commit names
     torchship hooks install         the commit template and git hooks

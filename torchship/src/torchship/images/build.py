@@ -138,14 +138,16 @@ def inspect(docker: Docker, ref: str) -> dict[str, Any]:
 
 def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance, *,
               pyproject: Mapping[str, Any], on_line: Callable[[str], None],
-              no_cache: bool = False, results: Path | None = None) -> Built:
-    """Build, ask the image what it holds, refuse on a disagreement, label, write the manifest."""
+              no_cache: bool = False, results: Path | None = None,
+              cache: Sequence[str] = ()) -> Built:
+    """Build, ask the image what it holds, refuse on a disagreement, label, write the manifest.
+    `cache`: BuildKit's cache arguments (a registry cache: torchship.images.commit)."""
     check_base(docker, spec.base_ref, what=spec.name)
     dockerfile = config.root / config.dockerfile
     if not dockerfile.is_file():
         raise ConfigError("tool.torchship.dockerfile", f"{dockerfile} does not exist")
     argv = [*docker.build_argv, "--network", "host", "--progress", "plain",
-            "--file", str(dockerfile), "--target", spec.variant]
+            "--file", str(dockerfile), "--target", spec.variant, *cache]
     args = build_args(config, spec, pyproject)
     lines, locked = requirements_for(config, pyproject, spec.env, spec.variant)
     start = time.monotonic()
@@ -288,8 +290,10 @@ def build(config: Config, *, envs: Sequence[str] | None = None,
           variants: Sequence[str] | None = None, prov: Provenance | None = None,
           results: Path | None = None, no_cache: bool = False, quiet: bool = False,
           docker: Docker | None = None, display: Display | None = None,
-          logs: Path | None = None, verbose: bool = False) -> list[Built]:
+          logs: Path | None = None, verbose: bool = False,
+          cache: Callable[[ImageSpec], Sequence[str]] | None = None) -> list[Built]:
     """Build the images named (default: all), showing progress and a summary table.
+    `cache`: each image's BuildKit cache arguments (a registry cache), none by default.
 
     Each build's whole output goes to `logs/<env>-<variant>.build.log` (default: beside the
     manifests); `display` (torchship.ui.progress) shows it, by default one of its own.
@@ -312,7 +316,8 @@ def build(config: Config, *, envs: Sequence[str] | None = None,
             for spec in specs:
                 done.append(_shown(display, spec, logs, functools.partial(
                     build_one, docker, config, spec, prov, pyproject=pyproject,
-                    no_cache=no_cache, results=results)))
+                    no_cache=no_cache, results=results,
+                    cache=cache(spec) if cache else ())))
         except BaseException:
             remove_images([t for b in done for t in b.spec.tags], docker=docker)
             raise

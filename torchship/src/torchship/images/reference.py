@@ -68,3 +68,23 @@ class Reference:
     def __str__(self) -> str:
         s = self.name + (f":{self.tag}" if self.tag else "")
         return s + (f"@{self.digest}" if self.digest else "")
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{12,64}$")
+_TAG_PART = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def commit_tag(commit: str, env: str, variant: str) -> str:
+    """The tag CI gives the image it built of `commit` for `env` and `variant`:
+    `sha-<12-hex commit>-<env>-<variant>` (the part after `<image>:`). Every place that makes
+    or looks up such a tag calls this. A commit that is not (at least 12) hex digits is a
+    ConfigError; characters a tag cannot hold in `env` become `-`."""
+    if not _COMMIT.match(commit):
+        raise ConfigError("commit", f"{commit!r} is not a commit id",
+                          hint="the full (or at least 12-digit) lower-case hex id: "
+                               "git rev-parse HEAD")
+    tag = f"sha-{commit[:12]}-{_TAG_PART.sub('-', env)}-{variant}"
+    if len(tag) > 128:
+        raise ConfigError("commit", f"the tag {tag[:40]}... is longer than the 128 characters "
+                          "a tag may have", hint="a shorter environment name")
+    return tag

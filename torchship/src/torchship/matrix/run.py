@@ -72,6 +72,8 @@ class Options:
     smoke: bool = True                      # runtime image smoke test
     build: bool = True                      # build images (else they must exist)
     images: Mapping[str, str] = field(default_factory=dict)   # env -> devel image to reuse
+    # env -> runtime image to reuse for the smoke (CI: the build job's, by digest)
+    runtime_images: Mapping[str, str] = field(default_factory=dict)
     jobs: int | None = None                 # None: one per GPU, else one at a time
     limit: float = 900.0                    # seconds per suite
     out: Path | None = None                 # default results/matrix/<run id>
@@ -154,7 +156,8 @@ def load_baseline(opts: Options) -> Run | None:
 def check_envs(cfg: configmod.Config, opts: Options) -> None:
     """Every environment --env and --image name is configured, whatever the mode: a name
     ignored on the host would be a run of something else than was asked for."""
-    for flag, names in (("--env", opts.envs), ("--image", tuple(opts.images))):
+    for flag, names in (("--env", opts.envs), ("--image", tuple(opts.images)),
+                        ("--runtime-image", tuple(opts.runtime_images))):
         unknown = [e for e in names if e not in cfg.bases]
         if unknown:
             raise ConfigError(flag, f"{unknown[0]!r} is not a configured environment",
@@ -196,7 +199,8 @@ def check_bases(cfg: configmod.Config, opts: Options, envs: Sequence[str]) -> No
     docker = require_engine()
     first: tuple[str, str, str, RegistryError] | None = None
     for env in envs:
-        variants = ([] if env in opts.images else ["devel"]) + (["runtime"] if opts.smoke else [])
+        variants = (([] if env in opts.images else ["devel"])
+                    + (["runtime"] if opts.smoke and env not in opts.runtime_images else []))
         missing = None
         for variant in variants:
             ref = str(getattr(cfg.bases[env], variant))
@@ -258,8 +262,9 @@ def run_containers(cfg: configmod.Config, opts: Options, envs: Sequence[str], ri
                                              else _existing(cfg, env, "devel")) or ""
             runtime = None
             if opts.smoke:
-                runtime = build("runtime") if opts.build else _existing(
-                    cfg, env, "runtime", required=False)
+                runtime = opts.runtime_images.get(env) or (build("runtime") if opts.build else
+                                                           _existing(cfg, env, "runtime",
+                                                                     required=False))
         except TorchshipError as exc:
             return Record(env=env, image=opts.images.get(env), status="build-failed",
                           reason=exc.render(), wall_seconds=time.monotonic() - t0)
@@ -463,6 +468,8 @@ def parse(argv: Sequence[str], *, root: Path, prog: str = "torchship matrix",
     p.add_argument("--no-build", action="store_true", help="use images already built")
     p.add_argument("--image", action="append", default=[], metavar="ENV=REF",
                    help="reuse this devel image for ENV")
+    p.add_argument("--runtime-image", action="append", default=[], metavar="ENV=REF",
+                   help="reuse this runtime image for ENV's smoke test")
     p.add_argument("--jobs", type=int, help="environments side by side (default: one per GPU)")
     p.add_argument("--limit", type=float, default=900.0, help="seconds per suite")
     p.add_argument("--out", type=Path, help="results folder (default results/matrix/<id>)")
@@ -477,15 +484,8 @@ def parse(argv: Sequence[str], *, root: Path, prog: str = "torchship matrix",
     p.add_argument("--verbose", action="store_true",
                    help="a line per event (as when not on a terminal) and every build line")
     a = p.parse_args(list(argv))
-    images: dict[str, str] = {}
-    for item in a.image:
-        env, sep, ref = item.partition("=")
-        if not sep or not env or not ref:
-            raise ConfigError("--image", f"{item!r} is not ENV=REF")
-        from torchship.images.reference import Reference
-
-        Reference.parse(ref, key=f"--image {env}")  # not a 15-line engine error later
-        images[env] = ref
+    images, runtime_images = _given_images("--image", a.image), _given_images(
+        "--runtime-image", a.runtime_image)
     if a.gpu_kind is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", a.gpu_kind):
         raise ConfigError("--gpu-kind", f"{a.gpu_kind!r} is not a GPU kind name",
                           hint="lower-case letters, digits, . _ - (e.g. a100)")
@@ -495,9 +495,24 @@ def parse(argv: Sequence[str], *, root: Path, prog: str = "torchship matrix",
         "local" if a.local else "containers" if a.containers else "auto")
     return Options(root=root, mode=mode, envs=tuple(a.env), suites=tuple(a.suite) or SUITES,
                    baseline=a.baseline, require_gpu=a.require_gpu, smoke=not a.no_smoke,
-                   build=not a.no_build, images=images, jobs=a.jobs, limit=a.limit,
+                   build=not a.no_build, images=images, runtime_images=runtime_images,
+                   jobs=a.jobs, limit=a.limit,
                    out=a.out, gpu_kind=a.gpu_kind, merge=tuple(a.merge),
                    verbose=a.verbose, on=a.on), a.run
+
+
+def _given_images(flag: str, items: Sequence[str]) -> dict[str, str]:
+    """`ENV=REF` items of `flag`, each REF an image reference."""
+    from torchship.images.reference import Reference
+
+    images: dict[str, str] = {}
+    for item in items:
+        env, sep, ref = item.partition("=")
+        if not sep or not env or not ref:
+            raise ConfigError(flag, f"{item!r} is not ENV=REF")
+        Reference.parse(ref, key=f"{flag} {env}")  # not a 15-line engine error later
+        images[env] = ref
+    return images
 
 
 def main(argv: Sequence[str], *, root: Path, what: Literal["gpu_tests", "compare"] = "gpu_tests",

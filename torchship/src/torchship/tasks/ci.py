@@ -18,4 +18,16 @@ def generate(c: Context, check: bool = False) -> None:
     command.generate(check=check)
 
 
-ns = Collection("ci", generate)
+@task(help={"env": "the pinned environment", "commit": "the commit being built; must be HEAD",
+            "image": "the image name to push to (default: [tool.torchship] image)",
+            "output": "also append devel=REF@DIGEST and runtime=... to this file"})
+@edge
+def build(c: Context, env: str, commit: str | None = None, image: str | None = None,
+          output: str | None = None) -> None:
+    """Build ENV's devel and runtime images of this commit once; push them by commit tag."""
+    from torchship.commands import ci as command
+
+    command.build(env=env, commit=commit, image=image, output=output)
+
+
+ns = Collection("ci", generate, build)

@@ -6,18 +6,25 @@ one edit plus `invoke ci.generate`, and `--check` in CI catches a file left behi
 
 What runs where (both forges):
 - every push: lint and types on the host (the only jobs outside a pinned image);
-- per pinned environment, on the branches [tool.torchship.ci.branches] gives it: the unit
-  suite inside that environment's devel base (by digest), and on main and feature/model-*
-  the e2e training there too (with no environment pinned: both suites on the host);
+- per pinned environment, on the branches [tool.torchship.ci.branches] gives it, GitHub
+  builds once and tests inside what it built: a build job (`torchship ci build`: BuildKit,
+  a registry cache) pushes the devel and runtime images of the commit under
+  `<image>:sha-<12 hex>-<env>-<variant>` and outputs their digests; a suites job runs the
+  unit suite (and on main and feature/model-* the e2e training) in the devel image by
+  digest, a smoke job the project's smoke command in the runtime image by digest, neither
+  installing anything. GitLab still runs the suites in the devel base after an install.
+  (With no environment pinned: both suites on the host.)
 - per environment and GPU kind ([tool.torchship.ci.gpus]: runner labels), on the branches
-  that select both: `nox -s gpu_tests -- --env E --gpu-kind K`, its records an artefact
+  that select both: `nox -s gpu_tests -- --env E --gpu-kind K` in the build job's images
+  (`--no-build --image E=... --runtime-image E=...`, by digest), its records an artefact
   (a shard); a last job merges every shard into one comparison and report;
 - weekly (ci.schedule): `invoke images.pin --check`, a base whose tag moved fails;
 - a v* tag: full history, `invoke release.verify` on the tag, lint and types. The release
   images were built, tested and pushed by `invoke release`; the tag workflow never rebuilds.
 
 GitHub workflows pin each action by commit (the version in a comment), grant each job only
-`contents: read`, never persist checkout credentials and cache nothing in the tag workflow
+`contents: read` (the build jobs also `packages: write`, the test jobs `packages: read` on
+GHCR), never persist checkout credentials and cache nothing in the tag workflow
 (zizmor finds nothing above informational: tests/workflow/test_ci.py).
 """
 
@@ -58,7 +65,13 @@ ACTIONS = {
                         "v4.6.2"),
     "download-artifact": ("actions/download-artifact",
                           "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+    # A docker-container builder: the engine's own cannot export a registry cache.
+    "setup-buildx": ("docker/setup-buildx-action", "e468171a9de216ec08956ac3ada2f0791b6bd435",
+                     "v3.11.1"),
 }
+GHCR = "ghcr.io"
+PACKAGES_WHY = {"write": "push this commit's images (the build jobs only)",
+                "read": "pull the images the build job pushed"}
 
 # The e2e suite runs on main and model branches (training is what they change).
 _GH_MAIN = "github.ref == 'refs/heads/main'"
@@ -278,6 +291,72 @@ def _gh_login(cfg: Config) -> dict[str, Any]:
                    "--password-stdin"}
 
 
+def _gh_ci_login(cfg: Config) -> dict[str, Any]:
+    """Log in to where CI pushes a commit's images: [tool.torchship] image's registry with
+    the REGISTRY_* secrets, or GHCR with the job's own token (its `packages` permission)."""
+    if _registry(cfg.image):
+        return _gh_login(cfg)
+    return {"name": f"Log in to {GHCR}",
+            "env": {"REGISTRY_USER": "${{ github.actor }}",
+                    "REGISTRY_PASSWORD": "${{ secrets.GITHUB_TOKEN }}"},
+            "run": f'echo "$REGISTRY_PASSWORD" | docker login {GHCR} -u "$REGISTRY_USER" '
+                   "--password-stdin"}
+
+
+def _gh_ci_image(cfg: Config) -> tuple[list[str], list[str]]:
+    """(shell lines before, `torchship ci build` arguments) naming where a commit's images
+    go: [tool.torchship] image when it names a registry, else GHCR under the repository's
+    owner (lower-cased: registries refuse capitals)."""
+    if _registry(cfg.image):
+        return [], []
+    return (["owner=$(printf '%s' \"$GITHUB_REPOSITORY_OWNER\" | tr '[:upper:]' '[:lower:]')"],
+            ["--image", f'"{GHCR}/$owner/{cfg.image}"'])
+
+
+def _gh_commit_jobs(cfg: Config, env: str, patterns: Sequence[str], install: Installs,
+                    ) -> dict[str, Any]:
+    """Build once, test inside what was built: the build job (the only one that may write
+    packages) and the two test jobs that run its outputs by digest, installing nothing."""
+    build = _job_id("build", env)
+    before, image = _gh_ci_image(cfg)
+    command = " ".join(["torchship ci build", "--env", shlex.quote(env),
+                        '--commit "$GITHUB_SHA"', *image, '--output "$GITHUB_OUTPUT"'])
+    ghcr = not _registry(cfg.image)
+    read: dict[str, str] = {"packages": "read"} if ghcr else {}
+
+    def run_in(name: str, argv: str, **extra: Any) -> dict[str, Any]:
+        # $IMAGE is the build job's output, <image>@sha256:...: exactly what it pushed.
+        return {"name": name, **extra,
+                "run": f'docker run --rm --network none "$IMAGE" {argv}'}
+
+    return {
+        build: _gh_job(
+            f"build {env}'s images (once per commit)", cfg.ci.runner,
+            **{"if": _gh_if_or_pr(patterns)}, env=_gh_cpu_env(cfg),
+            outputs={v: f"${{{{ steps.build.outputs.{v} }}}}" for v in ("devel", "runtime")},
+            steps=[*_gh_setup(cfg, install.images, cache=False), _uses("setup-buildx"),
+                   _gh_ci_login(cfg),
+                   {"name": f"Build, push {env}'s devel and runtime images by commit tag",
+                    "id": "build", "run": "\n".join([*before, command])}]
+        ) | {"permissions": {**READ, "packages": "write"}},
+        _job_id("suites", env): {
+            "name": f"suites in {env}'s devel image (by digest)", "runs-on": cfg.ci.runner,
+            "needs": [build], "permissions": read,
+            "env": {"IMAGE": f"${{{{ needs.{build}.outputs.devel }}}}"},
+            "steps": [_gh_ci_login(cfg),
+                      run_in("Unit suite", "python -m nox --no-venv -s unit"),
+                      run_in("e2e training", "python -m nox --no-venv -s e2e",
+                             **{"if": f"{_GH_MAIN} || {_GH_MODEL}"})]},
+        _job_id("smoke", env): {
+            "name": f"smoke in {env}'s runtime image (by digest)", "runs-on": cfg.ci.runner,
+            "needs": [build], "permissions": read,
+            "env": {"IMAGE": f"${{{{ needs.{build}.outputs.runtime }}}}"},
+            "steps": [_gh_ci_login(cfg),
+                      run_in("The project's smoke command",
+                             shlex.join(cfg.project.smoke))]},
+    }
+
+
 def _gh_job(name: str, runs_on: Any, steps: list[dict[str, Any]], **extra: Any,
             ) -> dict[str, Any]:
     return {"name": name, "runs-on": runs_on, "permissions": dict(READ), **extra, "steps": steps}
@@ -302,33 +381,35 @@ def github_ci(cfg: Config) -> dict[str, Any]:
                                   *_gh_setup(cfg, install.host), {"run": "nox --no-venv -s e2e"}],
                               **{"if": f"{_GH_MAIN} || {_GH_MODEL}"})
     for env, patterns in sel.envs.items():
-        jobs[_job_id("suites", env)] = _gh_job(
-            f"suites in {env}", cfg.ci.runner, **{"if": _gh_if_or_pr(patterns)},
-            container={"image": str(cfg.bases[env].devel)},
-            env={"TORCHSHIP_ENV": env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-            steps=[_checkout(),
-                   {"name": f"Install into {env}'s Python",
-                    "run": in_image_install(env, install.extras, cfg.tool_source)},
-                   {"name": "Unit suite", "run": "nox --no-venv -s unit"},
-                   {"name": "e2e training", "if": f"{_GH_MAIN} || {_GH_MODEL}",
-                    "run": "nox --no-venv -s e2e"}])
+        jobs |= _gh_commit_jobs(cfg, env, patterns, install)
     shard_jobs: list[str] = []
     for (env, kind), patterns in sel.shards.items():
         job = _job_id("gpu-shard", env, kind)
         shard_jobs.append(job)
         labels = [label.strip() for label in cfg.ci.gpu_kinds[kind].split(",")
                   if label.strip() and label.strip() != "self-hosted"]
+        # The build job's images, by digest (a shard's environment always has one: the
+        # rule that selects the shard selects the environment); nothing is built here.
+        build = _job_id("build", env)
+        quoted = shlex.quote(env)
         jobs[job] = _gh_job(
             f"GPU matrix: {env} on {kind}", ["self-hosted", *labels], **{"if": _gh_if(patterns)},
+            needs=[build], env={"DEVEL": f"${{{{ needs.{build}.outputs.devel }}}}",
+                                "RUNTIME": f"${{{{ needs.{build}.outputs.runtime }}}}"},
             steps=[_checkout(),
                    {"name": "Install",
                     "run": f"python3 -m venv .venv\n.venv/bin/{install.host}\n"
                            'echo "$PWD/.venv/bin" >> "$GITHUB_PATH"'},
-                   {"name": f"Every suite in {env}'s images on {kind}",
-                    "run": f"nox --no-venv -s gpu_tests -- --env {env} --gpu-kind {kind} "
-                           f"--require-gpu --out {SHARDS}/{job}"},
+                   _gh_ci_login(cfg),
+                   {"name": f"Every suite in {env}'s images (the build job's) on {kind}",
+                    "run": 'docker pull "$DEVEL"\ndocker pull "$RUNTIME"\n'
+                           f"nox --no-venv -s gpu_tests -- --env {quoted} --gpu-kind {kind} "
+                           f'--require-gpu --no-build --image {quoted}="$DEVEL" '
+                           f'--runtime-image {quoted}="$RUNTIME" --out {SHARDS}/{job}'},
                    _uses("upload-artifact", name=job, path=f"{SHARDS}/{job}/",
                          **{"if-no-files-found": "error"}) | {"if": "always()"}])
+        if not _registry(cfg.image):
+            jobs[job]["permissions"] = {**READ, "packages": "read"}
     if shard_jobs:
         any_branch = sorted({p for ps in sel.shards.values() for p in ps})
         jobs["gpu-report"] = _gh_job(
@@ -503,6 +584,9 @@ def _dump(doc: Mapping[str, Any], *, empty: bool) -> str:
                      width=100, allow_unicode=True)
     for repo, sha, version in ACTIONS.values():  # the release beside each pinned commit
         body = body.replace(f"uses: {repo}@{sha}\n", f"uses: {repo}@{sha} # {version}\n")
+    # Why a job may more than read its checkout, beside the grant (zizmor's auditor asks).
+    for level, why in PACKAGES_WHY.items():
+        body = re.sub(rf"(?m)^(\s+packages: {level})$", rf"\1 # {why}", body)
     return HEADER + (NO_ENVS if empty else "") + body
 
 
