@@ -35,7 +35,12 @@ USED = {
     "jsonschema": ["jsonschema.validators:validator_for"],
     "bump-my-version": ["bumpversion.bump:do_bump"],
     "pydantic": ["pydantic:BaseModel", "pydantic:ConfigDict", "pydantic:ValidationError",
-                 "pydantic:field_validator"],
+                 "pydantic:field_validator",
+                 # config.py's tables
+                 "pydantic.dataclasses:dataclass", "pydantic:TypeAdapter", "pydantic:model_validator",
+                 "pydantic:AfterValidator", "pydantic:BeforeValidator", "pydantic:PlainValidator",
+                 "pydantic:WrapValidator", "pydantic:Strict", "pydantic:StrictStr", "pydantic:ValidationInfo",
+                 "pydantic_core:PydanticCustomError", "pydantic_core:ArgsKwargs"],
 }
 
 
