@@ -328,8 +328,7 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
           signed: Callable[[], None] | None) -> Plan:
     project = cfg.root
     prefix = prefix_of(git, project)
-    bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final,
-                        index=git.index_file())
+    bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final)
     new = str(bump.new)
     tag = f"{cfg.release.tag_prefix}{new}"
     check_tag_name(git, tag, cfg.release.tag_prefix)
