@@ -66,7 +66,8 @@ _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _PATTERN = re.compile(r"^[A-Za-z0-9._/-]*\*?$")
 # Where a keyed table's key ([bases.<env>], [metrics.compare.<name>]) travels into its entry.
 _KEY = "\0key"
-# Every table: unknown keys refused (by _Table, with the allowed ones named), tables frozen.
+# Every table: no key but its fields (_Table names the allowed ones first); validators built
+# on first use, not at import.
 _TABLE = ConfigDict(extra="forbid", defer_build=True)
 
 
@@ -110,19 +111,17 @@ def _check(test: Callable[[Any], bool], problem: str, hint: str | None = None) -
     return AfterValidator(run)
 
 
-def _keyed(field: str | None, *, check: Callable[[str, Any], None] | None = None,
-           as_dict: bool = False) -> BeforeValidator:
-    """A table of tables ([bases.<env>]): each entry learns its key as `field`, after
-    `check(key, entry)`; validated as a tuple of entries unless `as_dict`."""
+def _keyed(check: Callable[[str, Any], None], *, as_dict: bool = False) -> BeforeValidator:
+    """A table of tables ([bases.<env>]): each entry, after `check(key, entry)`, learns its
+    key (as its class's `_named` field); validated as a tuple of entries unless `as_dict`."""
     def entries(table: Any) -> Any:
         if isinstance(table, tuple):  # built in code
             return table
         if not isinstance(table, dict):
             raise _fail("must be a table")
         for key, raw in table.items():
-            if check:
-                check(key, raw)
-        named = {k: {**v, _KEY: k} if field and isinstance(v, dict) else v for k, v in table.items()}
+            check(key, raw)
+        named = {k: {**v, _KEY: k} if isinstance(v, dict) else v for k, v in table.items()}
         return named if as_dict else list(named.values())
     return BeforeValidator(entries)
 
@@ -195,7 +194,6 @@ def _reference(value: Any) -> Reference:
 _Ref = Annotated[Reference, PlainValidator(_reference)]
 _ResultsPath = Annotated[StrictStr, AfterValidator(_results_path)]
 _Names = Annotated[tuple[StrictStr, ...], _says("must be a list of names")]
-_AtLeastOne = _check(lambda n: n >= 1, "must be a whole number >= 1, not {!r}")
 _Tolerance = Annotated[float, Strict(), _check(lambda x: math.isfinite(x) and x >= 0, "must be a number >= 0, "
                                               "not {!r}"), _says("must be a number >= 0, not {!r}")]
 _Positive = Annotated[float, Strict(), _check(lambda x: x > 0, "must be a positive number, not {!r}"),
@@ -224,8 +222,9 @@ class _Table:
         unknown = sorted(set(data) - {*allowed, _KEY})
         if unknown:
             raise _fail("unknown key", f"allowed: {', '.join(allowed)}", at=unknown[0])
-        if _KEY in data and cls._named:
-            data = {**{k: v for k, v in data.items() if k != _KEY}, cls._named: data[_KEY]}
+        if _KEY in data:
+            data = {k: v for k, v in data.items() if k != _KEY} | (
+                {cls._named: data[_KEY]} if cls._named else {})
         return data
 
 
@@ -368,7 +367,7 @@ class Metrics(_Table):
     # the same-seed repeat (None, or "" in the file: no determinism check)
     repeat_dir: Annotated[_ResultsPath | None, AfterValidator(lambda d: d or None)] = "train-repeat"
     # empty: training recorded, not compared
-    compare: Annotated[tuple[Metric, ...], _keyed("name", check=_metric_name)] = DEFAULT_COMPARED
+    compare: Annotated[tuple[Metric, ...], _keyed(_metric_name)] = DEFAULT_COMPARED
 
     def __post_init__(self) -> None:
         if self.repeat_dir and Path(self.repeat_dir) == Path(self.train_dir):
@@ -463,7 +462,7 @@ class CI(_Table):
                                                  'a100 = "self-hosted, linux, a100"')] = field(
         default_factory=dict)
     # Which environments and GPU kinds run on which branches (empty: DEFAULT_BRANCHES).
-    branches: Annotated[tuple[BranchRule, ...], _keyed("pattern", check=_branch_pattern)] = ()
+    branches: Annotated[tuple[BranchRule, ...], _keyed(_branch_pattern)] = ()
 
     @property
     def gpu_kinds(self) -> dict[str, str]:
@@ -485,7 +484,7 @@ class Slurm(_Table):
     account: StrictStr = ""               # "" : the user's default account
     time: Annotated[StrictInt, _check(lambda n: n >= 1, "must be a whole number >= 1, not {!r}",
                                       "time is in minutes")] = 60   # each job's limit, minutes
-    cpus: Annotated[StrictInt, _AtLeastOne] = 2   # CPUs per job
+    cpus: Annotated[StrictInt, _check(lambda n: n >= 1, "must be a whole number >= 1, not {!r}")] = 2  # per job
     gres: Annotated[Mapping[str, str], _gpu_kind("names the --gres its jobs ask for",
                                                  'a100 = "gpu:a100:1"')] = field(default_factory=dict)
     # A folder every node sees, for the jobs' logs and results ("" : the run's own folder
@@ -544,7 +543,7 @@ class _TorchshipTable(_Table):
     dockerfile: StrictStr = "docker/Dockerfile"
     require_digest: StrictBool = True
     default_env: StrictStr | None = None
-    bases: Annotated[Mapping[str, Base], _keyed("env", check=_env_name, as_dict=True)] = field(
+    bases: Annotated[Mapping[str, Base], _keyed(_env_name, as_dict=True)] = field(
         default_factory=dict)
     update: _Update = field(default_factory=_Update)
     release: Release = field(default_factory=Release)
