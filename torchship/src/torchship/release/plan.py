@@ -146,13 +146,6 @@ class Plan:
         return posixpath.join(self.prefix, rel) if self.prefix else rel
 
 
-def project_root(git: Git, start: Path) -> Path:
-    """The project `start` is in (torchship.project.root_in)."""
-    from torchship.project import root_in
-
-    return root_in(git, start)
-
-
 def prefix_of(git: Git, project: Path) -> str:
     rel = project.relative_to(git.top).as_posix()
     return "" if rel == "." else rel
