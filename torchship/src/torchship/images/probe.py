@@ -143,6 +143,24 @@ def cached_probe(key: str) -> Found | None:
         return None
 
 
+def base_versions(docker: Docker, base_ref: str, *, fresh: bool = False) -> Found | None:
+    """What the base image holds, probed once per base (and fingerprint code) and remembered:
+    an image built on it holds the same python, torch, CUDA and cuDNN unless its dependency
+    steps change them, so its labels can be set before it is built (build.py checks them
+    against the built image). `fresh`: probed again, whatever was remembered. None: a base
+    that cannot say (no `python` on its PATH: the Dockerfile may install one)."""
+    key = "base-" + hashlib.sha256("\0".join([base_ref, _fingerprint_code()]).encode()).hexdigest()[:32]
+    known = None if fresh else cached_probe(key)
+    if known is not None:
+        return known
+    try:
+        found = probe(docker, base_ref)
+    except ImageError:
+        return None
+    store_probe(key, found)
+    return found
+
+
 def store_probe(key: str, found: Found) -> None:
     if not _fingerprinted(found):
         return
