@@ -378,6 +378,14 @@ class Metrics(_Table):
         return next((m for m in self.compare if m.name == name), None)
 
 
+def _weights(value: str) -> str:
+    weights = str(_lift(lambda v: inside_project(v, "", "results/train/checkpoint.pt"))(value))
+    if "**" in weights:
+        raise _fail(f"{value!r}: a release ships the weights of one run (one folder), and ** spans "
+                    "folders", hint='name the run\'s folder, e.g. "results/train/*.pt"')
+    return weights
+
+
 _MetricNames = Annotated[tuple[StrictStr, ...],
                          _check(all, "must be a list of metric names, not {!r}", 'e.g. headline = ["accuracy"]'),
                          _says("must be a list of metric names, not {!r}", 'e.g. headline = ["accuracy"]')]
@@ -396,6 +404,9 @@ class Release(_Table):
     headline: _MetricNames = ()
     model_card: Annotated[StrictStr, _in_project("MODEL_CARD.md")] = "MODEL_CARD.md"
     task: StrictStr = "other"  # the model card's model-index task type (Hugging Face's names)
+    # The trained weights a release ships as a ModelPack artifact (release/weights.py): a
+    # path or glob from the project, e.g. "results/train/checkpoint.pt"; "" ships none.
+    weights: Annotated[StrictStr, AfterValidator(lambda w: w and _weights(w))] = ""
 
 
 @dataclass(frozen=True, config=_TABLE)
@@ -632,8 +643,9 @@ class Config:
 
 # ---------------------------------------------------------------- pydantic's error, in one line
 
-_TYPES = {"string_type": "a string", "float_type": "float", "float_parsing": "float", "int_type": "int",
-          "int_parsing": "int", "int_from_float": "int", "bool_type": "true or false",
+# Python's names for the scalar types (what the old hand-written checks said, tests hold it).
+_TYPES = {"string_type": "str", "float_type": "float", "float_parsing": "float", "int_type": "int",
+          "int_parsing": "int", "int_from_float": "int", "bool_type": "bool",
           "tuple_type": "a list", "list_type": "a list", "dict_type": "a table", "mapping_type": "a table"}
 _MISSING = {"runtime": "give the base image for this variant", "devel": "give the base image for this variant",
             "match": "a regular expression found in torch's device name"}

@@ -75,6 +75,11 @@ def test_a_valid_table_gives_frozen_typed_config(tmp_path: Path, monkeypatch: py
     ('[tool.torchship]\ndevel_extras = ["notebook"]\n',
      "tool.torchship.devel_extras: 'notebook' is not an extra of the project"),
     ("[tool.torchship]\nrelease = 3\n", "tool.torchship.release: must be a table"),
+    ('[tool.torchship.release]\nweights = "../runs/model.pt"\n',
+     "tool.torchship.release.weights: '../runs/model.pt' is not a path inside the project"),
+    ('[tool.torchship.release]\nweights = "runs/**/model.pt"\n',
+     "tool.torchship.release.weights: 'runs/**/model.pt': a release ships the weights of one run"),
+    ("[tool.torchship.release]\nweights = 1\n", "tool.torchship.release.weights: must be str"),
 ])
 def test_each_mistake_is_one_line_naming_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  tool: str, message: str) -> None:
@@ -95,11 +100,12 @@ def test_every_type_mistake_names_its_key_in_the_same_words(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """One declaration per table, one wording per kind of mistake, whichever table it is in."""
     cases = {"[tool.torchship]\nrequire_digest = \"yes\"\n":
-             "tool.torchship.require_digest: must be true or false, not 'yes'",
-             "[tool.torchship.release]\nsign = \"yes\"\n":
-             "tool.torchship.release.sign: must be true or false, not 'yes'",
-             "[tool.torchship.ci]\nrunner = 3\n": "tool.torchship.ci.runner: must be a string, not 3",
-             "[tool.torchship]\nimage = 3\n": "tool.torchship.image: must be a string, not 3"}
+             "tool.torchship.require_digest: must be bool, not 'yes'",
+             "[tool.torchship.release]\nsign = \"yes\"\n": "tool.torchship.release.sign: must be bool, not 'yes'",
+             "[tool.torchship.ci]\nrunner = 3\n": "tool.torchship.ci.runner: must be str, not 3",
+             "[tool.torchship]\nimage = 3\n": "tool.torchship.image: must be str, not 3",
+             "[tool.torchship.bases.cpu]\nruntime = \"a@sha256:" + "ab" * 32 + "\"\ndevel = \"b\"\ntorch = 2\n":
+             "tool.torchship.bases.cpu.torch: must be str, not 2"}
     for tool, message in cases.items():
         assert _error(_project(tmp_path, tool, monkeypatch)) == message
 
