@@ -39,7 +39,12 @@ USED = {
              "oras.oci:NewLayer"],
     "safetensors": ["safetensors.torch:save"],
     "pydantic": ["pydantic:BaseModel", "pydantic:ConfigDict", "pydantic:ValidationError",
-                 "pydantic:field_validator"],
+                 "pydantic:field_validator",
+                 # config.py's tables
+                 "pydantic.dataclasses:dataclass", "pydantic:TypeAdapter", "pydantic:model_validator",
+                 "pydantic:AfterValidator", "pydantic:BeforeValidator", "pydantic:PlainValidator",
+                 "pydantic:WrapValidator", "pydantic:Strict", "pydantic:StrictStr", "pydantic:ValidationInfo",
+                 "pydantic_core:PydanticCustomError", "pydantic_core:ArgsKwargs"],
 }
 
 

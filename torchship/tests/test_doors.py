@@ -80,11 +80,41 @@ def test_toml_is_read_only_by_config() -> None:
     assert reads == [], "TOML read outside torchship.config (use Pyproject / parse_toml / load)"
 
 
+# A configuration is built from a folder by torchship.project (load, or find with its git
+# handle), once per command and passed down. A release resumed after a crash reads the
+# project its journal names (it need not be the one the command runs in).
+CONFIG_DOOR = {"project.py", "config.py"}
+CONFIG_JOURNAL = {"release/resume.py", "release/steps.py"}
+
+
+def _config_loads(tree: ast.Module) -> list[int]:
+    """Lines that call torchship.config's load themselves (config.load, configmod.load...)."""
+    aliases = {"config", "configmod", "tsconfig"}
+    found: list[int] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "torchship.config":
+            found += [node.lineno for a in node.names if a.name in ("load", "from_data")]
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("load", "from_data") and isinstance(node.func.value, ast.Name)
+              and node.func.value.id in aliases):
+            found.append(node.lineno)
+    return found
+
+
+def test_a_configuration_is_built_only_by_the_project() -> None:
+    loads = [f"{rel}:{line}" for rel, tree in _modules() if rel not in CONFIG_DOOR | CONFIG_JOURNAL
+             for line in _config_loads(tree)]
+    assert loads == [], "config.load outside torchship.project (build the Project once: project.find/load)"
+
+
 def test_the_counters_see_a_bypass() -> None:
     """Each counter finds the forms it looks for (else the tests above could not fail)."""
     git = ast.parse('run(["git", "status"])\ndef _git(*a): ...\n_git(root, "add")\n'
                     'x = \'run(["git", "quoted"])\'\n')
     toml = ast.parse("import tomllib\ntomllib.loads(t)\nconfigmod.read_toml(p)\n"
                      "x = 'tomllib.loads(quoted)'\n")
+    loads = ast.parse("configmod.load(root)\nfrom torchship.config import load\ntsconfig.load(r)\n"
+                      "x = 'config.load(quoted)'\nproject.load(root)\n")
     assert sorted(_git_calls(git)) == [1, 2, 3]
+    assert sorted(_config_loads(loads)) == [1, 2, 3]
     assert sorted(set(_toml_reads(toml))) == [1, 2, 3]

@@ -88,6 +88,28 @@ def test_each_mistake_is_one_line_naming_the_key(tmp_path: Path, monkeypatch: py
     assert "\n" not in rendered
 
 
+def test_a_tool_key_that_is_not_a_table_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tool = 3` is valid TOML: the loader says which key is wrong rather than crashing."""
+    monkeypatch.delenv("TORCHSHIP_LOCAL_CONFIG", raising=False)
+    (tmp_path / "pyproject.toml").write_text("tool = 3\n" + PROJECT)
+    rendered = _error(tmp_path)
+    assert rendered == "tool.torchship: must be a table"
+
+
+def test_every_type_mistake_names_its_key_in_the_same_words(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """One declaration per table, one wording per kind of mistake, whichever table it is in."""
+    cases = {"[tool.torchship]\nrequire_digest = \"yes\"\n":
+             "tool.torchship.require_digest: must be bool, not 'yes'",
+             "[tool.torchship.release]\nsign = \"yes\"\n": "tool.torchship.release.sign: must be bool, not 'yes'",
+             "[tool.torchship.ci]\nrunner = 3\n": "tool.torchship.ci.runner: must be str, not 3",
+             "[tool.torchship]\nimage = 3\n": "tool.torchship.image: must be str, not 3",
+             "[tool.torchship.bases.cpu]\nruntime = \"a@sha256:" + "ab" * 32 + "\"\ndevel = \"b\"\ntorch = 2\n":
+             "tool.torchship.bases.cpu.torch: must be str, not 2"}
+    for tool, message in cases.items():
+        assert _error(_project(tmp_path, tool, monkeypatch)) == message
+
+
 def test_unpinned_bases_are_allowed_when_pinning_is_not_required(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -72,3 +72,23 @@ def test_plan_then_apply_through_them(tmp_path: Path) -> None:
         ("p.py", 2, '__version__ = "1.3.0"'), ("pyproject.toml", 2, 'current_version = "1.3.0"')]
     version.apply(tmp_path, bump)  # raises unless bump-my-version wrote exactly the plan
     assert (tmp_path / "p.py").read_text() == '"""p."""\n__version__ = "1.3.0"\n'
+
+
+def test_the_configuration_pieces_exist() -> None:
+    """release.version builds the configuration from get_configuration's own pieces, less
+    its look at the repository (git in the working directory)."""
+    from bumpversion.config import check_current_version, set_config_defaults
+    from bumpversion.config.files import get_pep621_info, read_config_file
+    from bumpversion.config.models import Config
+    from bumpversion.config.utils import get_all_file_configs, get_all_part_configs
+    from bumpversion.scm.models import SCMConfig, SCMInfo
+
+    assert _params(read_config_file)[:1] == ["config_file"]
+    assert _params(set_config_defaults)[:1] == ["parsed_config"]
+    assert _params(get_all_part_configs)[:1] == ["config_dict"]
+    assert _params(get_all_file_configs)[:1] == ["config_dict"]
+    assert _params(get_pep621_info)[:1] == ["config_file"]
+    assert _params(check_current_version)[:1] == ["config"]
+    assert callable(SCMConfig.from_config)
+    assert _params(SCMInfo._set_from_scm_tool) == ["self"]
+    assert {"scm_info", "pep621_info", "files", "parts"} <= set(Config.model_fields)

@@ -17,26 +17,29 @@ NAME = "the container's name (to stop it from elsewhere)"
 def shell(*, env: str | None = None, image: str | None = None, network: str = "host",
           command: Sequence[str] = ()) -> int:
     """A shell in the pinned devel image (source mounted, your uid, GPUs); `-- CMD` runs CMD."""
+    from torchship import project
     from torchship.workflow import devcontainer
 
-    return devcontainer.shell(Path.cwd(), env=env, command=list(command), image=image,
+    return devcontainer.shell(project.load(Path.cwd()).config, env=env, command=list(command), image=image,
                               network=network)
 
 
 def jupyter(*, env: str | None = None, port: int = 8888, image: str | None = None,
             name: str | None = None) -> int:
     """JupyterLab in the pinned devel image on 127.0.0.1, token from $JUPYTER_TOKEN."""
+    from torchship import project
     from torchship.workflow import devcontainer
 
-    return devcontainer.jupyter(Path.cwd(), env=env, port=port, image=image, name=name)
+    return devcontainer.jupyter(project.load(Path.cwd()).config, env=env, port=port, image=image, name=name)
 
 
 def ssh(*, key: str, env: str | None = None, port: int = 2222, address: str = "127.0.0.1",
         image: str | None = None, name: str | None = None) -> int:
     """Opt-in sshd in the pinned devel image: keys only, user `dev`, on 127.0.0.1."""
+    from torchship import project
     from torchship.workflow import devssh
 
-    return devssh.ssh(Path.cwd(), key=Path(key).expanduser(), env=env, port=port,
+    return devssh.ssh(project.load(Path.cwd()).config, key=Path(key).expanduser(), env=env, port=port,
                       address=address, image=image, name=name)
 
 

@@ -12,9 +12,11 @@ from torchship.commands import dispatch
 
 def which(*, commit: str) -> int:
     """Print the environment COMMIT names (its Env trailer) and the base digests pinned for it."""
+    from torchship import project
     from torchship.workflow import commitenv
 
-    print(commitenv.which(Path.cwd(), commit).render())
+    with project.find(Path.cwd()) as proj:
+        print(commitenv.which(proj, commit).render())
     return 0
 
 

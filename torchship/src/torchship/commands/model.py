@@ -13,9 +13,11 @@ from torchship.commands import dispatch
 
 def new(*, name: str, commit: bool = True) -> int:
     """Create feature/model-NAME from main with a model skeleton, a unit and an e2e test."""
+    from torchship import project
     from torchship.workflow import modelbranch
 
-    print(modelbranch.new(Path.cwd(), name, commit=commit).render())
+    with project.find(Path.cwd()) as proj:
+        print(modelbranch.new(proj, name, commit=commit).render())
     return 0
 
 

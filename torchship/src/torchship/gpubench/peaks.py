@@ -26,10 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torchship.errors import ConfigError
-
 MATH = ("fp32", "tf32", "bf16", "fp16", "fp8")
-_KEYS = {"match", "memory_gbps", "source", *MATH}
 
 
 @dataclass(frozen=True)
@@ -106,38 +103,11 @@ BUILTIN: tuple[Peak, ...] = (
 
 
 def parse(table: Mapping[str, Any], *, where: str = "tool.torchship.gpus") -> list[Peak]:
-    """[tool.torchship.gpus.<key>] tables -> Peaks, validated (one clear error per problem)."""
-    peaks: list[Peak] = []
-    for key, raw in table.items():
-        k = f"{where}.{key}"
-        if not isinstance(raw, dict):
-            raise ConfigError(k, "must be a table", hint='e.g. match = "H100", bf16 = 989.5')
-        extra = sorted(set(raw) - _KEYS)
-        if extra:
-            raise ConfigError(f"{k}.{extra[0]}", "unknown key",
-                              hint=f"allowed: {', '.join(sorted(_KEYS))}")
-        match = raw.get("match")
-        if not isinstance(match, str) or not match:
-            raise ConfigError(f"{k}.match", "missing",
-                              hint="a regular expression found in torch's device name")
-        try:
-            re.compile(match)
-        except re.error as exc:
-            raise ConfigError(f"{k}.match", f"not a regular expression: {exc}") from exc
-        numbers: dict[str, float] = {}
-        for name in (*MATH, "memory_gbps"):
-            if name not in raw:
-                continue
-            value = raw[name]
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"{k}.{name}", f"must be a positive number, not {value!r}")
-            numbers[name] = float(value)
-        source = raw.get("source", "")
-        if not isinstance(source, str):
-            raise ConfigError(f"{k}.source", "must be a string")
-        peaks.append(Peak(key, match, {m: numbers[m] for m in MATH if m in numbers},
-                          numbers.get("memory_gbps"), source or f"[{where}.{key}]"))
-    return peaks
+    """[tool.torchship.gpus.<key>] tables -> Peaks, validated where every table is
+    (torchship.config: one clear error per problem)."""
+    from torchship.config import peaks
+
+    return list(peaks(table, where=where))
 
 
 def table(root: Path | None = None) -> list[Peak]:
@@ -147,16 +117,8 @@ def table(root: Path | None = None) -> list[Peak]:
     if pyproject.is_file():
         from torchship.config import Pyproject
 
-        own = parse(gpus_table(Pyproject.read(pyproject.parent).tool("torchship")))
+        own = parse(Pyproject.read(pyproject.parent).tool("torchship").get("gpus", {}))
     return [*own, *BUILTIN]
-
-
-def gpus_table(tool: Mapping[str, Any]) -> Mapping[str, Any]:
-    """[tool.torchship.gpus] of the [tool.torchship] table `tool` ({} when absent)."""
-    gpus = tool.get("gpus", {})
-    if not isinstance(gpus, dict):
-        raise ConfigError("tool.torchship.gpus", "must be a table of tables")
-    return gpus
 
 
 def lookup(device_name: str, peaks: Iterable[Peak] = BUILTIN) -> Peak | None:

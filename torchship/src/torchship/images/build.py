@@ -30,6 +30,7 @@ from torchship.images.locks import requirements_for, wanted
 from torchship.images.owner import built_here, owned, record
 from torchship.images.probe import (
     Found,
+    base_versions,
     cached_probe,
     disagreements,
     found_labels,
@@ -178,18 +179,22 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
         except CommandFailed as exc:
             raise _build_error(spec, exc) from exc
 
-    # An image with the same base, dependencies and Dockerfile was probed before (a source
-    # change): its versions label the build at once (the guess). The built image's layers
+    # Each image is built once, its labels set before the build from what it will hold:
+    # what an image with the same base, dependencies and Dockerfile held (a source change),
+    # else what the base holds (probed once per base, remembered; a base without python
+    # cannot say, and its image is labelled after). The built image's layers
     # below the source (layer_key) say what it holds: when an image with those very layers
     # was probed, that probe holds for this one and nothing runs in the image; otherwise it
-    # is probed. When the labels built were wrong (or missing), it is built again with the
-    # right ones (a fully cached pass: only the image config is new).
+    # is probed. Only when its dependency steps changed python, torch, CUDA or cuDNN were
+    # the labels wrong: then it is built again with the right ones (a fully cached pass:
+    # only the image config is new).
     key = probe_key(spec, args, dockerfile.read_text())
     known = None if no_cache else cached_probe(key)
+    expected = known or base_versions(docker, spec.base_ref, fresh=no_cache)
     own = own_version(pyproject)
     # The images these tags name now: replaced by this build, left nameless unless removed.
     previous = _image_ids(docker, spec.tags)
-    output = run_build({**labels, **found_labels(known)} if known else labels)
+    output = run_build({**labels, **found_labels(expected)} if expected else labels)
     info = inspect(docker, spec.tags[0])
     first_id = str(info["Id"])
     lkey = layer_key(spec, info)
@@ -202,7 +207,7 @@ def build_one(docker: Docker, config: Config, spec: ImageSpec, prov: Provenance,
         remove_images(spec.tags, docker=docker)
         raise ImageError(f"{spec.name}: the image holds {', '.join(wrong)}",
                          hint=f"fix [bases.{spec.env}] in {config.source.name} or the base")
-    if known is None or found_labels(found) != found_labels(known):
+    if expected is None or found_labels(found) != found_labels(expected):
         # Never --no-cache here: this pass must give the layers just built and probed, only
         # the image config (the labels) new. It does (BuildKit takes the newest cache
         # records); should another build have raced it, the result is probed again.

@@ -143,6 +143,32 @@ def cached_probe(key: str) -> Found | None:
         return None
 
 
+def base_versions(docker: Docker, base_ref: str, *, fresh: bool = False) -> Found | None:
+    """What the base image holds (python, torch, CUDA, cuDNN), probed once per base and
+    remembered: an image built on it holds the same unless its dependency steps change them,
+    so its labels can be set before it is built (build.py checks them against the built
+    image). Read without importing torch (about 1 s) when torch has no CUDA, so no cuDNN
+    either; a CUDA torch is imported for its cuDNN. `fresh`: probed again, whatever was
+    remembered. None: a base that cannot say (no `python` on its PATH: the Dockerfile may
+    install one)."""
+    key = "base-" + hashlib.sha256("\0".join([base_ref, _PROBE]).encode()).hexdigest()[:32]
+    known = None if fresh else cached_probe(key)
+    if known is not None:
+        return known
+    try:
+        found = probe(docker, base_ref, deep=False)
+        if found.cuda is not None:
+            found = probe(docker, base_ref)
+    except ImageError:
+        return None
+    folder = _cache()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{key}.json").write_text(json.dumps(
+        {"python": found.python, "torch": found.torch, "cuda": found.cuda, "cudnn": found.cudnn,
+         "fingerprint": None}))
+    return found
+
+
 def store_probe(key: str, found: Found) -> None:
     if not _fingerprinted(found):
         return

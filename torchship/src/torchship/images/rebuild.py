@@ -168,11 +168,12 @@ def rebuild(start: Path | str, tag: str, *, out: Out = print, quiet: bool = Fals
     """Rebuild the images of release `tag` in a clean worktree on its recorded bases and
     report, per image, how they differ from the manifests the release wrote. `no_cache`:
     every step run again, none taken from the engine's layer cache."""
-    from torchship.release.plan import ReleaseError, prefix_of, project_root
+    from torchship import project as projectmod
+    from torchship.release.plan import ReleaseError, prefix_of
     from torchship.release.verify import images_in
 
-    with Git.discover(start) as git:
-        cfg = tsconfig.load(project_root(git, Path(start)))
+    with projectmod.find(start) as project:
+        git, cfg = project.git, project.config
         if git.ref(f"refs/tags/{tag}") is None:
             raise ReleaseError(f"tag {tag} does not exist",
                                hint="git fetch --tags, or check `git tag -l`")
@@ -204,7 +205,7 @@ def rebuild(start: Path | str, tag: str, *, out: Out = print, quiet: bool = Fals
             local = tsconfig.local_config_path(cfg.root)
             if local.is_file():  # this machine's settings (engine, registry), not the tag's
                 shutil.copy2(local, tsconfig.local_config_path(root))
-            wt = tsconfig.load(root)
+            wt = projectmod.load(root).config
             missing = sorted(set(bases) - set(wt.bases))
             if missing:
                 raise ImageError(f"{tag} records environment {missing[0]}, which its "

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from torchship import config as configmod
+from torchship import project as projectmod
 from torchship.adapters import proc
 from torchship.adapters.git import Git
 from torchship.errors import ConfigError, TorchshipError
@@ -335,7 +336,7 @@ def execute(opts: Options, *, builder: Builder = default_builder,
             cfg: configmod.Config | None = None) -> tuple[Run, Path]:
     """Run the suites in every environment and save the records; return the run and folder.
     `cfg`: the command's configuration of the project at opts.root (else read here)."""
-    cfg = cfg or configmod.load(opts.root)
+    cfg = cfg or projectmod.load(opts.root).config
     check_envs(cfg, opts)
     mode, why = resolve_mode(opts, cfg)
     baseline_check = opts.baseline
@@ -411,7 +412,7 @@ def gpu_tests(opts: Options, *, builder: Builder = default_builder,
     and used by every part."""
     from torchship.matrix import runners
 
-    cfg = cfg or configmod.load(opts.root)
+    cfg = cfg or projectmod.load(opts.root).config
     run, folder = runners.get(opts.on)(opts, builder=builder, cfg=cfg)
     report_and_verdict(run, folder, opts, cfg=cfg)
     return folder
@@ -438,13 +439,13 @@ def compare_only(opts: Options, run_dir: Path | None = None, *,
     if opts.merge:
         from torchship.matrix import runners
 
-        cfg = cfg or configmod.load(opts.root)  # before anything is written
+        cfg = cfg or projectmod.load(opts.root).config  # before anything is written
         run, folder = runners.get("ci-shards")(opts, builder=default_builder, cfg=cfg)
         report_and_verdict(run, folder, opts, cfg=cfg)
         return folder
     folder = run_dir or latest_run(opts.root)
     run = load_run(folder)
-    report_and_verdict(run, folder, opts, cfg=cfg or configmod.load(opts.root))
+    report_and_verdict(run, folder, opts, cfg=cfg or projectmod.load(opts.root).config)
     return folder
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torchship import config as tsconfig
+from torchship import project as projectmod
 from torchship.adapters.git import Git
 from torchship.errors import TorchshipError
-from torchship.release.plan import ReleaseError, project_root
+from torchship.release.plan import ReleaseError
 from torchship.release.verify import images_in, verify
 
 Out = Callable[[str], None]
@@ -65,8 +66,8 @@ def run_release(start: Path | str, tag: str, *, variant: str = "runtime",
     if variant not in tsconfig.VARIANTS:
         raise ReleaseError(f"--variant {variant!r} is not a variant",
                            hint=f"one of: {', '.join(tsconfig.VARIANTS)}")
-    with Git.discover(start) as git:
-        cfg = tsconfig.load(project_root(git, Path(start)))
+    with projectmod.find(start) as project:
+        git, cfg = project.git, project.config
         try:
             verify(git, cfg, tag)
             out(f"✓ {tag} verifies")
@@ -142,8 +143,8 @@ def run_hint(c: Candidate, env: str) -> str:
 def last_good(start: Path | str, *, out: Out = print) -> Candidate:
     """`invoke release.last-good`: the newest release that verifies (and whose recorded
     matrix passed), with its digests and how to run it."""
-    with Git.discover(start) as git:
-        cfg = tsconfig.load(project_root(git, Path(start)))
+    with projectmod.find(start) as project:
+        git, cfg = project.git, project.config
         tags = release_tags(git, cfg.release.tag_prefix)
         if not tags:
             raise ReleaseError(f"no release tags ({cfg.release.tag_prefix}*) in this "

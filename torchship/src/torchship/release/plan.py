@@ -149,13 +149,6 @@ class Plan:
         return posixpath.join(self.prefix, rel) if self.prefix else rel
 
 
-def project_root(git: Git, start: Path) -> Path:
-    """The project `start` is in (torchship.project.root_in)."""
-    from torchship.project import root_in
-
-    return root_in(git, start)
-
-
 def prefix_of(git: Git, project: Path) -> str:
     rel = project.relative_to(git.top).as_posix()
     return "" if rel == "." else rel
@@ -331,8 +324,7 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
           signed: Callable[[], None] | None) -> Plan:
     project = cfg.root
     prefix = prefix_of(git, project)
-    bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final,
-                        index=git.index_file())
+    bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final)
     new = str(bump.new)
     tag = f"{cfg.release.tag_prefix}{new}"
     check_tag_name(git, tag, cfg.release.tag_prefix)

@@ -1,8 +1,11 @@
 """The bump-my-version adapter: the next version, the planned file edits, and applying them.
 
-bump-my-version has no stable Python API, so this uses exactly what its own `bump` command
-uses (`find_config_file`, `get_configuration`, `do_bump`), in-process: a release costs one
-import of it, not several CLI start-ups. It does not roll back; release.py does.
+bump-my-version has no stable Python API, so this uses what its own `bump` command uses
+(`get_configuration`'s pieces, `do_bump`), in-process: a release costs one import of it, not
+several CLI start-ups. Its configuration is built with explicit paths and without its look
+at the repository (git in the working directory): the process's working directory and
+environment never change here, while the preflight's threads run beside it. It does not roll
+back; release.py does.
 
 Versions are parsed with the project's own [tool.bumpversion] `parse` (major, minor and
 patch, and optionally pre_l and pre_n: a pre-release label from
@@ -13,18 +16,15 @@ included): bump-my-version owns all three, this module asks it.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torchship.errors import TorchshipError
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 PARTS = ("major", "minor", "patch")
 
@@ -84,46 +84,6 @@ class Bump:
     # bump-my-version's (configuration, config file) the plan was made with: apply() reuses
     # it rather than reading the configuration (and asking git) a second time.
     bv: tuple[Any, Path] | None = field(default=None, compare=False, repr=False)
-
-
-@contextmanager
-def _in(root: Path) -> Iterator[None]:
-    # bump-my-version resolves file names against the working directory.
-    before = os.getcwd()
-    os.chdir(root)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
-@contextmanager
-def _index_copy(index: Path | None) -> Iterator[None]:
-    """Git works on a throwaway copy of the index inside the block.
-
-    bump-my-version asks git for the last tag as it reads its configuration (`git
-    update-index --refresh`, `git describe --dirty`), and both rewrite the index's stat cache:
-    a plan must change no byte of the repository, so they refresh a copy.
-    """
-    if index is None:
-        yield
-        return
-    import shutil
-    import tempfile
-
-    before = os.environ.get("GIT_INDEX_FILE")
-    with tempfile.TemporaryDirectory(prefix="torchship-index-") as tmp:
-        copy = Path(tmp) / "index"
-        if index.is_file():
-            shutil.copyfile(index, copy)
-        os.environ["GIT_INDEX_FILE"] = str(copy)
-        try:
-            yield
-        finally:
-            if before is None:
-                os.environ.pop("GIT_INDEX_FILE", None)
-            else:
-                os.environ["GIT_INDEX_FILE"] = before
 
 
 def _settings(root: Path) -> dict[str, Any]:
@@ -227,8 +187,6 @@ _CONFIGS: dict[tuple[Path, str], Any] = {}
 def _config(root: Path) -> tuple[Any, Path]:
     import json
 
-    from bumpversion.config import get_configuration
-
     from torchship.config import parse_toml
 
     # The file bump-my-version's find_config_file would pick for it (which parses it with
@@ -243,15 +201,63 @@ def _config(root: Path) -> tuple[Any, Path]:
     known = _CONFIGS.get(key)
     if known is not None and current is not None:
         return known.model_copy(update={"current_version": str(current)}), found
-    config = get_configuration(found)
+    config = _configuration(found)
     _CONFIGS[key] = config
     return config, found
 
 
-def plan(root: Path, *, part: str | None, pre: str | None, final: bool,
-         index: Path | None = None) -> Bump:
-    """Compute the new version and every file's new content; write nothing (git's questions
-    about the last tag read a copy of `index`, the repository's index file, when given).
+def _absolute(root: Path, pattern: str, *, escape: bool) -> str:
+    negated = pattern.startswith("!")
+    path = pattern[1:] if negated else pattern
+    if not os.path.isabs(path):
+        path = f"{glob.escape(str(root)) if escape else root}/{path}"
+    return ("!" if negated else "") + path
+
+
+def _configuration(config_file: Path) -> Any:
+    """bump-my-version's configuration of `config_file`, built as its get_configuration does
+    less its look at the repository: that runs git (and the index refresh it starts with) in
+    the process's working directory. The release asks git itself, through its adapter, and
+    commits and tags itself; so nothing here reads or changes the working directory or the
+    environment, while the preflight's threads run beside it. File names are made absolute,
+    against the configuration's folder (bump-my-version would resolve them against the
+    working directory)."""
+    from bumpversion.config import check_current_version, set_config_defaults
+    from bumpversion.config.files import get_pep621_info, read_config_file
+    from bumpversion.config.models import Config
+    from bumpversion.config.utils import get_all_file_configs, get_all_part_configs
+    from bumpversion.scm.models import SCMConfig, SCMInfo
+
+    class Unasked(SCMInfo):  # type: ignore[misc]  # bump-my-version is untyped here
+        def _set_from_scm_tool(self) -> None:
+            """No git in the working directory: the tag facts stay unknown (None, 0)."""
+
+    settings = set_config_defaults(read_config_file(config_file))
+    for hooks in ("setup_hooks", "pre_commit_hooks", "post_commit_hooks"):
+        if settings.get(hooks):
+            raise VersionError(f"[tool.bumpversion] {hooks}: the release runs its own steps, "
+                               "and bump-my-version's hooks would not run in the project",
+                               hint=f"remove {hooks}, and run the command before `torchship release`")
+    settings["parts"] = get_all_part_configs(settings)
+    settings["files"] = get_all_file_configs(settings)
+    root = Path(os.path.abspath(config_file)).parent
+    for file in settings["files"]:
+        if file.filename:
+            file.filename = _absolute(root, file.filename, escape=False)
+        if file.glob:
+            file.glob = _absolute(root, file.glob, escape=True)
+        if getattr(file, "glob_exclude", None):
+            file.glob_exclude = tuple(_absolute(root, p, escape=True) for p in file.glob_exclude)
+    Config.model_rebuild()
+    config = Config(**settings)
+    config.pep621_info = get_pep621_info(config_file)
+    config.scm_info = Unasked(SCMConfig.from_config(config))
+    config.current_version = check_current_version(config)
+    return config
+
+
+def plan(root: Path, *, part: str | None, pre: str | None, final: bool) -> Bump:
+    """Compute the new version and every file's new content; write nothing.
 
     Also the consistency check: every configured file must hold the current version
     (bump-my-version's own search), and [project].version must agree with it.
@@ -271,31 +277,29 @@ def plan(root: Path, *, part: str | None, pre: str | None, final: bool,
         raise VersionError(f"versions disagree: pyproject.toml [project] version is "
                            f"{project_version}, [tool.bumpversion] current_version is "
                            f"{current_text}", hint="make every file say the same version")
-    with _in(root):
-        try:
-            with _index_copy(index):
-                config, config_file = _config(root)
-            vc = config.version_config
-            cur = vc.parse(current_text)
-            nxt = vc.version_spec.create_version(new.values())
-            written = vc.serialize(nxt, get_context(config))
-            if parse(written, bv.get("parse"), final=final_label) != new:
-                raise VersionError(f"[tool.bumpversion] cannot write {new}",
-                                   hint="check parse/serialize and the pre_l values")
-            new = replace(new, text=written)
-            ctx = get_context(config, cur, nxt)
-            pending: dict[str, str] = {}
-            for cf in resolve_file_config(config.files_to_modify, config.version_config):
-                path = os.path.abspath(cf.file_change.filename)
-                changed = cf.get_changed_contents(cur, nxt, ctx, pending.get(path))
-                if changed is not None:
-                    pending[path] = changed
-        except BumpVersionError as exc:
-            raise VersionError(f"versions disagree: {exc} (current_version is {current_text})",
-                               hint="make every configured file say the same version") from exc
-        except FileNotFoundError as exc:
-            raise VersionError(f"a file in [tool.bumpversion] is missing: {exc}",
-                               hint="fix [[tool.bumpversion.files]]") from exc
+    try:
+        config, config_file = _config(root)
+        vc = config.version_config
+        cur = vc.parse(current_text)
+        nxt = vc.version_spec.create_version(new.values())
+        written = vc.serialize(nxt, get_context(config))
+        if parse(written, bv.get("parse"), final=final_label) != new:
+            raise VersionError(f"[tool.bumpversion] cannot write {new}",
+                               hint="check parse/serialize and the pre_l values")
+        new = replace(new, text=written)
+        ctx = get_context(config, cur, nxt)
+        pending: dict[str, str] = {}
+        for cf in resolve_file_config(config.files_to_modify, config.version_config):
+            path = os.path.abspath(cf.file_change.filename)
+            changed = cf.get_changed_contents(cur, nxt, ctx, pending.get(path))
+            if changed is not None:
+                pending[path] = changed
+    except BumpVersionError as exc:
+        raise VersionError(f"versions disagree: {exc} (current_version is {current_text})",
+                           hint="make every configured file say the same version") from exc
+    except FileNotFoundError as exc:
+        raise VersionError(f"a file in [tool.bumpversion] is missing: {exc}",
+                           hint="fix [[tool.bumpversion.files]]") from exc
     # bump-my-version also rewrites current_version (and [project].version) in its config.
     cfg_path = os.path.abspath(config_file)
     cfg_text = pending.get(cfg_path) or Path(cfg_path).read_text(encoding="utf-8")
@@ -326,9 +330,8 @@ def apply(root: Path, bump: Bump) -> None:
     """Let bump-my-version write the new version, then check it wrote what was planned."""
     from bumpversion.bump import do_bump
 
-    with _in(root):
-        config, config_file = bump.bv or _config(root)
-        do_bump(None, str(bump.new), config, config_file, dry_run=False)
+    config, config_file = bump.bv or _config(root)
+    do_bump(None, str(bump.new), config, config_file, dry_run=False)
     for rel, content in bump.files.items():
         if (root / rel).read_bytes() != content:
             raise VersionError(f"bump-my-version wrote {rel} differently from the plan",
@@ -349,19 +352,18 @@ def not_holding(root: Path, version: str) -> list[str]:
     from bumpversion.files import resolve_file_config
 
     missing: list[str] = []
-    with _in(root):
-        config, _ = _config(root)
-        vc = config.version_config
-        cur = vc.parse(version)
-        if cur is None:
-            raise VersionError(f"version {version!r} does not match [tool.bumpversion] parse")
+    config, _ = _config(root)
+    vc = config.version_config
+    cur = vc.parse(version)
+    if cur is None:
+        raise VersionError(f"version {version!r} does not match [tool.bumpversion] parse")
+    try:
+        files = resolve_file_config(config.files_to_modify, vc)
+    except FileNotFoundError as exc:  # a glob that matches nothing
+        return [str(exc)]
+    for cf in files:
         try:
-            files = resolve_file_config(config.files_to_modify, vc)
-        except FileNotFoundError as exc:  # a glob that matches nothing
-            return [str(exc)]
-        for cf in files:
-            try:
-                cf.get_changed_contents(cur, cur, get_context(config, cur, cur))
-            except (BumpVersionError, FileNotFoundError):
-                missing.append(os.path.relpath(os.path.abspath(cf.file_change.filename), root))
+            cf.get_changed_contents(cur, cur, get_context(config, cur, cur))
+        except (BumpVersionError, FileNotFoundError):
+            missing.append(os.path.relpath(os.path.abspath(cf.file_change.filename), root))
     return missing

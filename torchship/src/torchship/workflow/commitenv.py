@@ -30,9 +30,11 @@ from pathlib import Path
 
 from torchship import config as configmod
 from torchship import envmatch
+from torchship import project as projectmod
 from torchship.adapters.git import Git, GitError
 from torchship.adapters.proc import run
 from torchship.errors import ConfigError, TorchshipError
+from torchship.project import Project
 
 TRAILER = "Env"
 ENV_VAR = "TORCHSHIP_ENV"
@@ -210,10 +212,9 @@ def check_named(cfg: configmod.Config, names: list[str]) -> None:
                               hint=f"one of: {', '.join(cfg.bases)}")
 
 
-def commit_msg(message_file: Path, *, root: Path, environ: Mapping[str, str] | None = None) -> str:
+def commit_msg(message_file: Path, *, project: Project, environ: Mapping[str, str] | None = None) -> str:
     """The commit-msg hook: check an Env trailer, or add one. Returns what it did, in words."""
-    cfg = configmod.load(root)
-    git = Git.discover(root)
+    cfg, git = project.config, project.git
     if not has_content(message_file.read_text(errors="replace"), comment=_comment_char(git)):
         return "empty message: left for git to refuse"
     named = trailers(message_file, git=git)
@@ -301,14 +302,14 @@ def _config_at(git: Git, root: Path, commit: str) -> configmod.Config | None:
     with tempfile.TemporaryDirectory(prefix="torchship-which-") as tmp:
         (Path(tmp) / "pyproject.toml").write_bytes(text)
         try:
-            return configmod.load(tmp, use_local=False)
+            return projectmod.load(tmp, use_local=False).config
         except ConfigError:
             return None
 
 
-def which(root: Path, commit: str) -> Named:
+def which(project: Project, commit: str) -> Named:
     """The environment `commit` names, and the base images pinned for it at that commit."""
-    git = Git.discover(root)
+    root, git = project.root, project.git
     sha = git.commit_of(commit)
     if sha is None:
         raise TorchshipError(f"{commit!r} is not a commit in {root}",
@@ -324,7 +325,7 @@ def which(root: Path, commit: str) -> Named:
     at_commit = _config_at(git, root, sha)
     if at_commit is not None and env in at_commit.bases:
         return Named(sha, subject, env, at_commit.bases[env], f"pyproject.toml at {sha[:12]}")
-    current = configmod.load(root)
+    current = project.config
     if env in current.bases:
         return Named(sha, subject, env, current.bases[env],
                      f"{current.source.name} as it is now: the commit's pyproject.toml "

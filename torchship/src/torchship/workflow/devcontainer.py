@@ -134,13 +134,11 @@ def run(session: Session, *, docker_exe: str) -> int:
         proc.run([docker_exe, "rm", "-f", session.name], check=False)
 
 
-def shell(root: Path, *, env: str | None, command: Sequence[str], image: str | None = None,
+def shell(cfg: Config, *, env: str | None, command: Sequence[str], image: str | None = None,
           network: str = "host") -> int:
     """`invoke dev.shell [-- CMD]`: a shell (or CMD) in the pinned devel image."""
-    from torchship import config as configmod
     from torchship.adapters.docker import require_engine
 
-    cfg = configmod.load(root)
     chosen = pick_env(cfg, env)
     docker = require_engine()
     ref = devel_image(cfg, chosen, image)
@@ -154,11 +152,10 @@ def shell(root: Path, *, env: str | None, command: Sequence[str], image: str | N
 TOKEN_VAR = "JUPYTER_TOKEN"   # read by jupyter-server itself; never on a command line
 
 
-def jupyter(root: Path, *, env: str | None, port: int = 8888, image: str | None = None,
+def jupyter(cfg: Config, *, env: str | None, port: int = 8888, image: str | None = None,
             name: str | None = None) -> int:
     """`invoke dev.jupyter`: JupyterLab in the pinned devel image on 127.0.0.1:PORT, the
     token taken from $JUPYTER_TOKEN (refused without one: no open notebook server)."""
-    from torchship import config as configmod
     from torchship.adapters.docker import require_engine
 
     token = os.environ.get(TOKEN_VAR, "")
@@ -167,7 +164,6 @@ def jupyter(root: Path, *, env: str | None, port: int = 8888, image: str | None 
                              "JupyterLab needs a token of 16 characters or more",
                              hint=f'export {TOKEN_VAR}="$(python -c "import secrets; '
                                   'print(secrets.token_hex(24))")"')
-    cfg = configmod.load(root)
     chosen = pick_env(cfg, env)
     docker = require_engine()
     # Host network: the server's 127.0.0.1 is the host's (engines without a bridge have no

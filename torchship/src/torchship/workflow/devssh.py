@@ -113,12 +113,11 @@ def build_image(cfg: Config, env: str, devel: str, *, docker: Docker) -> SshImag
     return SshImage(tag, uid, gid)
 
 
-def ssh(root: Path, *, key: Path, env: str | None, port: int = 2222,
+def ssh(cfg: Config, *, key: Path, env: str | None, port: int = 2222,
         address: str = "127.0.0.1", image: str | None = None, name: str | None = None) -> int:
     """`invoke dev.ssh --key KEY.pub`: sshd in the devel image on ADDRESS:PORT (foreground)."""
     import ipaddress
 
-    from torchship import config as configmod
     from torchship.adapters.docker import require_engine
     from torchship.workflow.devcontainer import run
 
@@ -129,7 +128,6 @@ def ssh(root: Path, *, key: Path, env: str | None, port: int = 2222,
                              hint="e.g. 127.0.0.1 (the default), or 0.0.0.0 for every interface"
                              ) from None
     key_text = read_key(key)
-    cfg = configmod.load(root)
     chosen = pick_env(cfg, env)
     docker = require_engine()
     built = build_image(cfg, chosen, devel_image(cfg, chosen, image), docker=docker)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from torchship import config as configmod
+from torchship import project as projectmod
 from torchship.adapters.git import Git, GitError
 from torchship.adapters.proc import run
 from torchship.errors import TorchshipError
@@ -54,10 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path.cwd()  # pre-commit runs hooks from the top of the work tree
     try:
         if args[:1] == ["commit-msg"] and len(args) == 2:
-            print(f"torchship: {commitenv.commit_msg(Path(args[1]), root=root)}")
+            with projectmod.find(root) as project:
+                print(f"torchship: {commitenv.commit_msg(Path(args[1]), project=project)}")
             return 0
         if args == ["check-env"]:
-            cfg = configmod.load(root)
+            cfg = projectmod.load(root).config
             if cfg.hooks.env_check == "off":
                 return 0
             result = commitenv.check_local(cfg)

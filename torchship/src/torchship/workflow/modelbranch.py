@@ -31,6 +31,7 @@ from typing import Any
 from torchship import config as configmod
 from torchship.adapters.git import Git, GitError
 from torchship.errors import TorchshipError
+from torchship.project import Project
 
 BRANCH_PREFIX = "feature/model-"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -138,18 +139,9 @@ def _module_file(git: Git, base: str, package: str, module: str) -> tuple[str, b
     return None
 
 
-def _repository(root: Path) -> Git:
-    git = Git.find(root)
-    if git is None or git.head() is None:
-        raise ModelError(f"{root} is not a git repository with a commit")
-    return git
-
-
-def plan(root: Path, name: str, git: Git | None = None) -> tuple[Skeleton, str]:
+def plan(root: Path, name: str, git: Git, base: str) -> tuple[Skeleton, str]:
     """Check everything; return the skeleton and the base branch. Raises before any change."""
     validate_name(name)
-    git = git or _repository(root)
-    base = configmod.load(root).release.branch
     if not _exists(git, f"refs/heads/{base}"):
         raise ModelError(f"there is no {base} branch to start from")
     pyproject = _show(git, base, "pyproject.toml")
@@ -328,14 +320,15 @@ class Created:
                           f"test it:  pytest {s.unit_test} {s.e2e_test}"])
 
 
-def new(root: Path, name: str, *, commit: bool = True) -> Created:
+def new(project: Project, name: str, *, commit: bool = True) -> Created:
     """Create the branch and the skeleton; undo everything if a step fails."""
-    with _repository(root) as git:
-        return _new(root, name, git, commit=commit)
+    if project.git.head() is None:
+        raise ModelError(f"{project.root} is not a git repository with a commit")
+    return _new(project.root, name, project.git, project.config.release.branch, commit=commit)
 
 
-def _new(root: Path, name: str, git: Git, *, commit: bool) -> Created:
-    skeleton, base = plan(root, name, git)
+def _new(root: Path, name: str, git: Git, base: str, *, commit: bool) -> Created:
+    skeleton, base = plan(root, name, git, base)
     previous = git.branch()
     git.run("switch", "-q", "-c", skeleton.branch, base)
     try:

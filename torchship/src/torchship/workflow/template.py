@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from torchship import config as configmod
+from torchship import project as projectmod
 from torchship.adapters.git import Git, GitError, ls_files, reason, run_in
 from torchship.cli import Parser, guarded
 from torchship.errors import TorchshipError
@@ -541,7 +542,7 @@ def regenerate_ci(files: dict[PurePosixPath, bytes], *, strict: bool = True) -> 
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(data)
         try:
-            rendered = cigen.render(configmod.load(root, use_local=False))
+            rendered = cigen.render(projectmod.load(root, use_local=False).config)
         except TorchshipError:
             if strict:
                 raise

@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from torchship import config as configmod
+from torchship import project as projectmod
 from torchship.adapters.git import Git, GitError
 from torchship.cli import Parser, guarded
 from torchship.errors import ConfigError, TorchshipError
@@ -634,10 +635,10 @@ def check_direction(source: Source, record: Record, target: Target, *,
 
 
 def plan_update(root: Path, source: Source, git: Git, record: Record, target: Target,
-                *, scratch: Path) -> Update:
+                *, scratch: Path, project: configmod.Config) -> Update:
     """Render both versions, check the tool's major, merge with git (no file, index or ref
-    of the project changes), and list every step."""
-    project = configmod.load(root, use_local=False)
+    of the project changes), and list every step. `project`: its configuration as committed
+    (no torchship.local.toml)."""
     with source.checkout(record.commit) as old_t, source.checkout(target.commit) as new_t:
         template_py = configmod.Pyproject.read(new_t.root).data
         check_tool(project.pyproject.data, template_py, target.ref)
@@ -696,7 +697,8 @@ def update(root: Path, *, to: str | None = None, template: str | None = None,
            dry_run: bool = False, allow_downgrade: bool = False) -> Update:
     """Update the project at `root` to the template at `to`; with `dry_run`, only plan."""
     root = root.resolve()
-    with Git.discover(root) as git:
+    with projectmod.find(root, use_local=False) as proj:
+        git = proj.git
         check_clean(git, root)
         record = read_record(root)
         where = template or record.source
@@ -707,7 +709,8 @@ def update(root: Path, *, to: str | None = None, template: str | None = None,
                                   hint="pass --template DIR|URL of the template it came from")
             target = source.resolve(to, tag_prefix=source.tag_prefix())
             check_direction(source, record, target, allow_downgrade=allow_downgrade)
-            made = plan_update(root, source, git, record, target, scratch=source.scratch)
+            made = plan_update(root, source, git, record, target, scratch=source.scratch,
+                               project=proj.config)
             if not dry_run and made.target.commit != record.commit:
                 apply(made, git)
                 verify(made, git)
