@@ -1,0 +1,111 @@
+"""What was tested is what ships: a release with images and evidence (--matrix) builds its
+images once from the release tree, runs the matrix in them, and pushes, signs and tags those
+very images; the signed tag records each tested image ID, and release.verify holds every
+shipped image to it. On the real engine, registry, skopeo and GPG keys, with the stand-ins."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from torchship import config as tsconfig
+from torchship.adapters.docker import Docker
+from torchship.images import released as shipped
+from torchship.images.released import Recorded
+from torchship.matrix import records
+from torchship.release.verify import images_in
+from torchship.release.verify import images_tested
+from torchship.testing import one_error, require
+from torchship.testing.gitrepo import BIN, Project, add_bare_remote, git, isolated_env
+from torchship.testing.keys import GpgKey, configure_gpg, gpg_key, have, stop_gpg_agent
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+LONG = 2400  # builds two images and runs the matrix (unit, e2e, benchmarks) on a shared machine
+
+
+@pytest.fixture(scope="module")
+def team() -> Iterator[GpgKey]:
+    require(have("gpg"), "gpg is not installed (apt-get install gnupg)")
+    require(have("skopeo"), "skopeo is not installed (scripts/ci_services.sh)")
+    home = Path(tempfile.mkdtemp(prefix="ts23k-"))
+    try:
+        yield gpg_key(home)
+    finally:
+        stop_gpg_agent(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def released(project: Path, tmp_path: Path, team: GpgKey) -> Project:
+    """The image tests' project (evidence on, the template's policy) with a bare remote, a
+    GPG signing key and a lookaside store of its own."""
+    env = isolated_env(tmp_path / "home", GNUPGHOME=str(team.home),
+                       PATH=f"{BIN}:/usr/local/bin:/usr/bin:/bin")
+    for key, value in (("user.name", "T"), ("user.email", "t@example.com")):
+        git(project, "config", key, value, env=env)
+    add_bare_remote(project, tmp_path / "remote.git", env=env)
+    configure_gpg(project, team, env=env)
+    local = project / "torchship.local.toml"
+    local.write_text(f'{local.read_text()}\n[signatures]\nlookaside = "{tmp_path / "sigs"}"\n')
+    proj = Project(project, tmp_path / "remote.git", env, tmp_path)
+    proj.settle()
+    return proj
+
+
+def test_a_release_pushes_the_images_its_evidence_tested_and_verify_names_a_rebuilt_one(
+    released: Project, engine: Docker, tmp_path: Path
+) -> None:
+    image = tsconfig.load(released.path).image
+    # Images and evidence, but no --matrix: a record of this commit tested other bytes (the
+    # images before the version changed). One line, nothing written.
+    before = released.snapshot()
+    line = one_error(released.invoke("release", "--part", "patch", "--push"))
+    assert "a release that ships images takes its evidence in those images" in line
+    assert released.snapshot().diff(before) == []
+
+    head = released.git("rev-parse", "HEAD")
+    res = released.invoke("release", "--part", "patch", "--push", "--matrix", timeout=LONG)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "• images: built 2 from the release tree in" in res.stdout
+    body = released.git("cat-file", "tag", "v0.1.1")
+    tested = images_tested(body)
+    recorded = [Recorded.parse(i) for i in images_in(body)]
+    assert sorted(r.tag for r in recorded) == sorted(tested) == sorted(
+        f"{image}:0.1.1-{t}" for t in ("cpu-runtime", "runtime", "cpu-devel", "devel"))
+    # What the registry serves at each recorded digest is the image the matrix ran.
+    for r in recorded:
+        assert r.digest is not None
+        assert shipped.image_id(r.pinned) == tested[r.tag]
+    # The evidence (kept as the release's baseline) ran in the devel image the tag records,
+    # and the runtime image's smoke passed.
+    run = records.load(released.path / "results" / "releases" / "v0.1.1")
+    [record] = run.records
+    assert run.mode == "containers"
+    assert record.image_digest == tested[f"{image}:0.1.1-cpu-devel"]
+    assert record.smoke is not None and record.smoke.ok
+    assert f"Evidence: matrix run {run.run_id} of {head[:12]}, passed in cpu (images;" in body
+    # The images carry the commit the release was cut from: the release commit holds the
+    # card written from their test.
+    commit = released.git("rev-parse", "v0.1.1^{commit}")
+    assert released.git("rev-parse", f"{commit}^") == head
+    assert "MODEL_CARD.md" in released.git("show", "--name-only", "--format=", "v0.1.1").split()
+    assert tested[f"{image}:0.1.1-cpu-devel"] in (released.path / "MODEL_CARD.md").read_text()
+    ok = released.invoke("release.verify", "v0.1.1", timeout=600)
+    assert ok.returncode == 0, ok.stderr
+    assert "✓ 4 image(s) are those the evidence tested" in ok.stdout
+
+    # One image rebuilt and pushed under the released tag: verify fails, naming it.
+    runtime = f"{image}:0.1.1-cpu-runtime"
+    context = tmp_path / "rebuild"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {runtime}\nLABEL rebuilt=yes\n")
+    engine(*engine.build_argv[1:], "--tag", runtime, str(context))
+    engine("push", runtime)
+    line = one_error(released.invoke("release.verify", "v0.1.1", timeout=600))
+    assert f"{runtime}: the registry's tag is image sha256:" in line
+    assert f"not the image {tested[runtime][:19]} the release's evidence tested" in line
