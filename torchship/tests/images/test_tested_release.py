@@ -15,10 +15,10 @@ import pytest
 from torchship import config as tsconfig
 from torchship.adapters.docker import Docker
 from torchship.images import released as shipped
+from torchship.images.registry import RegistryError, resolve_digest
 from torchship.images.released import Recorded
 from torchship.matrix import records
-from torchship.release.verify import images_in
-from torchship.release.verify import images_tested
+from torchship.release.verify import images_in, images_tested
 from torchship.testing import one_error, require
 from torchship.testing.gitrepo import BIN, Project, add_bare_remote, git, isolated_env
 from torchship.testing.keys import GpgKey, configure_gpg, gpg_key, have, stop_gpg_agent
@@ -69,6 +69,26 @@ def test_a_release_pushes_the_images_its_evidence_tested_and_verify_names_a_rebu
     assert released.snapshot().diff(before) == []
 
     head = released.git("rev-parse", "HEAD")
+    # Tested, then the remote refuses the git push: the release rolls back whole, the images
+    # it built and tested (in the engine and the registry) and their signatures included.
+    released.hook("pre-receive", 'echo "policy: releases need review" >&2\nexit 1\n',
+                  remote=True)
+    res = released.invoke("release", "--part", "patch", "--push", "--matrix", timeout=LONG)
+    assert res.returncode != 0
+    assert "push failed" in res.stderr, res.stderr
+    assert "rolled back" in res.stderr
+    assert "• evidence: matrix run " in res.stdout
+    assert "removed this release's images" in res.stdout
+    assert released.git("rev-parse", "HEAD") == head
+    assert released.git("status", "--porcelain") == ""
+    assert released.git("tag", "--list") == ""
+    assert not (released.path / "results" / "releases").exists()
+    assert not engine.image_exists(f"{image}:0.1.1-cpu-devel")
+    with pytest.raises(RegistryError, match="not found"):
+        resolve_digest(f"{image}:0.1.1-cpu-runtime")
+    assert not list((tmp_path / "sigs").rglob("signature-*"))
+    (released.remote / "hooks" / "pre-receive").unlink()
+
     res = released.invoke("release", "--part", "patch", "--push", "--matrix", timeout=LONG)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "• images: built 2 from the release tree in" in res.stdout
@@ -87,7 +107,8 @@ def test_a_release_pushes_the_images_its_evidence_tested_and_verify_names_a_rebu
     [record] = run.records
     assert run.mode == "containers"
     assert record.image_digest == tested[f"{image}:0.1.1-cpu-devel"]
-    assert record.smoke is not None and record.smoke.ok
+    assert record.smoke is not None
+    assert record.smoke.ok
     assert f"Evidence: matrix run {run.run_id} of {head[:12]}, passed in cpu (images;" in body
     # The images carry the commit the release was cut from: the release commit holds the
     # card written from their test.
