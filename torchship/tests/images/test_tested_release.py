@@ -130,3 +130,17 @@ def test_a_release_pushes_the_images_its_evidence_tested_and_verify_names_a_rebu
     line = one_error(released.invoke("release.verify", "v0.1.1", timeout=600))
     assert f"{runtime}: the registry's tag is image sha256:" in line
     assert f"not the image {tested[runtime][:19]} the release's evidence tested" in line
+
+
+def test_a_dry_run_of_a_tested_release_says_it_builds_once_and_ships_what_it_tests(
+    released: Project,
+) -> None:
+    before = released.snapshot()
+    res = released.invoke("release", "--part", "patch", "--push", "--matrix", "--dry-run")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "\n3. test images: build its images (4 tags) from the release tree" in res.stdout
+    assert "\n6. images: none built here: those the test images step built and tested are " \
+        "pushed (0 s building)\n" in res.stdout
+    assert "\n5. commit: 'Release 0.1.1', of CHANGELOG.md, MODEL_CARD.md, " in res.stdout
+    assert "dry run: nothing was changed, nothing was built or run" in res.stdout
+    assert released.snapshot().diff(before) == []

@@ -142,7 +142,8 @@ class Plan:
     @property
     def paths(self) -> list[str]:
         """Every file the release writes, from the project."""
-        card = [self.card_path] if self.card_path and self.card_new is not None else []
+        card = ([self.card_path] if self.card_path and (self.card_new is not None
+                                                         or self.tested) else [])
         return sorted({*self.bump.files, self.changelog_path, *card})
 
     def in_repo(self, rel: str) -> str:
@@ -368,7 +369,7 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
             skopeo.exe()
             sign.signing_key(git.top)
     tested = _tested(cfg, opts, planned, tag)
-    proof = (_Proof(text=TESTED_LATER) if tested
+    proof = (_Proof(text=TESTED_LATER, card_path=cfg.release.model_card) if tested
              else _evidence(cfg, opts, head=head, new=new, tag=tag))
     # In a repository of several projects, the subject says which one is released.
     subject = f"Release {prefix} {new}" if prefix else f"Release {new}"

@@ -880,9 +880,9 @@ class TestImages(Step):
     def describe(self, plan: Plan) -> list[str]:
         if not plan.tested:
             return ["test images: nothing (no images shipped with --matrix evidence)"]
-        return [f"test images: build {len(plan.images)} from the release tree (labelled "
-                f"{plan.new}, {plan.head[:12]}), run the matrix in them (nox -s gpu_tests): "
-                "the evidence; these digests are what ships",
+        return [f"test images: build its images ({len(plan.images)} tags) from the release "
+                f"tree (labelled {plan.new}, {plan.head[:12]}), run the matrix in them (nox -s "
+                "gpu_tests): the evidence; these images are what ships",
                 *(f"  {t}" for t in plan.images)]
 
     def prepare(self, ctx: Context) -> ImagesUndo:
