@@ -131,6 +131,21 @@ def test_a_release_pushes_the_images_its_evidence_tested_and_verify_names_a_rebu
     assert f"{runtime}: the registry's tag is image sha256:" in line
     assert f"not the image {tested[runtime][:19]} the release's evidence tested" in line
 
+    # Without --push the release checks its local images against what it tested (its own
+    # verify step); release.verify refuses the tag in one line: no digest ties it to bytes.
+    # (Its benchmarks are not the subject: without v0.1.1's baseline, timings on a shared
+    # machine are not compared.)
+    shutil.rmtree(released.path / "results" / "releases" / "v0.1.1")
+    log = (released.path / "CHANGELOG.md").read_text()
+    released.commit("CHANGELOG.md", log.replace("## [Unreleased]\n",
+                                                "## [Unreleased]\n\n### Fixed\n\n- more\n", 1))
+    res = released.invoke("release", "--part", "patch", "--matrix", timeout=LONG)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "image(s) labelled with" in res.stdout
+    assert ", those the evidence tested" in res.stdout
+    line = one_error(released.invoke("release.verify", "v0.1.2", timeout=600))
+    assert "without a digest" in line
+
 
 def test_a_dry_run_of_a_tested_release_says_it_builds_once_and_ships_what_it_tests(
     released: Project,

@@ -165,7 +165,8 @@ def check_tested(recorded: Sequence[Recorded], tested: Mapping[str, str]) -> lis
                              "without its evidence having run in it",
                              hint="release with --matrix: the release tests the images it "
                                   "ships")
-        assert r.digest is not None  # check() refused an undigested record first
+        if r.digest is None:
+            continue  # recorded without a digest (no --push): check() refuses it, saying so
         for ref, what in ((r.pinned, "the recorded image"), (r.tag, "the registry's tag")):
             got = image_id(ref)
             if got != want:
