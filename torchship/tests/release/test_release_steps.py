@@ -16,10 +16,12 @@ def test_the_dry_run_lists_every_step_in_the_order_a_run_takes() -> None:
     names = [s.name for s in steps.STEPS]
     # The images and the model are pushed before the tag, which records their digests, and
     # signed after it; the model card goes into the release commit, the baseline is kept
-    # once the tag exists.
-    assert names == ["bump", "changelog", "model card", "commit", "images", "push images",
-                     "push model", "tag", "baseline", "sign images", "sign model", "verify",
-                     "push"]
+    # once the tag exists. A tested release (--matrix with images) builds and tests its images
+    # before the card, which is written from that test (test images); the images step then
+    # builds nothing.
+    assert names == ["bump", "changelog", "test images", "model card", "commit", "images",
+                     "push images", "push model", "tag", "baseline", "sign images",
+                     "sign model", "verify", "push"]
     assert all(steps.step_named(n) is s for n, s in zip(names, steps.STEPS, strict=True))
 
 
@@ -39,12 +41,12 @@ def test_a_step_added_to_the_list_is_printed_and_run(project: Project,
             return {}
 
     # One edit: its place in the list.
-    monkeypatch.setattr(steps, "STEPS", (*steps.STEPS[:8], Announce(), *steps.STEPS[8:]))
+    monkeypatch.setattr(steps, "STEPS", (*steps.STEPS[:9], Announce(), *steps.STEPS[9:]))
     for key, value in project.env.items():
         monkeypatch.setenv(key, value)
     out: list[str] = []
     run(project.path, Options(part="patch", images=False, dry_run=True), out=out.append)
-    assert "\n9. announce: v0.1.1 to the team\n10. baseline: " in out[0]
+    assert "\n10. announce: v0.1.1 to the team\n11. baseline: " in out[0]
     assert done == []
     out.clear()
     run(project.path, Options(part="patch", images=False), out=out.append)

@@ -10,12 +10,14 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchship.adapters.docker import Docker, require_engine
 from torchship.config import Config
 from torchship.errors import CommandFailed
 from torchship.images import toolwheel
 from torchship.images.build import (
+    Built,
     build,
     build_args,
     check_base,
@@ -36,6 +38,9 @@ from torchship.images.spec import (
     provenance,
 )
 
+if TYPE_CHECKING:
+    from torchship.ui.progress import Display
+
 
 def build_release_images(config: Config, version: str, commit: str, *,
                          results: Path | None = None, quiet: bool = False) -> list[str]:
@@ -49,6 +54,19 @@ def build_release_images(config: Config, version: str, commit: str, *,
         remove_outputs(config, release_tags(config, version), results=results)
         raise
     return [t for b in built for t in b.spec.tags]
+
+
+# -- tested images (i23r) -------------------------------------------------------------------
+
+def build_release_image(config: Config, version: str, commit: str, *, env: str, variant: str,
+                        display: Display | None = None, logs: Path | None = None) -> Built:
+    """One image of a tested release (torchship.release.steps.TestImages), built from the
+    work tree as the release wrote it, labelled with its version and `commit` (the commit it
+    is cut from): the matrix tests it, the release pushes it. A failure leaves nothing of it
+    (build removes what it built; the release's undo removes the rest)."""
+    prov = provenance(config, version=version, revision=commit, release=True)
+    return build(config, envs=[env], variants=[variant], prov=prov, display=display,
+                 logs=logs, quiet=display is not None)[0]
 
 
 def remove_outputs(config: Config, tags: Sequence[str], *,

@@ -134,3 +134,45 @@ def check(cfg: Config, recorded: Sequence[Recorded], commit: str, *,
         checked.append(f"{len(recorded)} image signature(s) verify (skopeo, simple signing, "
                        f"key {signer[-16:]})")
     return checked
+
+
+# -- tested images (i23r) -------------------------------------------------------------------
+
+def image_id(ref: str) -> str:
+    """The image ID (its configuration's digest) of the manifest the registry serves for
+    `ref`: what the engine that built and tested it calls the image."""
+    import json
+
+    try:
+        manifest = json.loads(skopeo.raw_manifest(ref))
+    except SkopeoError as exc:
+        raise ImageError(f"{ref}: cannot be read from the registry: {exc.message}") from exc
+    digest = (manifest.get("config") or {}).get("digest")
+    if not isinstance(digest, str):
+        raise ImageError(f"{ref}: the registry serves no single image there (a "
+                         f"{manifest.get('mediaType', 'manifest')} without a configuration)")
+    return digest
+
+
+def check_tested(recorded: Sequence[Recorded], tested: Mapping[str, str]) -> list[str]:
+    """Each shipped image is the image its release's evidence tested: the image the tag
+    records (its digest) and the one its registry tag serves now both have the tested image
+    ID. ImageError names the first image that is not."""
+    for r in recorded:
+        want = tested.get(r.tag)
+        if want is None:
+            raise ImageError(f"{r.tag}: the tag records no tested image for it: it shipped "
+                             "without its evidence having run in it",
+                             hint="release with --matrix: the release tests the images it "
+                                  "ships")
+        if r.digest is None:
+            continue  # recorded without a digest (no --push): check() refuses it, saying so
+        for ref, what in ((r.pinned, "the recorded image"), (r.tag, "the registry's tag")):
+            got = image_id(ref)
+            if got != want:
+                raise ImageError(f"{r.tag}: {what} is image {got[:19]}, not the image "
+                                 f"{want[:19]} the release's evidence tested (rebuilt after "
+                                 "the test)", hint=f"the tested image is {r.pinned}"
+                                 if what != "the recorded image" else None)
+    return [f"{len(recorded)} image(s) are those the evidence tested (image IDs as the matrix "
+            "ran them)"]

@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchship import config as tsconfig
 from torchship.errors import TorchshipError
 from torchship.matrix.records import Run
 from torchship.release.plan import ReleaseError
+
+if TYPE_CHECKING:
+    from torchship.matrix.run import Builder
 
 MAKE = "run `nox -s gpu_tests` on this commit, or release with --matrix"
 
@@ -67,8 +71,7 @@ class Evidence:
 def find(cfg: tsconfig.Config, head: str) -> Evidence:
     """The evidence for `head`, or a ReleaseError saying why there is none."""
     from torchship.matrix import records
-    from torchship.matrix.compare import compare
-    from torchship.matrix.run import last_release_baseline, saved_runs
+    from torchship.matrix.run import saved_runs
 
     root = cfg.root
     runs = saved_runs(root)
@@ -91,23 +94,43 @@ def find(cfg: tsconfig.Config, head: str) -> Evidence:
             state = "a dirty tree" if git.get("dirty") else "a tree of unknown state"
             raise ReleaseError(f"the newest matrix record of {head[:12]} ({rel}) was made from "
                                f"{state}: it is not evidence of the commit", hint=MAKE)
-        baseline_dir = last_release_baseline(root)
-        try:
-            baseline = records.load(baseline_dir) if baseline_dir else None
-        except records.RecordError:
-            baseline = None
-        cmp = compare(run, tolerances=cfg.compare, metrics=cfg.metrics, baseline=baseline)
-        if not cmp.ok:
-            first = cmp.problems[0].render()
-            more = f" (and {len(cmp.problems) - 1} more)" if len(cmp.problems) > 1 else ""
-            raise ReleaseError(f"the matrix record of {head[:12]} ({rel}) fails: {first}{more}",
-                               hint=f"fix it, then {MAKE} (report: {rel}/compare.md)")
-        return Evidence(folder=folder, run_id=run.run_id, commit=head, mode=run.mode,
-                        reference=cmp.reference, envs=tuple(r.env for r in run.records),
-                        headline=headline(cfg, run, cmp.reference))
+        if run.mode != "containers" and cfg.bases:
+            # (i23r) A host run tested no image: a project that pins bases ships and
+            # releases what runs in them.
+            raise ReleaseError(f"the newest matrix record of {head[:12]} ({rel}) ran on the "
+                               "host (no image), and this project pins bases: its evidence "
+                               "is a run in its images",
+                               hint="run `nox -s gpu_tests` without --local, release with "
+                                    "--matrix, or with --no-evidence (the tag says so)")
+        return judged(cfg, folder, run, head)
     what = (f"the newest, {newest_other[0]}, tested {newest_other[1]}" if newest_other
             else "none of results/matrix/ can be read")
     raise ReleaseError(f"no matrix record of {head[:12]}: {what}", hint=MAKE)
+
+
+def judged(cfg: tsconfig.Config, folder: Path, run: Run, head: str) -> Evidence:
+    """The record `run` (saved in `folder`) of `head` as evidence, judged as `nox -s
+    compare` judges it; a ReleaseError naming the first problem when it fails."""
+    from torchship.matrix import records
+    from torchship.matrix.compare import compare
+    from torchship.matrix.run import last_release_baseline
+
+    root = cfg.root
+    rel = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
+    baseline_dir = last_release_baseline(root)
+    try:
+        baseline = records.load(baseline_dir) if baseline_dir else None
+    except records.RecordError:
+        baseline = None
+    cmp = compare(run, tolerances=cfg.compare, metrics=cfg.metrics, baseline=baseline)
+    if not cmp.ok:
+        first = cmp.problems[0].render()
+        more = f" (and {len(cmp.problems) - 1} more)" if len(cmp.problems) > 1 else ""
+        raise ReleaseError(f"the matrix record of {head[:12]} ({rel}) fails: {first}{more}",
+                           hint=f"fix it, then {MAKE} (report: {rel}/compare.md)")
+    return Evidence(folder=folder, run_id=run.run_id, commit=head, mode=run.mode,
+                    reference=cmp.reference, envs=tuple(r.env for r in run.records),
+                    headline=headline(cfg, run, cmp.reference))
 
 
 def headline(cfg: tsconfig.Config, run: Run, reference: str | None) -> tuple[Headline, ...]:
@@ -141,13 +164,16 @@ def headline(cfg: tsconfig.Config, run: Run, reference: str | None) -> tuple[Hea
     return tuple(out)
 
 
-def run_matrix(root: Path, *, cfg: tsconfig.Config | None = None) -> None:
+def run_matrix(root: Path, *, cfg: tsconfig.Config | None = None,
+               builder: Builder | None = None) -> Path:
     """`--matrix`: the release runs `torchship matrix`'s job itself, before it plans, on the
-    release's configuration (`cfg`) when it has one."""
+    release's configuration (`cfg`) when it has one; `builder` gives it the images to test
+    (the release's own, steps.TestImages). Returns the run's folder."""
     from torchship.matrix import run as matrix
 
     try:
-        matrix.gpu_tests(matrix.Options(root=root), cfg=cfg)
+        return matrix.gpu_tests(matrix.Options(root=root), cfg=cfg,
+                                builder=builder or matrix.default_builder)
     except matrix.MatrixFailed as exc:
         raise ReleaseError(f"--matrix: the matrix failed: {exc.message}",
                            hint=f"report in {exc.folder}/compare.md; nothing was released"

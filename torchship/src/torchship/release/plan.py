@@ -133,6 +133,10 @@ class Plan:
     baseline: str | None = None      # from the project: results/releases/<tag>
     # The trained weights it ships as a ModelPack artifact (release/weights.py); None: none.
     weights: Shipped | None = None
+    # -- tested images (i23r): the release builds its images from the release tree, runs its
+    # evidence (the matrix) in them, and ships those very digests. The evidence, card and tag
+    # message above are then completed by the `test images` step (steps.TestImages).
+    tested: bool = False
 
     @property
     def new(self) -> str:
@@ -141,7 +145,8 @@ class Plan:
     @property
     def paths(self) -> list[str]:
         """Every file the release writes, from the project."""
-        card = [self.card_path] if self.card_path and self.card_new is not None else []
+        card = ([self.card_path] if self.card_path and (self.card_new is not None
+                                                         or self.tested) else [])
         return sorted({*self.bump.files, self.changelog_path, *card})
 
     def in_repo(self, rel: str) -> str:
@@ -342,17 +347,6 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
     remote = _preflight_remote(git, branch, head, tag, opts, remote, refs)
     if signed is not None:
         signed()
-    proof = _evidence(cfg, opts, head=head, new=new, tag=tag)
-    # The trained weights ([tool.torchship.release] weights): checked against HEAD, and
-    # recorded by their digests in the card (release/weights.py). None configured: untouched.
-    shipped = None
-    if cfg.release.weights:
-        from torchship.release import modelcard, weights
-
-        shipped = weights.plan(cfg, head=head, version=new)
-        if shipped is not None:
-            proof = weights.with_card(proof, cfg, shipped, name=modelcard.project_name(cfg),
-                                      version=new, tag=tag)
     if not opts.images:
         planned: list[str] = []
         note = "skipped (--no-images)"
@@ -369,9 +363,22 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
 
             skopeo.exe()
             sign.signing_key(git.top)
+    tested = _tested(cfg, opts, planned, tag)
+    proof = (_Proof(text=TESTED_LATER, card_path=cfg.release.model_card) if tested
+             else _evidence(cfg, opts, head=head, new=new, tag=tag))
+    # The trained weights ([tool.torchship.release] weights): checked against HEAD, and
+    # recorded by their digests in the card (release/weights.py). None configured: untouched.
+    # A tested release writes its card after the test (steps.TestImages), with them too.
+    shipped = None
+    if cfg.release.weights:
+        from torchship.release import weights
+
+        shipped = weights.plan(cfg, head=head, version=new)
+        if not tested:
+            proof = with_weights(proof, cfg, shipped, new=new, tag=tag)
     # In a repository of several projects, the subject says which one is released.
     subject = f"Release {prefix} {new}" if prefix else f"Release {new}"
-    message = f"{subject}\n\n{section}\n{proof.text}\n{manifest(cfg, planned)}"
+    message = tag_message(subject, section, proof.text, manifest(cfg, planned))
     if shipped is not None:
         message += shipped.message()
     return Plan(root=project, prefix=prefix, branch=branch, head=head, remote=remote,
@@ -382,7 +389,67 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
                 images_note=note, push=opts.push, sign=opts.sign,
                 sign_commit=opts.sign_commit, evidence=proof.evidence,
                 evidence_note=proof.text, card_path=proof.card_path, card_new=proof.card_new,
-                card_existed=proof.card_existed, baseline=proof.baseline, weights=shipped)
+                card_existed=proof.card_existed, baseline=proof.baseline, tested=tested,
+                weights=shipped)
+
+
+def with_weights(proof: _Proof, cfg: tsconfig.Config, shipped: Shipped | None, *, new: str,
+                 tag: str) -> _Proof:
+    """`proof` with the weights' section in its card (release/weights.py); as it is when the
+    release ships no weights."""
+    if shipped is None:
+        return proof
+    from torchship.release import modelcard, weights
+
+    return weights.with_card(proof, cfg, shipped, name=modelcard.project_name(cfg), version=new,
+                             tag=tag)
+
+
+def tag_message(subject: str, section: str, evidence: str, environment: str) -> str:
+    """The release tag's message: subject, changelog section, evidence, environment."""
+    return f"{subject}\n\n{section}\n{evidence}\n{environment}"
+
+
+# -- tested images (i23r) ----------------------------------------------------------------
+
+TESTED_LATER = ("Evidence: the matrix run in the images below, which the release builds from "
+                "the release tree, tests, then ships (made by the release)\n")
+
+
+def _tested(cfg: tsconfig.Config, opts: Options, planned: list[str], tag: str) -> bool:
+    """Whether the release tests the images it ships (--matrix with images and evidence).
+
+    A release that ships images and takes evidence must take it in those images: a record
+    made before the release (in the images of the commit before, or on the host) tested
+    other bytes than the release pushes. So it needs --matrix; refused otherwise, before
+    anything is written, as is what the test images step would refuse after the matrix: a
+    baseline folder left over, a card that cannot be updated without losing an edit."""
+    if not planned or not (opts.evidence and cfg.release.evidence):
+        return False
+    if not opts.matrix:
+        raise ReleaseError("a release that ships images takes its evidence in those images, "
+                           "and a matrix record of this commit tested other ones (built "
+                           "before the version changed)",
+                           hint="release with --matrix (the release builds its images once, "
+                                "runs the matrix in them and ships those digests), or "
+                                "--no-images, or --no-evidence")
+    from torchship.matrix.run import RELEASES, RESULTS
+    from torchship.release import modelcard
+
+    baseline = f"{RESULTS}/{RELEASES}/{tag}"
+    if (cfg.root / baseline).exists():
+        raise ReleaseError(f"{baseline} already exists, but tag {tag} does not: a release "
+                           "that stopped left it", hint=f"delete {baseline}, then release")
+    rel = cfg.release.model_card
+    path = cfg.root / rel
+    try:
+        previous = path.read_text(encoding="utf-8") if path.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReleaseError(f"{rel} cannot be read: {exc}") from exc
+    if previous is not None:
+        _, body = modelcard._split(previous, rel)
+        modelcard._parse_body(body, rel, previous[:len(previous) - len(body)].count("\n") + 1)
+    return True
 
 
 @dataclass(frozen=True)
@@ -401,10 +468,18 @@ def _evidence(cfg: tsconfig.Config, opts: Options, *, head: str, new: str, tag: 
     if not opts.evidence or not cfg.release.evidence:
         why = "--no-evidence" if not opts.evidence else "evidence = false in [tool.torchship.release]"
         return _Proof(text=f"Evidence: none ({why}): no matrix record, model card or baseline\n")
-    from torchship.matrix.run import RELEASES, RESULTS
-    from torchship.release import evidence, modelcard
+    from torchship.release import evidence
 
     found = evidence.find(cfg, head)
+    return proof_of(cfg, found, head=head, new=new, tag=tag)
+
+
+def proof_of(cfg: tsconfig.Config, found: Evidence, *, head: str, new: str, tag: str,
+             ) -> _Proof:
+    """The tag message's evidence paragraph, the model card and the baseline of `found`."""
+    from torchship.matrix.run import RELEASES, RESULTS
+    from torchship.release import modelcard
+
     baseline = f"{RESULTS}/{RELEASES}/{tag}"
     if (cfg.root / baseline).exists():
         raise ReleaseError(f"{baseline} already exists, but tag {tag} does not: a release "

@@ -96,6 +96,18 @@ def run(start: projectmod.Project | Path | str, opts: Options, *, out: Out | Non
                 # Every other refusal first (the tag, the changelog, the remote, the keys):
                 # none should wait for a matrix run that can take an hour.
                 first = make_plan(git, cfg, replace(opts, evidence=False))
+                if first.images:
+                    # Images ship: the matrix runs in them, as a step of the release (tested
+                    # images: built once from the release tree, tested, pushed as they are).
+                    plan = make_plan(git, cfg, opts)
+                    if opts.dry_run:
+                        write(steps.render(plan) + "dry run: nothing was changed, nothing "
+                              "was built or run")
+                        return plan
+                    write(f"release {plan.bump.current} -> {plan.new}")
+                    steps.apply(git, cfg, plan, write)
+                    write(f"released {plan.new}: tag {plan.tag}" + _push_hint(plan))
+                    return plan
                 if opts.dry_run:  # the matrix is the long part: a dry run says it, runs nothing
                     note = ("Evidence: the matrix record --matrix would make (model card, "
                             "baseline): not run in a dry run\n")
@@ -112,10 +124,13 @@ def run(start: projectmod.Project | Path | str, opts: Options, *, out: Out | Non
                 return plan
             write(f"release {plan.bump.current} -> {plan.new}")
             steps.apply(git, cfg, plan, write)
-            write(f"released {plan.new}: tag {plan.tag}"
-                  + ("" if plan.push else f" (push with: git push --atomic "
-                                          f"{plan.remote or 'origin'} {plan.branch} {plan.tag})"))
+            write(f"released {plan.new}: tag {plan.tag}" + _push_hint(plan))
             return plan
+
+
+def _push_hint(plan: Plan) -> str:
+    return "" if plan.push else (f" (push with: git push --atomic {plan.remote or 'origin'} "
+                                 f"{plan.branch} {plan.tag})")
 
 
 def verify_cli(start: projectmod.Project | Path | str, tag: str, *, out: Out | None = None,

@@ -25,7 +25,7 @@ import signal
 import urllib.parse
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -154,7 +154,7 @@ class Journal:
         d = self.data
         images = [*d.images, *d.digests]
         for entry in self.entries:
-            if entry.step == Images.name:
+            if entry.step in (Images.name, TestImages.name):
                 images += ImagesUndo.model_validate(entry.undo).planned
                 images += [str(t) for t in entry.result.get("built") or []]
         for tag in images:
@@ -390,9 +390,12 @@ class ModelCard(Step):
     Undo = FilesUndo
 
     def active(self, plan: Plan) -> bool:
-        return plan.card_new is not None
+        return plan.card_new is not None or plan.tested
 
     def describe(self, plan: Plan) -> list[str]:
+        if plan.tested and plan.card_new is None:
+            return [f"model card: {plan.card_path or 'the model card'}, from the matrix run "
+                    "in the release's images (step test images)"]
         if plan.card_new is None or plan.card_path is None:
             return [f"model card: none ({plan.evidence_note.strip().removeprefix('Evidence: ')})"]
         how = "updated (the author's sections kept)" if plan.card_existed else "written"
@@ -579,9 +582,12 @@ class Baseline(Step):
     Undo = BaselineUndo
 
     def active(self, plan: Plan) -> bool:
-        return plan.evidence is not None and plan.baseline is not None
+        return (plan.evidence is not None and plan.baseline is not None) or plan.tested
 
     def describe(self, plan: Plan) -> list[str]:
+        if plan.tested and plan.evidence is None:
+            return [f"baseline: the matrix run in the release's images -> "
+                    f"results/releases/{plan.tag}"]
         if plan.evidence is None or plan.baseline is None:
             return ["baseline: none (no evidence)"]
         return [f"baseline: {plan.evidence.rel(plan.root)} -> {plan.baseline}"]
@@ -632,9 +638,12 @@ class Images(Step):
     Undo = ImagesUndo
 
     def active(self, plan: Plan) -> bool:
-        return bool(plan.images)
+        return bool(plan.images) and not plan.tested
 
     def describe(self, plan: Plan) -> list[str]:
+        if plan.tested:
+            return ["images: none built here: those the test images step built and tested "
+                    "are pushed (0 s building)"]
         return [f"images: {plan.images_note}", *(f"  {t}" for t in plan.images)]
 
     def prepare(self, ctx: Context) -> ImagesUndo:
@@ -953,12 +962,153 @@ def pushed_line(git: Git, journal: Journal, refs: list[str]) -> str:
     return f"• git push --atomic to {where(git, d.remote)}: {', '.join(said)}"
 
 
+# -- tested images (i23r) ----------------------------------------------------------------
+
+
+class TestImages(Step):
+    """--matrix with images: the release's images built once, from the release tree (version
+    and changelog written, nothing committed yet), the matrix run in them, and the plan
+    completed from that run (evidence, model card, baseline, the tag message with each
+    tested image ID). Pushed, signed and tagged later are these very images: nothing builds
+    them again. Labelled with the commit the release is cut from (the release commit, which
+    adds the card written from this run, cannot be known before it)."""
+
+    name = "test images"
+    Undo = ImagesUndo
+
+    def active(self, plan: Plan) -> bool:
+        return plan.tested
+
+    def describe(self, plan: Plan) -> list[str]:
+        if not plan.tested:
+            return ["test images: nothing (no images shipped with --matrix evidence)"]
+        return [f"test images: build its images ({len(plan.images)} tags) from the release "
+                f"tree (labelled {plan.new}, {plan.head[:12]}), run the matrix in them (nox -s "
+                "gpu_tests): the evidence; these images are what ships",
+                *(f"  {t}" for t in plan.images)]
+
+    def prepare(self, ctx: Context) -> ImagesUndo:
+        return ImagesUndo(planned=ctx.plan.images)
+
+    def do(self, ctx: Context) -> dict[str, Any]:
+        import time
+
+        from torchship.images import publish
+        from torchship.matrix import records
+        from torchship.release import evidence
+        from torchship.release import plan as planmod
+
+        plan = ctx.plan
+        built: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {}
+        spent = [0.0]
+
+        def builder(cfg: tsconfig.Config, env: str, variant: str, /, *,
+                    display: Any = None, logs: Path | None = None) -> str:
+            t0 = time.monotonic()
+            one = publish.build_release_image(cfg, plan.new, plan.head, env=env,
+                                              variant=variant, display=display, logs=logs)
+            spent[0] += time.monotonic() - t0
+            built[(env, variant)] = (one.spec.tags, one.image_id)
+            ctx.journal.note(images=[t for tags, _ in built.values() for t in tags])
+            ctx.journal.save()  # in the engine now: the undo must find it after a crash
+            return one.tag
+
+        t0 = time.monotonic()
+        folder = evidence.run_matrix(plan.root, cfg=ctx.cfg, builder=builder)
+        took = time.monotonic() - t0
+        run = records.load(folder)
+        found = evidence.judged(ctx.cfg, folder, run, plan.head)
+        tested = tested_images(run, built)
+        missing = [t for t in plan.images if t not in tested]
+        if missing:
+            raise ReleaseError(f"{missing[0]} was not tested by matrix run {run.run_id}",
+                               hint="every pinned environment must pass: see "
+                                    f"{found.rel(plan.root)}/compare.md")
+        _still_tested(tested)
+        proof = planmod.proof_of(ctx.cfg, found, head=plan.head, new=plan.new, tag=plan.tag)
+        proof = planmod.with_weights(proof, ctx.cfg, plan.weights, new=plan.new, tag=plan.tag)
+        text = proof.text + tested_block(tested, run)
+        subject = plan.commit_message.strip()
+        message = planmod.tag_message(subject, plan.section, text,
+                                      planmod.manifest(ctx.cfg, plan.images))
+        if plan.weights is not None:
+            message += plan.weights.message()
+        ctx.the_plan = replace(
+            plan, evidence=proof.evidence, evidence_note=text, card_path=proof.card_path,
+            card_new=proof.card_new, card_existed=proof.card_existed, baseline=proof.baseline,
+            tag_message=message)
+        ctx.built[:] = [t for t in plan.images if t in tested]
+        ctx.journal.note(images=list(ctx.built))
+        ctx.out(f"• images: built {len(built)} from the release tree in {spent[0]:.1f} s "
+                f"(not pushed): {', '.join(ctx.built)}")
+        ctx.out(f"• evidence: matrix run {run.run_id} passed in them ({took - spent[0]:.0f} s "
+                "of suites): these image IDs are what ships")
+        return {"built": list(ctx.built), "tested": tested, "build_seconds": round(spent[0], 2)}
+
+    def undo(self, git: Git, journal: Journal, entry: Entry) -> list[str]:
+        # Whatever of the plan exists: built before the matrix failed, or before a crash.
+        tags = (entry.result.get("built") if entry.done
+                else ImagesUndo.model_validate(entry.undo).planned)
+        if not tags:
+            return []
+        image_step(tsconfig.load(git.top / journal.data.project)).remove(tags)
+        return ["removed this release's images"]
+
+
+def tested_images(run: Any, built: dict[tuple[str, str], tuple[tuple[str, ...], str]],
+                  ) -> dict[str, str]:
+    """{tag: image ID} of the images the run passed in: a devel image whose environment's
+    suites passed, a runtime image whose smoke passed (not run: not tested)."""
+    out: dict[str, str] = {}
+    for record in run.records:
+        if record.failures or record.image is None:
+            continue
+        for variant in ("devel", "runtime"):
+            if (record.env, variant) not in built:
+                continue
+            if variant == "runtime" and (record.smoke is None or not record.smoke.ok):
+                continue
+            tags, image_id = built[(record.env, variant)]
+            out.update((t, image_id) for t in tags)
+    return out
+
+
+def _still_tested(tested: dict[str, str]) -> None:
+    """Each tag still names the image the matrix ran (no other build took it meanwhile)."""
+    from torchship.adapters.docker import require_engine
+
+    docker = require_engine()
+    for tag, image_id in tested.items():
+        now = docker("image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip()
+        if now != image_id:
+            raise ReleaseError(f"{tag} names {now[:19] or 'nothing'} now, not the image "
+                               f"{image_id[:19]} the matrix tested: another build took it",
+                               hint="release again (one build of this project at a time)")
+
+
+TESTED = "Tested:"
+
+
+def tested_block(tested: dict[str, str], run: Any) -> str:
+    """The tag message's record of the tested images: `- TAG = IMAGE-ID (env variant: what
+    passed in which run)`; release.verify holds each shipped image to it."""
+    lines = [TESTED]
+    for tag, image_id in tested.items():
+        variant = "runtime" if tag.endswith("-runtime") else "devel"
+        what = "smoke passed" if variant == "runtime" else "suites passed"
+        lines.append(f"- {tag} = {image_id} ({variant}: {what} in matrix run {run.run_id})")
+    return "\n".join(lines) + "\n"
+
+
 # The release, in order. --dry-run prints each one's description; a run does the active ones.
 # Images come before the tag, which records their digests (pushed) and is signed with them;
 # the model card is in the release commit, the baseline is the tag's evidence.
-STEPS: tuple[Step, ...] = (Bump(), Changelog(), ModelCard(), Commit(), Images(), PushImages(),
-                           PushModel(), Tag(), Baseline(), SignImages(), SignModel(), Verify(),
-                           Push())
+# A tested release (--matrix with images) builds and tests its images before the card and
+# the commit (test images), and the images step then builds nothing. The images and the model
+# are pushed before the tag, which records their digests, and signed after it.
+STEPS: tuple[Step, ...] = (Bump(), Changelog(), TestImages(), ModelCard(), Commit(), Images(),
+                           PushImages(), PushModel(), Tag(), Baseline(), SignImages(),
+                           SignModel(), Verify(), Push())
 
 
 def step_named(name: str) -> Step | None:

@@ -64,15 +64,30 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
     listed = images_in(body)
     commit = git.commit_of(f"refs/tags/{tag}")
     assert commit is not None  # an annotated release tag points at a commit
+    # -- tested images (i23r): a release with evidence ships only images its evidence ran in
+    tested = images_tested(body)
+    source = _tested_source(git, tag, commit) if tested else commit
+    with_evidence = listed and not body_says_no_evidence(body)
+    if with_evidence and not tested:
+        raise ReleaseError(f"{tag}: it ships images and has evidence, but records no tested "
+                           f"image: {listed[0].split('@')[0]} is not known to be the image "
+                           "its evidence ran in", hint="release with --matrix: the release "
+                                                       "tests the images it ships")
+    # --
     if any("@sha256:" in i for i in listed) or (images is None and listed):
         # The tag records what the registry must serve: checked there, signatures too.
         from torchship.images import released
 
         recorded = [released.Recorded.parse(i) for i in listed]
-        checked += released.check(cfg, recorded, commit, signatures=require_signature)
+        if tested:
+            checked += released.check_tested(recorded, tested)
+        checked += released.check(cfg, recorded, source, signatures=require_signature)
     elif images:  # a release without --push: its images are in the local engine only
-        image_step(cfg).verify(images, commit)
-        checked.append(f"{len(images)} image(s) labelled with {commit[:12]}")
+        if tested:
+            _local_tested(images, tested)
+        image_step(cfg).verify(images, source)
+        checked.append(f"{len(images)} image(s) labelled with {source[:12]}"
+                       + (", those the evidence tested" if tested else ""))
     checked += _model(git, cfg, tag, body, commit, signatures=require_signature,
                       own=images is not None, card=in_repo(cfg.release.model_card))
     return checked
@@ -93,6 +108,52 @@ def _model(git: Git, cfg: tsconfig.Config, tag: str, body: str, commit: str, *,
     text = git.show(tag, card).decode("utf-8")
     return weights.check(cfg, ref, digest, commit=commit, card=text, signatures=signatures,
                          message=body)[0]
+
+
+# -- tested images (i23r) -----------------------------------------------------------------------
+
+def images_tested(message: str) -> dict[str, str]:
+    """{image tag: image ID} under `Tested:` in a release tag's message (release.steps)."""
+    import re
+
+    lines = message.splitlines()
+    if "Tested:" not in lines:
+        return {}
+    out = {}
+    for line in lines[lines.index("Tested:") + 1:]:
+        m = re.match(r"^- (\S+) = (sha256:[0-9a-f]{64}) ", line)
+        if m is None:
+            break
+        out[m[1]] = m[2]
+    return out
+
+
+def body_says_no_evidence(message: str) -> bool:
+    return any(line.startswith("Evidence: none") for line in message.splitlines())
+
+
+def _tested_source(git: Git, tag: str, commit: str) -> str:
+    """The commit a tested release's images are labelled with: the release commit's parent,
+    which the release was cut from (the images are built, with the release's edits, before
+    the release commit, whose card is written from their test)."""
+    info = git.commit_info(commit)
+    if info is None or len(info.parents) != 1:
+        raise ReleaseError(f"{tag}: its commit {commit[:12]} has no single parent, so "
+                           "its tested images name no commit it was cut from")
+    return info.parents[0]
+
+
+def _local_tested(images: list[str], tested: dict[str, str]) -> None:
+    """Each local image is the one the evidence tested (a release without --push)."""
+    from torchship.adapters.docker import require_engine
+
+    docker = require_engine()
+    for image in images:
+        now = docker("image", "inspect", "--format", "{{.Id}}", image,
+                     check=False).stdout.strip()
+        if tested.get(image) != now:
+            raise ReleaseError(f"{image} is image {now[:19] or 'missing'}, not the image "
+                               f"{(tested.get(image) or 'none')[:19]} the evidence tested")
 
 
 def _norm(fpr: str) -> str:
