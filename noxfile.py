@@ -72,7 +72,8 @@ def run(session: nox.Session, program: str, *args: str) -> None:
     with the programs on PATH."""
     if "venv" in _DEV:
         venv = _DEV["venv"]
-    else:  # `dev` ran in another process (nox --parallel runs each session in its own)
+    else:  # `dev` ran in another process (nox --parallel runs each session in its own):
+        # its virtualenv when there is one (so --parallel with --no-venv wants no .nox/dev)
         made = Path(session.env_dir).with_name("dev")
         venv = made if (made / "pyvenv.cfg").is_file() else None
     if venv is None:
