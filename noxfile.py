@@ -48,26 +48,63 @@ def install(session: nox.Session, *extras: str) -> None:
     session.install(*tool_args(), "-e", f".[{','.join(extras)}]" if extras else ".")
 
 
-@nox.session
+# --- one environment for the sessions that need the same things -------------------------
+# The suites, typecheck and the matrix all need the project with torch and the tools, so
+# they share the `dev` session's virtualenv (`.nox/dev`): a cold `nox` installs torch once,
+# not once per session. nox has no setting for a shared virtualenv (wntrblm/nox#167), so
+# these sessions make none of their own (venv_backend="none"), require `dev`, and run its
+# programs. Under --no-venv (`nox --no-venv -s unit` in an image), `dev` makes no
+# virtualenv either and they run what is on PATH, as before.
+
+#: What the `dev` session made when it ran in this process: its virtualenv, or None (--no-venv).
+_DEV: dict[str, Path | None] = {}
+
+
+@nox.session(default=False)
+def dev(session: nox.Session) -> None:
+    """The environment the suites, typecheck and the matrix share: the project's dev extra."""
+    install(session, "dev")  # torch, the test tools (torchship among them), ruff, mypy
+    _DEV["venv"] = None if session.venv_backend == "none" else Path(session.bin).parent
+
+
+def run(session: nox.Session, program: str, *args: str) -> None:
+    """`session.run(program, *args)` in the `dev` session's virtualenv, or under --no-venv
+    with the programs on PATH."""
+    if "venv" in _DEV:
+        venv = _DEV["venv"]
+    else:  # `dev` ran in another process (nox --parallel runs each session in its own):
+        # its virtualenv when there is one (so --parallel with --no-venv wants no .nox/dev)
+        made = Path(session.env_dir).with_name("dev")
+        venv = made if (made / "pyvenv.cfg").is_file() else None
+    if venv is None:
+        session.run(program, *args)
+        return
+    scripts = venv / ("Scripts" if os.name == "nt" else "bin")
+    session.run(str(scripts / program), *args, env={
+        "VIRTUAL_ENV": str(venv), "PATH": os.pathsep.join([str(scripts), os.environ["PATH"]])})
+
+
+#: The sessions that run in `dev`'s virtualenv.
+shared = nox.session(venv_backend="none", requires=["dev"])
+
+
+@shared
 def unit(session: nox.Session) -> None:
     """The project's unit suite (model, data, seeding, health check)."""
-    install(session, "torch", "test")
-    session.run("pytest", *pytest_args("unit"), *session.posargs)
+    run(session, "pytest", *pytest_args("unit"), *session.posargs)
 
 
-@nox.session
+@shared
 def e2e(session: nox.Session) -> None:
     """A real short training run through the CLI: learning, artefacts, determinism."""
-    install(session, "torch", "test")
-    session.run("pytest", *pytest_args("e2e"), *session.posargs)
+    run(session, "pytest", *pytest_args("e2e"), *session.posargs)
 
 
-@nox.session
+@shared
 def benchmark(session: nox.Session) -> None:
     """pytest-benchmark cases on CPU (and CUDA when present); JSON under results/."""
-    install(session, "torch", "test")
-    session.run("pytest", *pytest_args("benchmarks"),
-                f"--benchmark-json={results_dir() / 'benchmark.json'}", *session.posargs)
+    run(session, "pytest", *pytest_args("benchmarks"),
+        f"--benchmark-json={results_dir() / 'benchmark.json'}", *session.posargs)
 
 
 @nox.session
@@ -85,11 +122,10 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".", "--exclude", "torchship")
 
 
-@nox.session
+@shared
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the project's package."""
-    install(session, "dev")  # mypy follows torch: it must be there
-    session.run("mypy")
+    run(session, "mypy")  # in `dev`'s virtualenv: mypy follows torch, it must be there
 
 
 def matrix_envs() -> list[str]:
@@ -109,25 +145,22 @@ def matrix_envs() -> list[str]:
     return [*bases, "local"]
 
 
-@nox.session
+@shared
 def gpu_tests(session: nox.Session) -> None:
     """Every suite in every pinned image (or on the host with no engine), then compare."""
-    install(session, "torch", "test")
-    session.run("torchship", "matrix", *session.posargs)
+    run(session, "torchship", "matrix", *session.posargs)
 
 
-@nox.session
+@shared
 def compare(session: nox.Session) -> None:
     """Compare the latest matrix run again: `nox -s compare -- --baseline DIR [--run DIR]`."""
-    install(session, "torch", "test")
-    session.run("torchship", "compare", *session.posargs)
+    run(session, "torchship", "compare", *session.posargs)
 
 
-@nox.session
+@shared
 @nox.parametrize("suite", ["unit", "e2e", "benchmark"])
 @nox.parametrize("env", [nox.param(e, tags=[e]) for e in matrix_envs()])
 def suite(session: nox.Session, env: str, suite: str) -> None:
     """One suite in one environment's image (env `local`: on the host), compared alone."""
-    install(session, "torch", "test")
     where = ["--local"] if env == "local" else ["--env", env]
-    session.run("torchship", "matrix", *where, "--suite", suite, "--no-smoke", *session.posargs)
+    run(session, "torchship", "matrix", *where, "--suite", suite, "--no-smoke", *session.posargs)

@@ -1,5 +1,6 @@
-"""SIGTERM (a CI job cancelled) to `invoke images.build` or `invoke images.push`: it cleans
-up as Ctrl-C does, says so in one line and exits 143, as a shell reports SIGTERM."""
+"""SIGTERM (a CI job cancelled) to `invoke images.build` or `invoke images.push`, or to the
+same commands of `torchship images`: it cleans up as Ctrl-C does, says so in one line and
+exits 143, as a shell reports SIGTERM."""
 
 from __future__ import annotations
 
@@ -23,8 +24,13 @@ from torchship.testing.standins import tag as standin_tag
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def _start(project: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=project, text=True,
+#: The two ways to run an images command: the invoke task and the console command.
+INVOKE = [sys.executable, "-m", "invoke"]
+TORCHSHIP = [str(Path(sys.executable).parent / "torchship")]
+
+
+def _start(project: Path, *args: str, via: list[str] = INVOKE) -> subprocess.Popen[str]:
+    return subprocess.Popen([*via, *args], cwd=project, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -42,11 +48,13 @@ def _images(engine: Docker, name: str) -> set[str]:
     return set(out)
 
 
-def test_sigterm_to_a_build_removes_what_it_built_and_says_so(project: Path,
-                                                               engine: Docker) -> None:
+@pytest.mark.parametrize("command", [[*INVOKE, "images.build"], [*TORCHSHIP, "images", "build"]],
+                         ids=["invoke", "torchship"])
+def test_sigterm_to_a_build_removes_what_it_built_and_says_so(project: Path, engine: Docker,
+                                                               command: list[str]) -> None:
     image = tsconfig.load(project).image
     before = _images(engine, image)
-    proc = _start(project, "images.build", "--no-cache", "--verbose")
+    proc = _start(project, "--no-cache", "--verbose", via=command)
     logs = project / "results" / "images"
     try:
         # The second build under way: the first one (runtime) is built and must go too.
@@ -93,9 +101,11 @@ def silent_registry() -> Iterator[str]:
         server.close()
 
 
+@pytest.mark.parametrize("command", [[*INVOKE, "images.push"], [*TORCHSHIP, "images", "push"]],
+                         ids=["invoke", "torchship"])
 def test_sigterm_to_a_push_says_so_in_one_line(project: Path, engine: Docker,
                                                 standin_bases: PinnedBases,
-                                                silent_registry: str) -> None:
+                                                silent_registry: str, command: list[str]) -> None:
     write_local_config(project / "torchship.local.toml", standin_bases,
                        image=f"{silent_registry}/ts-hang/mlproject")
     cfg = tsconfig.load(project)
@@ -103,7 +113,7 @@ def test_sigterm_to_a_push_says_so_in_one_line(project: Path, engine: Docker,
     for t in tags:  # what a build would have made: any image will do for the push
         engine("tag", standin_tag("runtime"), t)
     try:
-        proc = _start(project, "images.push")
+        proc = _start(project, via=command)
         try:
             _wait_for("docker push", lambda: subprocess.run(
                 ["pgrep", "-f", f"push {tags[0]}"], capture_output=True,

@@ -222,7 +222,9 @@ def test_the_first_commit_went_through_the_hooks(zoo: tuple[Path, float],
 @pytest.mark.slow
 def test_the_new_project_passes_its_own_nox(zoo: tuple[Path, float], person: dict[str, str],
                                             tool_wheels: Path) -> None:
-    """`nox -s lint unit contract` in the new project: fresh venvs, torchship from its wheel."""
+    """`nox -s lint unit contract` in the new project: fresh venvs, torchship from its wheel;
+    unit runs in the `dev` session's virtualenv, the one the suites, typecheck and the matrix
+    share, so torch is installed once."""
     dest, _ = zoo
     work = dest.parent / "zoo-nox"
     shutil.copytree(dest, work)  # the sessions write .nox/ and results/: not into `zoo`
@@ -232,9 +234,12 @@ def test_the_new_project_passes_its_own_nox(zoo: tuple[Path, float], person: dic
                          capture_output=True, text=True, timeout=1800, check=False)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]
-    for session in ("lint", "unit", "contract"):
+    for session in ("lint", "dev", "unit", "contract"):
         assert f"Session {session} was successful" in output
-    installed = subprocess.run([str(work / ".nox" / "unit" / "bin" / "python"), "-c",
+    assert sorted(p.name for p in (work / ".nox").iterdir() if (p / "pyvenv.cfg").is_file()) == [
+        "contract", "dev", "lint"]  # no virtualenv of unit's own
+    assert f"{work / '.nox' / 'dev' / 'bin' / 'pytest'} tests/unit" in output
+    installed = subprocess.run([str(work / ".nox" / "dev" / "bin" / "python"), "-c",
                                 "import json, torchship, zoo_vision; print(json.dumps("
                                 "[torchship.__file__, torchship.__version__, zoo_vision.__file__]))"],
                                capture_output=True, text=True, check=True).stdout

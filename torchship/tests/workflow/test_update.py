@@ -560,3 +560,27 @@ def test_new_starts_from_a_chosen_template_version(renames: Released, tmp_path: 
     assert res.stderr.startswith("error: the template at ")
     assert "has no version 9.9 (no tag v9.9 or 9.9) (its tags: v0.1.0, v0.2.0, v0.3.0)" in res.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_invoke_template_new_starts_from_a_chosen_template_version(renames: Released,
+                                                                   tmp_path: Path) -> None:
+    """`invoke template.new --version V`, the alias of `torchship new --version V`, run in the
+    template as its README says."""
+    def invoke_new(dest: Path, version: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "invoke"), "template.new", str(dest), "--name", NAME,
+                               "--no-hooks", "--version", version], cwd=renames.template,
+                              env=renames.env, capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    res = invoke_new(tmp_path / "at020", "0.2.0")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "from the template version 0.2.0" in res.stdout
+    p = Project(tmp_path / "at020", renames.env)
+    assert (p.record()["version"], p.record()["commit"]) == ("0.2.0", renames.commits["0.2.0"])
+    assert "# One file, two images" in (p.path / "docker/Dockerfile").read_text()  # not 0.3.0
+
+    res = invoke_new(tmp_path / "none", "9.9")
+    assert res.returncode == 1
+    assert res.stderr.splitlines() == [res.stderr.strip()]  # one line, no traceback
+    assert "has no version 9.9 (no tag v9.9 or 9.9)" in res.stderr
+    assert not (tmp_path / "none").exists()

@@ -78,11 +78,29 @@ def dispatch(parser: Any, argv: Sequence[str]) -> int:
     if extra:  # said by the command's own parser, so the line names its --help
         leaf.error(f"unrecognized arguments: {' '.join(extra)}")
     func: Callable[..., int] = args.pop("func")
+    stopped: str | None = args.pop("stopped", None)
     if "command" in args:
         args["command"] = after or []
     elif after is not None:
         leaf.error("this command takes no `-- CMD`")
-    return guarded(lambda: func(**args))
+    if stopped is None:
+        return guarded(lambda: func(**args))
+    return stoppable_run(lambda: func(**args), stopped)
+
+
+def stoppable_run(body: Callable[[], int], stopped: str) -> int:
+    """Run a long command a CI job's cancel (SIGTERM) or a closed terminal (SIGHUP) may stop,
+    as `torchship.cli.stoppable` runs its invoke task: it cleans up as on Ctrl-C, then one
+    `error: <stopped> (SIGTERM)` line and 128 + the signal's number. A parser names such a
+    command's words with `set_defaults(stopped=...)`."""
+    from torchship.adapters.proc import raise_interrupt, signals
+    from torchship.cli import guarded
+
+    def under_signals() -> int:
+        with signals(raise_interrupt):
+            return body()
+
+    return guarded(under_signals, interrupted=stopped, signal_status=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

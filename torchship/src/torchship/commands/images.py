@@ -9,6 +9,11 @@ from pathlib import Path
 from torchship.cli import Parser
 from torchship.commands import dispatch
 
+#: What a long command stopped by SIGTERM or SIGHUP says, here and as its invoke task.
+BUILD_STOPPED = "interrupted; the images this build made were removed"
+PUSH_STOPPED = "interrupted; the images pushed before it (listed above) stay in the registry"
+REBUILD_STOPPED = "interrupted; its worktree and the images it rebuilt were removed"
+
 
 def build(*, env: str | None = None, variant: str | None = None, no_cache: bool = False,
           verbose: bool = False) -> int:
@@ -84,7 +89,7 @@ def main(argv: Sequence[str], *, group: str = "images") -> int:
     c.add_argument("--no-cache", action="store_true", help="rebuild every step")
     c.add_argument("--verbose", action="store_true",
                    help="a line per step and BuildKit's every line, not the live display")
-    c.set_defaults(func=build)
+    c.set_defaults(func=build, stopped=BUILD_STOPPED)
     c = sub.add_parser("lock", help=lock.__doc__, description=lock.__doc__)
     c.add_argument("--env", help="only this pinned environment")
     c.set_defaults(func=lock)
@@ -93,7 +98,7 @@ def main(argv: Sequence[str], *, group: str = "images") -> int:
                    help="only check: fail when a base is unpinned or its tag moved")
     c.set_defaults(func=pin)
     c = sub.add_parser("push", help=push.__doc__, description=push.__doc__)
-    c.set_defaults(func=push)
+    c.set_defaults(func=push, stopped=PUSH_STOPPED)
     c = sub.add_parser("run", help=run.__doc__, description=run.__doc__)
     c.add_argument("tag", help="the release tag")
     c.add_argument("--variant", default="runtime", choices=("runtime", "devel"),
@@ -108,5 +113,5 @@ def main(argv: Sequence[str], *, group: str = "images") -> int:
                    help="run every step again (none from the engine's layer cache)")
     c.add_argument("--verbose", action="store_true",
                    help="BuildKit's every line, not the live display")
-    c.set_defaults(func=rebuild)
+    c.set_defaults(func=rebuild, stopped=REBUILD_STOPPED)
     return dispatch(p, argv)

@@ -8,12 +8,13 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from torchship.cli import after_dashes, edge, stoppable
+from torchship.commands.images import BUILD_STOPPED, PUSH_STOPPED, REBUILD_STOPPED
 
 
 @task(help={"env": "only this pinned environment", "variant": "only runtime or devel",
             "no-cache": "rebuild every step",
             "verbose": "a line per step and BuildKit's every line, not the live display"})
-@stoppable("interrupted; the images this build made were removed")
+@stoppable(BUILD_STOPPED)
 def build(c: Context, env: str | None = None, variant: str | None = None,
           no_cache: bool = False, verbose: bool = False) -> None:
     """Build runtime and devel images on every pinned base (or the ones named)."""
@@ -32,7 +33,7 @@ def pin(c: Context, check: bool = False) -> None:
 
 
 @task
-@stoppable("interrupted; the images pushed before it (listed above) stay in the registry")
+@stoppable(PUSH_STOPPED)
 def push(c: Context) -> None:
     """Push this version's images and confirm each by pulling its digest back."""
     from torchship.commands import images as command
@@ -66,7 +67,7 @@ def run_(c: Context, tag: str, variant: str = "runtime", env: str | None = None,
 
 @task(help={"no-cache": "run every step again (none from the engine's layer cache)",
             "verbose": "BuildKit's every line, not the live display"})
-@stoppable("interrupted; its worktree and the images it rebuilt were removed")
+@stoppable(REBUILD_STOPPED)
 def rebuild(c: Context, tag: str, no_cache: bool = False, verbose: bool = False) -> None:
     """Rebuild a release's images in a clean worktree of TAG; report how they differ."""
     from torchship.commands import images as command

@@ -12,16 +12,20 @@ from torchship.cli import edge
 
 @task(help={"dest": "a new or empty directory", "name": "the package name (e.g. my_model)",
             "template": "the template: a folder or a git URL (default: this checkout)",
+            "version": "the template's release to start from (its tag vVERSION; default: the "
+                       "template as it is)",
             "hooks": "install the git hooks and run them on the first commit (default on)",
             "tool_source": "where the project installs torchship from: index, a git URL at "
                            "the tool's tag (the default), or the team's index URL"})
 @edge
-def new(c: Context, dest: str, name: str, template: str = ".", hooks: bool = True,
-        tool_source: str | None = None) -> None:
+def new(c: Context, dest: str, name: str, template: str = ".", version: str | None = None,
+        hooks: bool = True, tool_source: str | None = None) -> None:
     """Create a project at DEST from the template: package NAME, the tool pinned, first commit."""
     from torchship.commands import template as command
 
-    args = [dest, "--name", name, "--template", template, *([] if hooks else ["--no-hooks"]),
+    args = [dest, "--name", name, "--template", template,
+            *(["--version", version] if version is not None else []),
+            *([] if hooks else ["--no-hooks"]),
             *(["--tool-source", tool_source] if tool_source is not None else [])]
     code = command.new(args)
     if code:
