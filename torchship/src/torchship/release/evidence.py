@@ -12,7 +12,7 @@ card; it is copied as the release's baseline (results/releases/<tag>/).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torchship import config as tsconfig
@@ -42,6 +42,8 @@ class Evidence:
     reference: str | None
     envs: tuple[str, ...]
     headline: tuple[Headline, ...]
+    # The record as read and judged: the model card is written from it (not read twice).
+    run: Run | None = field(default=None, compare=False, repr=False)
 
     def rel(self, root: Path) -> str:
         try:
@@ -104,7 +106,7 @@ def find(cfg: tsconfig.Config, head: str) -> Evidence:
                                hint=f"fix it, then {MAKE} (report: {rel}/compare.md)")
         return Evidence(folder=folder, run_id=run.run_id, commit=head, mode=run.mode,
                         reference=cmp.reference, envs=tuple(r.env for r in run.records),
-                        headline=headline(cfg, run, cmp.reference))
+                        headline=headline(cfg, run, cmp.reference), run=run)
     what = (f"the newest, {newest_other[0]}, tested {newest_other[1]}" if newest_other
             else "none of results/matrix/ can be read")
     raise ReleaseError(f"no matrix record of {head[:12]}: {what}", hint=MAKE)

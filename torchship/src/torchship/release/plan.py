@@ -312,20 +312,28 @@ def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
     remote = _remote_name(git, branch, opts)
     refs = _background(partial(git.remote_refs, remote)) if remote is not None else None
     signed = _background(git.sign_test) if opts.sign or opts.sign_commit else None
+    # The evidence is looked for meanwhile too (it only reads results/): its imports and the
+    # comparison run while git and bump-my-version's git calls are waited for.
+    found = (_background(partial(_find_evidence, cfg, head))
+             if opts.evidence and cfg.release.evidence else None)
     try:
-        return _plan(git, cfg, opts, branch, head, remote, refs, signed)
+        return _plan(git, cfg, opts, branch, head, remote, refs, signed, found)
     except TorchshipError:
         # Let git's answers still on their way arrive: no process outlives the refusal.
         for later in (refs, signed):
             if later is not None:
                 with suppress(TorchshipError):
                     later()
+        if found is not None:
+            with suppress(Exception):  # its own refusal comes after the one raised here
+                found()
         raise
 
 
 def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
           remote: str | None, refs: Callable[[], dict[str, str]] | None,
-          signed: Callable[[], None] | None) -> Plan:
+          signed: Callable[[], None] | None,
+          found: Callable[[], Evidence] | None = None) -> Plan:
     project = cfg.root
     prefix = prefix_of(git, project)
     bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final,
@@ -347,7 +355,7 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
     remote = _preflight_remote(git, branch, head, tag, opts, remote, refs)
     if signed is not None:
         signed()
-    proof = _evidence(cfg, opts, head=head, new=new, tag=tag)
+    proof = _evidence(cfg, opts, head=head, new=new, tag=tag, looked_up=found)
     if not opts.images:
         planned: list[str] = []
         note = "skipped (--no-images)"
@@ -388,16 +396,26 @@ class _Proof:
     baseline: str | None = None
 
 
-def _evidence(cfg: tsconfig.Config, opts: Options, *, head: str, new: str, tag: str) -> _Proof:
+def _find_evidence(cfg: tsconfig.Config, head: str) -> Evidence:
+    """evidence.find, with the modules a release with evidence needs imported first (run
+    in the background by make_plan)."""
+    from torchship.release import evidence, modelcard  # noqa: F401  (imported for _evidence)
+
+    return evidence.find(cfg, head)
+
+
+def _evidence(cfg: tsconfig.Config, opts: Options, *, head: str, new: str, tag: str,
+              looked_up: Callable[[], Evidence] | None = None) -> _Proof:
     """The evidence for HEAD, the model card made from it and where its baseline goes; or
-    the note saying the release has none. Refuses stale or failing evidence (nothing written)."""
+    the note saying the release has none. Refuses stale or failing evidence (nothing written).
+    `looked_up`: the evidence looked for in the background (make_plan), else looked for now."""
     if not opts.evidence or not cfg.release.evidence:
         why = "--no-evidence" if not opts.evidence else "evidence = false in [tool.torchship.release]"
         return _Proof(text=f"Evidence: none ({why}): no matrix record, model card or baseline\n")
+    found = looked_up() if looked_up is not None else _find_evidence(cfg, head)
     from torchship.matrix.run import RELEASES, RESULTS
-    from torchship.release import evidence, modelcard
+    from torchship.release import modelcard
 
-    found = evidence.find(cfg, head)
     baseline = f"{RESULTS}/{RELEASES}/{tag}"
     if (cfg.root / baseline).exists():
         raise ReleaseError(f"{baseline} already exists, but tag {tag} does not: a release "
@@ -408,11 +426,15 @@ def _evidence(cfg: tsconfig.Config, opts: Options, *, head: str, new: str, tag: 
         previous = path.read_text(encoding="utf-8") if path.exists() else None
     except (OSError, UnicodeDecodeError) as exc:
         raise ReleaseError(f"{rel} cannot be read: {exc}") from exc
-    from torchship.matrix.records import load
+    if found.run is not None:
+        run = found.run  # the record evidence.find read and judged
+    else:
+        from torchship.matrix.records import load
 
+        run = load(found.folder)
     card = modelcard.render(modelcard.CardInput(
         name=modelcard.project_name(cfg), version=new, tag=tag, commit=head,
-        run=load(found.folder), reference=found.reference,
+        run=run, reference=found.reference,
         headline=[h.metric for h in found.headline], cfg=cfg), previous, path=rel)
     return _Proof(text="\n".join(found.lines(cfg.root)) + "\n", evidence=found, card_path=rel,
                   card_new=card.encode("utf-8"), card_existed=previous is not None,
