@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchship import config as tsconfig
 from torchship.errors import TorchshipError
 from torchship.matrix.records import Run
 from torchship.release.plan import ReleaseError
+
+if TYPE_CHECKING:
+    from torchship.adapters.git import Git
 
 MAKE = "run `nox -s gpu_tests` on this commit, or release with --matrix"
 
@@ -66,8 +70,9 @@ class Evidence:
         return out
 
 
-def find(cfg: tsconfig.Config, head: str) -> Evidence:
-    """The evidence for `head`, or a ReleaseError saying why there is none."""
+def find(cfg: tsconfig.Config, head: str, *, repo: Git | None = None) -> Evidence:
+    """The evidence for `head`, or a ReleaseError saying why there is none (`repo`: the
+    release's repository handle, asked for the last release's tag)."""
     from torchship.matrix import records
     from torchship.matrix.compare import compare
     from torchship.matrix.run import last_release_baseline, saved_runs
@@ -93,7 +98,7 @@ def find(cfg: tsconfig.Config, head: str) -> Evidence:
             state = "a dirty tree" if git.get("dirty") else "a tree of unknown state"
             raise ReleaseError(f"the newest matrix record of {head[:12]} ({rel}) was made from "
                                f"{state}: it is not evidence of the commit", hint=MAKE)
-        baseline_dir = last_release_baseline(root)
+        baseline_dir = last_release_baseline(root, git=repo)
         try:
             baseline = records.load(baseline_dir) if baseline_dir else None
         except records.RecordError:

@@ -308,14 +308,22 @@ def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
 
     The project is `cfg.root`; it must lie inside `git`'s work tree.
     """
-    branch, head = _preflight_git(git, cfg)
+    # The evidence of HEAD is looked for meanwhile (it only reads results/ and asks git for
+    # the last tag): its imports and its comparison run while git's answers are waited for.
+    # Its refusal still comes where it did, after every check before it.
+    early = git.head() if opts.evidence and cfg.release.evidence else None
+    found = _background(partial(_find_evidence, cfg, early, git)) if early else None
+    try:
+        branch, head = _preflight_git(git, cfg)
+    except TorchshipError:
+        _settle(found)
+        raise
+    if found is not None and head != early:  # HEAD moved meanwhile: HEAD's evidence decides
+        _settle(found)
+        found = _background(partial(_find_evidence, cfg, head, git))
     remote = _remote_name(git, branch, opts)
     refs = _background(partial(git.remote_refs, remote)) if remote is not None else None
     signed = _background(git.sign_test) if opts.sign or opts.sign_commit else None
-    # The evidence is looked for meanwhile too (it only reads results/): its imports and the
-    # comparison run while git and bump-my-version's git calls are waited for.
-    found = (_background(partial(_find_evidence, cfg, head))
-             if opts.evidence and cfg.release.evidence else None)
     try:
         return _plan(git, cfg, opts, branch, head, remote, refs, signed, found)
     except TorchshipError:
@@ -324,10 +332,16 @@ def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
             if later is not None:
                 with suppress(TorchshipError):
                     later()
-        if found is not None:
-            with suppress(Exception):  # its own refusal comes after the one raised here
-                found()
+        _settle(found)
         raise
+
+
+def _settle(later: Callable[[], object] | None) -> None:
+    """Wait for a background question whose answer is no longer needed (a refusal came
+    first): nothing it started outlives the refusal, and its own refusal is dropped."""
+    if later is not None:
+        with suppress(Exception):
+            later()
 
 
 def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
@@ -396,12 +410,12 @@ class _Proof:
     baseline: str | None = None
 
 
-def _find_evidence(cfg: tsconfig.Config, head: str) -> Evidence:
+def _find_evidence(cfg: tsconfig.Config, head: str, git: Git | None = None) -> Evidence:
     """evidence.find, with the modules a release with evidence needs imported first (run
     in the background by make_plan)."""
     from torchship.release import evidence, modelcard  # noqa: F401  (imported for _evidence)
 
-    return evidence.find(cfg, head)
+    return evidence.find(cfg, head, repo=git)
 
 
 def _evidence(cfg: tsconfig.Config, opts: Options, *, head: str, new: str, tag: str,
