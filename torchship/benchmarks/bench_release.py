@@ -15,6 +15,8 @@ copies), which the release compares, copies as the baseline and writes a model c
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,13 +33,21 @@ ROOT = Path(__file__).resolve().parents[2]  # the template: the repository's roo
 BIN = Path(sys.executable).parent
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def _cpu() -> float:
+    """CPU seconds (user + system) of the child processes waited for so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """The command's wall time and CPU time (its own and that of the processes it waited
+    for: git, gpg; not gpg-agent's, a daemon), in seconds."""
+    cpu, start = _cpu(), time.perf_counter()
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
+    elapsed, used = time.perf_counter() - start, _cpu() - cpu
     if res.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{res.stdout}{res.stderr}")
-    return elapsed
+    return elapsed, used
 
 
 def main() -> None:
@@ -58,9 +68,14 @@ def main() -> None:
                         "unit", "--no-smoke"], cwd=template, env=env, check=True,
                        capture_output=True)
         # Warm the bytecode caches (the tool's, GitPython's, the template's tasks.py): a dry
-        # run imports what a release does and changes nothing.
-        subprocess.run([str(BIN / "invoke"), "release", "--part", "patch", "--no-images",
-                        "--dry-run"], cwd=template, env=env, check=True, capture_output=True)
+        # run imports what a release does and changes nothing. --write-pyc: invoke turns
+        # Python's bytecode writing off for everything it imports unless asked, so without it
+        # an editable torchship (this venv's) was compiled from source on every timed run,
+        # which a torchship installed from a wheel (compiled by pip, as bump-my-version is)
+        # never is.
+        subprocess.run([str(BIN / "invoke"), "--write-pyc", "release", "--part", "patch",
+                        "--no-images", "--dry-run"], cwd=template, env=env, check=True,
+                       capture_output=True)
         release = [str(BIN / "invoke"), "release", "--part", "patch", "--no-images"]
         cases = {
             "bump-my-version bump patch": [str(BIN / "bump-my-version"), "bump", "patch"],
@@ -72,18 +87,30 @@ def main() -> None:
                 *release, "--no-evidence"]
             cases["invoke release --part patch --no-images (GPG-signed, with evidence)"] = release
         times: dict[str, list[float]] = {name: [] for name in cases}
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
         for r in range(args.rounds):
             order = list(cases) if r % 2 == 0 else list(reversed(cases))
             for name in order:
                 copy = work / f"r{r}-{abs(hash(name))}"
                 shutil.copytree(template, copy, symlinks=True)
-                times[name].append(timed(cases[name], copy, env))
+                wall, used = timed(cases[name], copy, env)
+                times[name].append(wall)
+                cpu[name].append(used)
                 shutil.rmtree(copy)
-        base = statistics.median(times["bump-my-version bump patch"])
+        bmv = "bump-my-version bump patch"
+        base = statistics.median(times[bmv])
         print(f"{args.rounds} rounds, each on a fresh copy of the template; medians:")
         for name, values in times.items():
             med = statistics.median(values)
             print(f"  {med * 1000:7.0f} ms  {med / base:4.2f}x  {name}")
+        # On a shared machine the wall medians move with its load; the fastest run and the
+        # CPU time move much less (CPU: not the signing itself, which gpg-agent does).
+        fastest, cpu_base = min(times[bmv]), statistics.median(cpu[bmv])
+        print(f"load average {os.getloadavg()[0]:.1f}; fastest run, and median CPU time:")
+        for name in cases:
+            low, used = min(times[name]), statistics.median(cpu[name])
+            print(f"  {low * 1000:7.0f} ms  {low / fastest:4.2f}x   {used * 1000:5.0f} ms CPU  "
+                  f"{used / cpu_base:4.2f}x  {name}")
     finally:
         stop_gpg_agent(gnupg)
         shutil.rmtree(gnupg, ignore_errors=True)

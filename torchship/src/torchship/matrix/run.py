@@ -132,10 +132,11 @@ def default_builder(cfg: configmod.Config, env: str, variant: str, /, *,
                         quiet=display is not None)[0].tag
 
 
-def last_release_baseline(root: Path) -> Path | None:
+def last_release_baseline(root: Path, *, git: Git | None = None) -> Path | None:
     """results/releases/<last tag>/: the record the last release stood on (its evidence),
-    which the release copied there: the only way a baseline is made."""
-    repo = Git.find(root)
+    which the release copied there: the only way a baseline is made. `git`: the handle of
+    the repository holding `root`, when the caller has one (else one is opened)."""
+    repo = git or Git.find(root)
     tag = repo.describe("--tags", "--abbrev=0") if repo else None
     if tag is None:
         return None

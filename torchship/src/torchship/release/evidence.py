@@ -12,7 +12,7 @@ card; it is copied as the release's baseline (results/releases/<tag>/).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from torchship.matrix.records import Run
 from torchship.release.plan import ReleaseError
 
 if TYPE_CHECKING:
+    from torchship.adapters.git import Git
     from torchship.matrix.run import Builder
 
 MAKE = "run `nox -s gpu_tests` on this commit, or release with --matrix"
@@ -46,6 +47,8 @@ class Evidence:
     reference: str | None
     envs: tuple[str, ...]
     headline: tuple[Headline, ...]
+    # The record as read and judged: the model card is written from it (not read twice).
+    run: Run | None = field(default=None, compare=False, repr=False)
 
     def rel(self, root: Path) -> str:
         try:
@@ -68,8 +71,9 @@ class Evidence:
         return out
 
 
-def find(cfg: tsconfig.Config, head: str) -> Evidence:
-    """The evidence for `head`, or a ReleaseError saying why there is none."""
+def find(cfg: tsconfig.Config, head: str, *, repo: Git | None = None) -> Evidence:
+    """The evidence for `head`, or a ReleaseError saying why there is none (`repo`: the
+    release's repository handle, asked for the last release's tag)."""
     from torchship.matrix import records
     from torchship.matrix.run import saved_runs
 
@@ -102,13 +106,14 @@ def find(cfg: tsconfig.Config, head: str) -> Evidence:
                                "is a run in its images",
                                hint="run `nox -s gpu_tests` without --local, release with "
                                     "--matrix, or with --no-evidence (the tag says so)")
-        return judged(cfg, folder, run, head)
+        return judged(cfg, folder, run, head, repo=repo)
     what = (f"the newest, {newest_other[0]}, tested {newest_other[1]}" if newest_other
             else "none of results/matrix/ can be read")
     raise ReleaseError(f"no matrix record of {head[:12]}: {what}", hint=MAKE)
 
 
-def judged(cfg: tsconfig.Config, folder: Path, run: Run, head: str) -> Evidence:
+def judged(cfg: tsconfig.Config, folder: Path, run: Run, head: str, *,
+           repo: Git | None = None) -> Evidence:
     """The record `run` (saved in `folder`) of `head` as evidence, judged as `nox -s
     compare` judges it; a ReleaseError naming the first problem when it fails."""
     from torchship.matrix import records
@@ -117,7 +122,7 @@ def judged(cfg: tsconfig.Config, folder: Path, run: Run, head: str) -> Evidence:
 
     root = cfg.root
     rel = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
-    baseline_dir = last_release_baseline(root)
+    baseline_dir = last_release_baseline(root, git=repo)
     try:
         baseline = records.load(baseline_dir) if baseline_dir else None
     except records.RecordError:
@@ -130,7 +135,7 @@ def judged(cfg: tsconfig.Config, folder: Path, run: Run, head: str) -> Evidence:
                            hint=f"fix it, then {MAKE} (report: {rel}/compare.md)")
     return Evidence(folder=folder, run_id=run.run_id, commit=head, mode=run.mode,
                     reference=cmp.reference, envs=tuple(r.env for r in run.records),
-                    headline=headline(cfg, run, cmp.reference))
+                    headline=headline(cfg, run, cmp.reference), run=run)
 
 
 def headline(cfg: tsconfig.Config, run: Run, reference: str | None) -> tuple[Headline, ...]:

@@ -309,24 +309,46 @@ def make_plan(git: Git, cfg: tsconfig.Config, opts: Options) -> Plan:
 
     The project is `cfg.root`; it must lie inside `git`'s work tree.
     """
-    branch, head = _preflight_git(git, cfg)
+    # The evidence of HEAD is looked for meanwhile (it only reads results/ and asks git for
+    # the last tag): its imports and its comparison run while git's answers are waited for.
+    # Its refusal still comes where it did, after every check before it.
+    early = git.head() if opts.evidence and cfg.release.evidence else None
+    found = _background(partial(_find_evidence, cfg, early, git)) if early else None
+    try:
+        branch, head = _preflight_git(git, cfg)
+    except TorchshipError:
+        _settle(found)
+        raise
+    if found is not None and head != early:  # HEAD moved meanwhile: HEAD's evidence decides
+        _settle(found)
+        found = _background(partial(_find_evidence, cfg, head, git))
     remote = _remote_name(git, branch, opts)
     refs = _background(partial(git.remote_refs, remote)) if remote is not None else None
     signed = _background(git.sign_test) if opts.sign or opts.sign_commit else None
     try:
-        return _plan(git, cfg, opts, branch, head, remote, refs, signed)
+        return _plan(git, cfg, opts, branch, head, remote, refs, signed, found)
     except TorchshipError:
         # Let git's answers still on their way arrive: no process outlives the refusal.
         for later in (refs, signed):
             if later is not None:
                 with suppress(TorchshipError):
                     later()
+        _settle(found)
         raise
+
+
+def _settle(later: Callable[[], object] | None) -> None:
+    """Wait for a background question whose answer is no longer needed (a refusal came
+    first): nothing it started outlives the refusal, and its own refusal is dropped."""
+    if later is not None:
+        with suppress(Exception):
+            later()
 
 
 def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
           remote: str | None, refs: Callable[[], dict[str, str]] | None,
-          signed: Callable[[], None] | None) -> Plan:
+          signed: Callable[[], None] | None,
+          found: Callable[[], Evidence] | None = None) -> Plan:
     project = cfg.root
     prefix = prefix_of(git, project)
     bump = version.plan(project, part=opts.part, pre=opts.pre, final=opts.final)
@@ -364,8 +386,11 @@ def _plan(git: Git, cfg: tsconfig.Config, opts: Options, branch: str, head: str,
             skopeo.exe()
             sign.signing_key(git.top)
     tested = _tested(cfg, opts, planned, tag)
-    proof = (_Proof(text=TESTED_LATER, card_path=cfg.release.model_card) if tested
-             else _evidence(cfg, opts, head=head, new=new, tag=tag))
+    if tested:  # its evidence is made by the release (steps.TestImages), not looked for
+        _settle(found)
+        proof = _Proof(text=TESTED_LATER, card_path=cfg.release.model_card)
+    else:
+        proof = _evidence(cfg, opts, head=head, new=new, tag=tag, looked_up=found)
     # The trained weights ([tool.torchship.release] weights): checked against HEAD, and
     # recorded by their digests in the card (release/weights.py). None configured: untouched.
     # A tested release writes its card after the test (steps.TestImages), with them too.
@@ -462,15 +487,23 @@ class _Proof:
     baseline: str | None = None
 
 
-def _evidence(cfg: tsconfig.Config, opts: Options, *, head: str, new: str, tag: str) -> _Proof:
+def _find_evidence(cfg: tsconfig.Config, head: str, git: Git | None = None) -> Evidence:
+    """evidence.find, with the modules a release with evidence needs imported first (run
+    in the background by make_plan)."""
+    from torchship.release import evidence, modelcard  # noqa: F401  (imported for _evidence)
+
+    return evidence.find(cfg, head, repo=git)
+
+
+def _evidence(cfg: tsconfig.Config, opts: Options, *, head: str, new: str, tag: str,
+              looked_up: Callable[[], Evidence] | None = None) -> _Proof:
     """The evidence for HEAD, the model card made from it and where its baseline goes; or
-    the note saying the release has none. Refuses stale or failing evidence (nothing written)."""
+    the note saying the release has none. Refuses stale or failing evidence (nothing written).
+    `looked_up`: the evidence looked for in the background (make_plan), else looked for now."""
     if not opts.evidence or not cfg.release.evidence:
         why = "--no-evidence" if not opts.evidence else "evidence = false in [tool.torchship.release]"
         return _Proof(text=f"Evidence: none ({why}): no matrix record, model card or baseline\n")
-    from torchship.release import evidence
-
-    found = evidence.find(cfg, head)
+    found = looked_up() if looked_up is not None else _find_evidence(cfg, head)
     return proof_of(cfg, found, head=head, new=new, tag=tag)
 
 
@@ -490,11 +523,15 @@ def proof_of(cfg: tsconfig.Config, found: Evidence, *, head: str, new: str, tag:
         previous = path.read_text(encoding="utf-8") if path.exists() else None
     except (OSError, UnicodeDecodeError) as exc:
         raise ReleaseError(f"{rel} cannot be read: {exc}") from exc
-    from torchship.matrix.records import load
+    if found.run is not None:
+        run = found.run  # the record evidence.find read and judged
+    else:
+        from torchship.matrix.records import load
 
+        run = load(found.folder)
     card = modelcard.render(modelcard.CardInput(
         name=modelcard.project_name(cfg), version=new, tag=tag, commit=head,
-        run=load(found.folder), reference=found.reference,
+        run=run, reference=found.reference,
         headline=[h.metric for h in found.headline], cfg=cfg), previous, path=rel)
     return _Proof(text="\n".join(found.lines(cfg.root)) + "\n", evidence=found, card_path=rel,
                   card_new=card.encode("utf-8"), card_existed=previous is not None,

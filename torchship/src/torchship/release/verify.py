@@ -18,8 +18,9 @@ from pathlib import Path
 from torchship import config as tsconfig
 from torchship.adapters.git import Git
 from torchship.config import parse_toml
+from torchship.errors import TorchshipError
 from torchship.release import changelog, version
-from torchship.release.plan import ReleaseError, image_step, prefix_of
+from torchship.release.plan import ReleaseError, _background, image_step, prefix_of
 
 
 def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool = True,
@@ -38,10 +39,22 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
                            hint="releases are annotated, signed tags made by `invoke release`")
     checked = [f"{tag} is annotated"]
     body = git.tag_body(tag)
+    clean: bool | None = None  # the work tree is the tag's: asked with the signature's check
     if require_signature:
         if "-----BEGIN" not in body:
             raise ReleaseError(f"tag {tag} is not signed", hint="release with signing on")
-        said = git.verify_tag(tag)
+        # At the tag's commit (a release's own verify step) _not_holding_at needs git status:
+        # it runs while gpg checks the signature, and is waited for either way.
+        status = (_background(git.status) if git.head() == git.commit_of(f"refs/tags/{tag}")
+                  else None)
+        try:
+            said = git.verify_tag(tag)
+        finally:
+            if status is not None:
+                try:
+                    clean = not status()
+                except TorchshipError:
+                    clean = None  # asked again where it is needed
         checked.append(f"{tag} signature verifies ({git.signing_format()})")
         checked.append(check_signer(git, cfg, tag, raw=said))
     ver = tag[len(cfg.release.tag_prefix):] if tag.startswith(cfg.release.tag_prefix) else tag
@@ -50,7 +63,7 @@ def verify(git: Git, cfg: tsconfig.Config, tag: str, *, require_signature: bool 
     found = version.at_rev(data)
     if found != ver:
         raise ReleaseError(f"{tag}: [tool.bumpversion] current_version is {found!r}, not {ver}")
-    missing = _not_holding_at(git, tag, prefix, ver)
+    missing = _not_holding_at(git, tag, prefix, ver, clean=clean)
     if missing:
         raise ReleaseError(f"{tag}: {in_repo(missing[0])} does not hold version {ver}")
     checked.append(f"version {ver} in {pyproject} and every [tool.bumpversion] file")
@@ -243,11 +256,14 @@ def images_in(message: str) -> list[str]:
     return out
 
 
-def _not_holding_at(git: Git, tag: str, prefix: str, ver: str) -> list[str]:
+def _not_holding_at(git: Git, tag: str, prefix: str, ver: str, *,
+                    clean: bool | None = None) -> list[str]:
     """The files bump-my-version names at `tag` that do not hold `ver`: asked in the work
     tree itself when it is the tag's tree (HEAD is the tag's commit, nothing changed or
-    untracked: a release's own verify step), else in a detached work tree of the tag."""
-    if git.head() == git.commit_of(f"refs/tags/{tag}") and not git.status():
+    untracked: a release's own verify step), else in a detached work tree of the tag.
+    `clean`: git status's answer when verify already had it asked (None: ask it here)."""
+    if git.head() == git.commit_of(f"refs/tags/{tag}") and (
+            clean if clean is not None else not git.status()):
         return version.not_holding(git.top / prefix, ver)
     with tempfile.TemporaryDirectory(prefix="torchship-verify-") as tmp, \
             git.worktree(tag, Path(tmp) / "tree") as tree:
