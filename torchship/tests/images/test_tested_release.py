@@ -1,11 +1,16 @@
 """What was tested is what ships: a release with images and evidence (--matrix) builds its
 images once from the release tree, runs the matrix in them, and pushes, signs and tags those
 very images; the signed tag records each tested image ID, and release.verify holds every
-shipped image to it. On the real engine, registry, skopeo and GPG keys, with the stand-ins."""
+shipped image to it. With weights configured, the same release ships the trained model beside
+them (release/weights.py), and a fresh clone gets it back by digest, signature checked. On the
+real engine, registry, skopeo and GPG keys, with the stand-ins."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +18,13 @@ from pathlib import Path
 import pytest
 
 from torchship import config as tsconfig
+from torchship.adapters import oci
 from torchship.adapters.docker import Docker
 from torchship.images import released as shipped
 from torchship.images.registry import RegistryError, resolve_digest
 from torchship.images.released import Recorded
 from torchship.matrix import records
+from torchship.release import weights
 from torchship.release.verify import images_in, images_tested
 from torchship.testing import one_error, require
 from torchship.testing.gitrepo import BIN, Project, add_bare_remote, git, isolated_env
@@ -159,3 +166,72 @@ def test_a_dry_run_of_a_tested_release_says_it_builds_once_and_ships_what_it_tes
     assert "\n5. commit: 'Release 0.1.1', of CHANGELOG.md, MODEL_CARD.md, " in res.stdout
     assert "dry run: nothing was changed, nothing was built or run" in res.stdout
     assert released.snapshot().diff(before) == []
+
+
+def test_a_tested_release_with_weights_ships_what_it_tested_and_the_model_comes_back_signed(
+    released: Project, team: GpgKey, tmp_path: Path
+) -> None:
+    """Issue 23's "Done when", end to end: a fresh clone with the stand-ins, weights
+    configured and trained at HEAD, one signed `release --matrix --push` with images and the
+    model; verify passes, the shipped digests are the tested images, the tag and the card
+    record the model, and `torchship model pull` gives back the shipped bytes."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(released.remote), str(clone), env=released.env)
+    shutil.copy(released.path / "torchship.local.toml", clone / "torchship.local.toml")
+    for key, value in (("user.name", "T"), ("user.email", "t@example.com")):
+        git(clone, "config", key, value, env=released.env)
+    configure_gpg(clone, team, env=released.env)
+    proj = Project(clone, released.remote, released.env, tmp_path)
+    pyproject = clone / "pyproject.toml"
+    proj.commit("pyproject.toml", pyproject.read_text()
+                + '\n[tool.torchship.release]\nweights = "results/train/checkpoint.pt"\n',
+                "ship the trained weights")
+    head = proj.git("rev-parse", "HEAD")
+    trained = subprocess.run([sys.executable, "-m", "mlproject.train", "--epochs", "1",
+                              "--samples", "256", "--out", "results/train"], cwd=clone,
+                             env={**proj.env, "PYTHONPATH": "src"}, capture_output=True,
+                             text=True, timeout=300, check=False)
+    assert trained.returncode == 0, trained.stderr
+    run = clone / "results" / "train"
+    assert json.loads((run / "metrics.json").read_text())["commit"] == head
+    expected = weights.payload(run / "checkpoint.pt")[0]
+    assert expected is not None  # converted to safetensors
+
+    res = proj.invoke("release", "--part", "patch", "--matrix", "--push", timeout=LONG)
+    assert res.returncode == 0, res.stdout + res.stderr
+    ok = proj.invoke("release.verify", "v0.1.1", timeout=600)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "✓ 4 image(s) are those the evidence tested" in ok.stdout
+
+    body = proj.git("cat-file", "tag", "v0.1.1")
+    tested = images_tested(body)
+    recorded = [Recorded.parse(i) for i in images_in(body)]
+    assert sorted(r.tag for r in recorded) == sorted(tested)
+    assert len(tested) == 4
+    for r in recorded:
+        assert r.digest is not None
+        assert shipped.image_id(r.pinned) == tested[r.tag]
+
+    # The model: pinned by digest in the signed tag, which the registry's tag names; the
+    # card at the tag lists the weights by the digest of what shipped.
+    found = weights.recorded(body)
+    assert found is not None
+    ref, digest = found
+    assert ref == weights.reference(tsconfig.load(clone), "0.1.1")
+    assert digest is not None
+    assert oci.resolve(ref) == digest
+    assert f"- {ref}@{digest}\nWeights:\n- checkpoint.safetensors " \
+           f"{oci.bytes_digest(expected)}" in body
+    card = proj.git("show", "v0.1.1:MODEL_CARD.md")
+    assert weights.card_digests(card) == {"checkpoint.safetensors": oci.bytes_digest(expected)}
+    assert f"model {ref}: its signature verifies" in ok.stdout
+    assert f"model {ref}: 1 weight file(s) as the model card and the tag record" in ok.stdout
+
+    out = tmp_path / "pulled"
+    pulled = subprocess.run([str(BIN / "torchship"), "model", "pull", "v0.1.1", "--out",
+                             str(out)], cwd=clone, env=proj.env, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert (out / "checkpoint.safetensors").read_bytes() == expected
+    assert (out / "metrics.json").read_bytes() == (run / "metrics.json").read_bytes()
+    assert (out / "MODEL_CARD.md").read_bytes() == (clone / "MODEL_CARD.md").read_bytes()
