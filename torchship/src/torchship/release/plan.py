@@ -458,8 +458,19 @@ def _tested(cfg: tsconfig.Config, opts: Options, planned: list[str], tag: str) -
                            hint="release with --matrix (the release builds its images once, "
                                 "runs the matrix in them and ships those digests), or "
                                 "--no-images, or --no-evidence")
-    from torchship.matrix.run import RELEASES, RESULTS
     from torchship.release import modelcard
+
+    _, rel, previous = _card_and_baseline(cfg, tag)
+    if previous is not None:
+        _, body = modelcard._split(previous, rel)
+        modelcard._parse_body(body, rel, previous[:len(previous) - len(body)].count("\n") + 1)
+    return True
+
+
+def _card_and_baseline(cfg: tsconfig.Config, tag: str) -> tuple[str, str, str | None]:
+    """Where the release's baseline goes (refused when a stopped release left it), the model
+    card's path and its text (None: no card yet; refused when it cannot be read)."""
+    from torchship.matrix.run import RELEASES, RESULTS
 
     baseline = f"{RESULTS}/{RELEASES}/{tag}"
     if (cfg.root / baseline).exists():
@@ -471,10 +482,7 @@ def _tested(cfg: tsconfig.Config, opts: Options, planned: list[str], tag: str) -
         previous = path.read_text(encoding="utf-8") if path.exists() else None
     except (OSError, UnicodeDecodeError) as exc:
         raise ReleaseError(f"{rel} cannot be read: {exc}") from exc
-    if previous is not None:
-        _, body = modelcard._split(previous, rel)
-        modelcard._parse_body(body, rel, previous[:len(previous) - len(body)].count("\n") + 1)
-    return True
+    return baseline, rel, previous
 
 
 @dataclass(frozen=True)
@@ -510,19 +518,9 @@ def _evidence(cfg: tsconfig.Config, opts: Options, *, head: str, new: str, tag: 
 def proof_of(cfg: tsconfig.Config, found: Evidence, *, head: str, new: str, tag: str,
              ) -> _Proof:
     """The tag message's evidence paragraph, the model card and the baseline of `found`."""
-    from torchship.matrix.run import RELEASES, RESULTS
     from torchship.release import modelcard
 
-    baseline = f"{RESULTS}/{RELEASES}/{tag}"
-    if (cfg.root / baseline).exists():
-        raise ReleaseError(f"{baseline} already exists, but tag {tag} does not: a release "
-                           "that stopped left it", hint=f"delete {baseline}, then release")
-    rel = cfg.release.model_card
-    path = cfg.root / rel
-    try:
-        previous = path.read_text(encoding="utf-8") if path.exists() else None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReleaseError(f"{rel} cannot be read: {exc}") from exc
+    baseline, rel, previous = _card_and_baseline(cfg, tag)
     if found.run is not None:
         run = found.run  # the record evidence.find read and judged
     else:
