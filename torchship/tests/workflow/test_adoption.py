@@ -31,7 +31,8 @@ import tomlkit
 from workflow_helpers import BIN, workflow_env
 
 from torchship.adapters.docker import Docker
-from torchship.release.verify import images_in
+from torchship.images.released import Recorded
+from torchship.release.verify import images_in, images_tested
 from torchship.testing import require
 from torchship.testing.engine import engine, registry, remove_images_of, standin_bases
 from torchship.testing.gitrepo import add_bare_remote
@@ -180,7 +181,10 @@ def test_a_signed_release_with_images_verifies(adopted: Adopted, tmp_path_factor
     local.write_text(local.read_text() + f'\n[signatures]\nlookaside = "{elsewhere / "sigstore"}"\n')
     try:
         adopted.ok("git", "config", "user.signingkey", key.fingerprint)
-        out = adopted.ok(adopted.venv("invoke"), "release", "--part", "patch", "--push")
+        # --matrix: a release with images takes its evidence in the images it ships (built once
+        # from the release tree, tested, then pushed as they are).
+        out = adopted.ok(adopted.venv("invoke"), "release", "--part", "patch", "--matrix",
+                         "--push")
         tag = "v0.1.1"
         assert adopted.ok("git", "describe", "--tags", "--exact-match").strip() == tag
         assert adopted.ok("git", "cat-file", "-t", tag).strip() == "tag"
@@ -188,8 +192,13 @@ def test_a_signed_release_with_images_verifies(adopted: Adopted, tmp_path_factor
             assert engine.image_exists(f"{adopted.image}:0.1.1-cpu-{variant}"), out
         verified = adopted.ok(adopted.venv("invoke"), "release.verify", tag)
         assert tag in verified
-        recorded = images_in(adopted.ok("git", "cat-file", "tag", tag))
+        message = adopted.ok("git", "cat-file", "tag", tag)
+        recorded = images_in(message)
         assert len(recorded) >= 2
+        # Each image the tag records is one the evidence ran in.
+        tested = images_tested(message)
+        assert sorted(Recorded.parse(r).tag for r in recorded) == sorted(tested), (recorded,
+                                                                                   tested)
         assert all("@sha256:" in item for item in recorded), recorded
         assert adopted.ok("git", "ls-remote", "--tags", "origin", tag).strip()
     finally:
