@@ -60,16 +60,24 @@ def test_sigterm_to_a_build_removes_what_it_built_and_says_so(project: Path, eng
         # The second build under way: the first one (runtime) is built and must go too.
         _wait_for("the devel build", lambda: any(
             p.stat().st_size > 0 for p in logs.glob("*-devel.build.log")))
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        err = _terminate(proc, timeout=120)
     assert proc.returncode == 143, err
     assert err.strip().splitlines() == [
         "error: interrupted; the images this build made were removed (SIGTERM)"], err
     assert _images(engine, image) == before
+
+
+def _terminate(proc: subprocess.Popen[str], *, timeout: float) -> str:
+    """SIGTERM to `proc` (killed if it outlives `timeout`); what it wrote to stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 @pytest.fixture
@@ -119,12 +127,8 @@ def test_sigterm_to_a_push_says_so_in_one_line(project: Path, engine: Docker,
                 ["pgrep", "-f", f"push {tags[0]}"], capture_output=True,
                 check=False).returncode == 0, timeout=60)
             time.sleep(1)
-            proc.send_signal(signal.SIGTERM)
-            _out, err = proc.communicate(timeout=60)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            err = _terminate(proc, timeout=60)
         assert proc.returncode == 143, err
         assert err.strip().splitlines() == [
             "error: interrupted; the images pushed before it (listed above) stay in the "
